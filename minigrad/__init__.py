@@ -1,0 +1,95 @@
+"""minigrad: a small reverse-mode autograd tensor library with numba kernels.
+
+    import minigrad as mg
+    x = mg.tensor([[1.0, 2.0]], requires_grad=True)
+    y = (x.tanh() * 3).sum()
+    y.backward()
+    x.grad
+"""
+
+from . import dtypes
+from .autograd import backward, grad, topological_order
+from .creation import (
+    arange,
+    as_tensor,
+    empty,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    randint,
+    randn,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from .dtypes import bool_, float32, float64, get_default_dtype, int64, set_default_dtype
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .ops.elementwise import (
+    abs,
+    add,
+    cast,
+    clamp,
+    div,
+    exp,
+    leaky_relu,
+    log,
+    maximum,
+    minimum,
+    mul,
+    neg,
+    pow,
+    relu,
+    sigmoid,
+    softplus,
+    sqrt,
+    sub,
+    tanh,
+    where,
+)
+from .ops.index import embedding, index_select
+from .ops.linalg import matmul
+from .ops.reduce import (
+    amax,
+    amin,
+    log_softmax,
+    logsumexp,
+    max,
+    mean,
+    min,
+    softmax,
+    std,
+    sum,
+    var,
+)
+from .ops.shape import (
+    cat,
+    chunk,
+    concat,
+    expand,
+    flatten,
+    getitem,
+    permute,
+    reshape,
+    split,
+    squeeze,
+    stack,
+    transpose,
+    unsqueeze,
+)
+from .primitive import REGISTRY, Primitive, bind
+from .random import manual_seed
+from .scope import current_scope, scope
+from .tensor import Tensor
+
+clip = clamp
+
+__version__ = "0.1.0"
+
+from . import nn, optim  # noqa: E402
+from .serialization import load, save  # noqa: E402

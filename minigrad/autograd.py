@@ -1,0 +1,199 @@
+"""Reverse-mode accumulation over the recorded graph: ``backward`` and ``grad``.
+
+The traversal is iterative (no recursion: a 10,000-step unrolled RNN is fine) and deterministic
+(parents are ordered tuples, the topological order is a depth-first post-order over them).
+Gradients are Tensors; with ``create_graph=True`` the backward rules run with recording on, so
+the gradients themselves can be differentiated again.
+"""
+
+import numpy as np
+
+from .grad_mode import STATE, set_grad_enabled
+from .primitive import _check_finite
+from .tensor import Tensor
+
+
+def topological_order(roots):
+    """Tensors reachable from ``roots`` through recorded nodes, every tensor after all of its
+    parents (a deterministic depth-first post-order). Only tensors that require grad are
+    listed."""
+    order = []
+    seen = set()
+    for root in roots:
+        if id(root) in seen or not root.requires_grad:
+            continue
+        seen.add(id(root))
+        stack = [(root, 0)]
+        while stack:
+            t, i = stack.pop()
+            parents = t.parents
+            while i < len(parents) and (id(parents[i]) in seen or
+                                        not parents[i].requires_grad):
+                i += 1
+            if i < len(parents):
+                stack.append((t, i + 1))
+                p = parents[i]
+                seen.add(id(p))
+                stack.append((p, 0))
+            else:
+                order.append(t)
+    return order
+
+
+def _seed(output, gradient, who):
+    if gradient is None:
+        if output.data.size != 1:
+            raise RuntimeError(
+                f"{who}: the output has shape {output.shape}; gradients can be implied only "
+                "for outputs with one element. Pass gradient= (a tensor of the output's shape, "
+                "e.g. mg.ones_like(out)), or reduce the output first (out.sum()).")
+        return Tensor._wrap(np.ones_like(output.data))
+    g = gradient if isinstance(gradient, Tensor) else Tensor(gradient, dtype=output.dtype)
+    if g.shape != output.shape:
+        raise ValueError(f"{who}: gradient has shape {g.shape} but the output has shape "
+                         f"{output.shape}")
+    if g.dtype != output.dtype:
+        g = g.to(output.dtype)
+    return g
+
+
+def _run(roots, seeds, retain_graph, create_graph, capture=None):
+    """Propagate ``seeds`` from ``roots``. Leaves get ``.grad`` accumulated unless ``capture``
+    (a dict id -> None of wanted tensors) is given; then the wanted gradients are returned."""
+    order = topological_order(roots)
+    wanted = None
+    if capture is not None:
+        # Only propagate into tensors from which a wanted tensor can be reached.
+        wanted = set()
+        for t in order:
+            if id(t) in capture or any(id(p) in wanted for p in t.parents):
+                wanted.add(id(t))
+    grads = {}
+    for r, s in zip(roots, seeds):
+        if r.requires_grad:
+            grads[id(r)] = grads[id(r)] + s if id(r) in grads else s
+    anomaly = STATE.anomaly
+    with set_grad_enabled(create_graph):
+        for t in reversed(order):
+            g = grads.pop(id(t), None)
+            if g is None:
+                continue
+            if t._hooks:
+                for hook in list(t._hooks):
+                    new = hook(g)
+                    if new is not None:
+                        g = _check_hook_result(new, t)
+            if capture is not None and id(t) in capture:
+                capture[id(t)] = g
+            node = t._node
+            if node is None:
+                if capture is None:
+                    _accumulate_leaf(t, g, create_graph)
+                continue
+            if t._retains_grad and capture is None:
+                _accumulate_leaf(t, g, create_graph)
+            if node.freed:
+                raise RuntimeError(
+                    f"backward: trying to go through the graph a second time (op "
+                    f"{node.prim.name}); its saved values were freed after the first backward. "
+                    "Pass retain_graph=True to the first backward (or grad) call.")
+            if node.prim.backward is None:
+                raise NotImplementedError(f"backward: op {node.prim.name} has no backward rule")
+            in_grads = node.prim.backward(node, g)
+            if not retain_graph:
+                node.release()
+            for inp, ig, need in zip(node.inputs, in_grads, node.needs_input_grad):
+                if not need or ig is None:
+                    continue
+                if wanted is not None and id(inp) not in wanted:
+                    continue
+                if ig.shape != inp.shape:
+                    raise RuntimeError(f"backward: op {node.prim.name} returned a gradient of "
+                                       f"shape {ig.shape} for an input of shape {inp.shape}")
+                if ig.dtype != inp.dtype:
+                    ig = ig.to(inp.dtype)
+                if anomaly:
+                    _check_finite(node.prim.name, "backward gradient", ig.data, node.scope)
+                k = id(inp)
+                grads[k] = grads[k] + ig if k in grads else ig
+    return capture
+
+
+def _check_hook_result(new, t):
+    if not isinstance(new, Tensor) or new.shape != t.shape:
+        raise ValueError(f"register_hook: a hook must return None or a Tensor of shape "
+                         f"{t.shape}, got {getattr(new, 'shape', type(new).__name__)}")
+    return new
+
+
+def _accumulate_leaf(t, g, create_graph):
+    if not create_graph:
+        g = g.detach()
+    if t.grad is None:
+        # Own the buffer: later in-place accumulation must not write into a graph value.
+        t.grad = g if create_graph else Tensor._wrap(np.array(g.data, dtype=t.dtype))
+    elif create_graph:
+        t.grad = t.grad + g
+    else:
+        t.grad.data += g.data
+
+
+def backward(tensors, grad_tensors=None, retain_graph=False, create_graph=False, inputs=None):
+    """Accumulate gradients of ``tensors`` (a Tensor or a sequence) into the leaves' ``.grad``.
+
+    ``inputs``, when given, limits accumulation to those tensors.
+    """
+    roots = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if grad_tensors is None or isinstance(grad_tensors, Tensor) or (
+            isinstance(grad_tensors, np.ndarray)):
+        grad_tensors = [grad_tensors] * len(roots) if grad_tensors is None else [grad_tensors]
+    if len(grad_tensors) != len(roots):
+        raise ValueError(f"backward: got {len(roots)} outputs but {len(grad_tensors)} gradients")
+    for r in roots:
+        if not r.requires_grad:
+            raise RuntimeError(
+                "backward: the tensor does not require grad and has no graph (was it made "
+                "under mg.no_grad(), or from tensors without requires_grad=True?)")
+    seeds = [_seed(r, g, "backward") for r, g in zip(roots, grad_tensors)]
+    if inputs is not None:
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        got = _run(roots, seeds, retain_graph, create_graph, {id(t): None for t in inputs})
+        for t in inputs:
+            if got[id(t)] is not None:
+                _accumulate_leaf(t, got[id(t)], create_graph)
+        return
+    _run(roots, seeds, retain_graph, create_graph)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
+         allow_unused=False):
+    """Return d(outputs)/d(inputs) (times ``grad_outputs``) as a tuple of Tensors, without
+    touching any ``.grad``. An input the outputs do not depend on raises unless
+    ``allow_unused=True``, in which case its entry is ``None``."""
+    single_out = isinstance(outputs, Tensor)
+    roots = [outputs] if single_out else list(outputs)
+    ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs] * len(roots) if grad_outputs is None else [grad_outputs]
+    if len(grad_outputs) != len(roots):
+        raise ValueError(f"grad: got {len(roots)} outputs but {len(grad_outputs)} grad_outputs")
+    for i, t in enumerate(ins):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(f"grad: input {i} does not require grad")
+    for r in roots:
+        if not r.requires_grad:
+            raise RuntimeError("grad: an output does not require grad and has no graph")
+    if retain_graph is None:
+        retain_graph = create_graph
+    seeds = [_seed(r, g, "grad") for r, g in zip(roots, grad_outputs)]
+    got = _run(roots, seeds, retain_graph, create_graph, {id(t): None for t in ins})
+    result = []
+    for i, t in enumerate(ins):
+        g = got[id(t)]
+        if g is None and not allow_unused:
+            raise RuntimeError(f"grad: input {i} (shape {t.shape}) was not used to compute the "
+                               "outputs; pass allow_unused=True to get None for it")
+        if g is not None and not create_graph:
+            g = g.detach()
+        result.append(g)
+    return tuple(result)

@@ -1,0 +1,36 @@
+"""Floating-point dtypes and the one promotion rule.
+
+The rule (the same as PyTorch's and NumPy 2's): when two tensors meet in an op, the result has
+the wider dtype (float32 with float64 gives float64; an integer or bool tensor with a float tensor
+gives the float dtype). A Python scalar never widens a tensor: ``x * 0.5`` keeps ``x.dtype``.
+Gradients always have the dtype of the tensor they belong to.
+"""
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+float32 = np.float32
+float64 = np.float64
+int64 = np.int64
+bool_ = np.bool_
+
+_default_dtype = np.dtype(np.float32)
+
+
+def get_default_dtype():
+    """The dtype of new floating tensors made from Python numbers or lists (float32 at start)."""
+    return _default_dtype
+
+
+def set_default_dtype(dtype):
+    """Set the default floating dtype; only float32 and float64 are accepted."""
+    global _default_dtype
+    dt = np.dtype(dtype)
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"set_default_dtype: expected float32 or float64, got {dt}")
+    _default_dtype = dt
+
+
+def is_floating(dtype):
+    """True for float32 and float64."""
+    return np.dtype(dtype) in FLOAT_DTYPES

@@ -1,0 +1,85 @@
+"""Row gathers: embedding lookup and index_select, whose backward is a scatter-add kernel."""
+
+import numpy as np
+
+from ..kernels import rows as rows_kern
+from ..primitive import Primitive, bind
+from ..tensor import Tensor, as_tensor
+from .reduce import normalize_dims
+from .shape import permute
+
+embedding_backward_p = Primitive("embedding_backward")
+
+
+@embedding_backward_p.def_forward
+def _embedding_backward_forward(g, num_rows, indices, padding_idx):
+    width = g.shape[-1]
+    out = np.zeros((num_rows, width), dtype=g.dtype)
+    flat_idx = indices.reshape(-1)
+    flat_g = np.ascontiguousarray(g).reshape(-1, width)
+    if padding_idx is not None:
+        keep = flat_idx != padding_idx
+        flat_idx, flat_g = flat_idx[keep], flat_g[keep]
+    rows_kern.scatter_add_rows(np.ascontiguousarray(flat_g), np.ascontiguousarray(flat_idx), out)
+    return out
+
+
+embedding_backward_p.def_backward(lambda ctx, gg: (
+    embedding(gg, ctx.params["indices"], ctx.params["padding_idx"]),))
+
+
+@embedding_backward_p.def_symbolic
+def _embedding_backward_symbolic(g, num_rows, indices, padding_idx):
+    import sympy
+    out = np.full((num_rows, g.shape[-1]), sympy.Integer(0), dtype=object)
+    for n, row in enumerate(indices.reshape(-1)):
+        if row != padding_idx:
+            out[row] += g.reshape(-1, g.shape[-1])[n]
+    return out
+
+
+embedding_p = Primitive("embedding")
+embedding_p.def_forward(lambda weight, indices, padding_idx: weight[indices])
+embedding_p.def_backward(lambda ctx, g: (bind(
+    embedding_backward_p, g, num_rows=ctx.inputs[0].shape[0], indices=ctx.params["indices"],
+    padding_idx=ctx.params["padding_idx"]),))
+embedding_p.def_symbolic(lambda weight, indices, padding_idx: weight[indices])
+
+
+def _check_indices(indices, n, who):
+    idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{who}: expected integer indices, got dtype {idx.dtype}")
+    idx = idx.astype(np.int64, copy=False)
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise IndexError(f"{who}: indices must lie in [0, {n}), got values from {idx.min()} "
+                         f"to {idx.max()}")
+    return idx
+
+
+def embedding(weight, indices, padding_idx=None):
+    """Rows of ``weight`` picked by ``indices``. weight: (V, D), indices: any int shape S ->
+    (*S, D). The row ``padding_idx`` receives no gradient."""
+    weight = as_tensor(weight)
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: expected a 2-D weight (num_embeddings, embedding_dim), "
+                         f"got shape {weight.shape}")
+    idx = _check_indices(indices, weight.shape[0], "embedding")
+    return bind(embedding_p, weight, indices=idx, padding_idx=padding_idx)
+
+
+def index_select(x, dim, index):
+    """Entries of x along ``dim`` at the 1-D int ``index`` (repeats allowed)."""
+    x = as_tensor(x)
+    (d,) = normalize_dims(dim, x.ndim, "index_select")
+    idx = _check_indices(index, x.shape[d], "index_select")
+    if idx.ndim != 1:
+        raise ValueError(f"index_select: expected a 1-D index, got shape {idx.shape}")
+    if d == 0 and x.ndim == 2:
+        return bind(embedding_p, x, indices=idx, padding_idx=None)
+    order = (d,) + tuple(i for i in range(x.ndim) if i != d)
+    moved = permute(x, *order)
+    flat = moved.reshape(moved.shape[0], -1)
+    picked = bind(embedding_p, flat, indices=idx, padding_idx=None)
+    picked = picked.reshape((idx.shape[0],) + moved.shape[1:])
+    return permute(picked, *np.argsort(order).tolist())

@@ -1,0 +1,58 @@
+"""Matrix multiplication (batched, broadcasting batch dims, numpy's 1-D rules)."""
+
+import numpy as np
+
+from ..primitive import Primitive, bind
+from ..tensor import as_tensor
+from .broadcast import unbroadcast
+from .shape import reshape, transpose
+
+matmul_p = Primitive("matmul")
+
+
+@matmul_p.def_forward
+def _matmul_forward(a, b):
+    # Both inputs have >= 2 dims here (the public function handles 1-D operands).
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(f"matmul: {a.shape} @ {b.shape}: the inner dimensions "
+                         f"{a.shape[-1]} and {b.shape[-2]} differ")
+    try:
+        return np.matmul(a, b)
+    except ValueError:
+        raise ValueError(f"matmul: {a.shape} @ {b.shape}: the batch dimensions "
+                         f"{a.shape[:-2]} and {b.shape[:-2]} cannot be broadcast") from None
+
+
+@matmul_p.def_backward
+def _matmul_backward(ctx, g):
+    a, b = ctx.inputs
+    ga = gb = None
+    if ctx.needs_input_grad[0]:
+        ga = unbroadcast(matmul(g, transpose(b, -1, -2)), a.shape)
+    if ctx.needs_input_grad[1]:
+        gb = unbroadcast(matmul(transpose(a, -1, -2), g), b.shape)
+    return ga, gb
+
+
+matmul_p.def_symbolic(np.matmul)
+
+
+def matmul(a, b):
+    """a @ b. a: (..., n, k), b: (..., k, m) -> (..., n, m); batch dims broadcast; a 1-D
+    operand is treated as a row (a) or column (b) vector and that dim is dropped, as in numpy."""
+    a, b = as_tensor(a), as_tensor(b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"matmul: {a.shape} @ {b.shape}: both operands need at least 1 dim")
+    if a.dtype != b.dtype:
+        dt = np.result_type(a.dtype, b.dtype)
+        a, b = a.to(dt), b.to(dt)
+    a2 = reshape(a, 1, a.shape[0]) if a.ndim == 1 else a
+    b2 = reshape(b, b.shape[0], 1) if b.ndim == 1 else b
+    out = bind(matmul_p, a2, b2)
+    if a.ndim == 1 and b.ndim == 1:
+        return reshape(out, ())
+    if a.ndim == 1:
+        return reshape(out, out.shape[:-2] + out.shape[-1:])
+    if b.ndim == 1:
+        return reshape(out, out.shape[:-1])
+    return out

@@ -1,0 +1,371 @@
+"""Reductions and normalisations: sum, sum_to, mean, max/min, var/std, logsumexp, softmax,
+log_softmax.
+
+Reductions take ``dim`` (int, tuple or None) and ``keepdim``; ``axis``/``keepdims`` are accepted
+as aliases.
+"""
+
+import builtins
+import collections
+import functools
+
+import numpy as np
+
+from ..kernels import rows as rows_kern
+from ..primitive import Primitive, bind
+from ..tensor import Tensor, as_tensor
+
+MinMax = collections.namedtuple("MinMax", ["values", "indices"])
+
+
+def normalize_dims(dim, ndim, who):
+    """``dim`` (None, int or sequence) as a sorted tuple of non-negative axes."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    out = []
+    for d in dims:
+        if not isinstance(d, (int, np.integer)):
+            raise TypeError(f"{who}: dim must be an int or a tuple of ints, got {dim!r}")
+        if not -builtins.max(ndim, 1) <= d < builtins.max(ndim, 1):
+            raise ValueError(f"{who}: dim {d} is out of range for a tensor with {ndim} dims")
+        out.append(int(d) % builtins.max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{who}: dim {dim!r} repeats an axis")
+    return tuple(sorted(out)) if ndim else ()
+
+
+def _aliases(dim, keepdim, aliases, who):
+    for key in aliases:
+        if key not in ("axis", "keepdims"):
+            raise TypeError(f"{who}: unexpected keyword argument {key!r}")
+    if "axis" in aliases:
+        if dim is not None:
+            raise TypeError(f"{who}: give dim or axis, not both")
+        dim = aliases["axis"]
+    if "keepdims" in aliases:
+        keepdim = aliases["keepdims"]
+    return dim, bool(keepdim)
+
+
+def _kept_shape(shape, dims):
+    return tuple(1 if i in dims else s for i, s in enumerate(shape))
+
+
+def _expand_back(g, x_shape, dims, keepdim):
+    """Broadcast a reduced gradient back to the input's shape."""
+    from .shape import expand, reshape
+    if not keepdim:
+        g = reshape(g, _kept_shape(x_shape, dims))
+    return expand(g, x_shape)
+
+
+def _reduce_objects(x, dims, keepdim, fn):
+    """Reduce an object array over ``dims`` with a binary sympy function (Max, Min)."""
+    moved = np.moveaxis(x, dims, tuple(range(x.ndim - len(dims), x.ndim)))
+    lead = moved.shape[:x.ndim - len(dims)]
+    flat = moved.reshape(lead + (-1,))
+    out = np.empty(lead, dtype=object)
+    for idx in np.ndindex(*lead):
+        out[idx] = functools.reduce(fn, flat[idx])
+    return out.reshape(_kept_shape(x.shape, dims)) if keepdim else out
+
+
+# ---- sum / sum_to ----------------------------------------------------------------------------
+sum_p = Primitive("sum")
+sum_p.def_forward(lambda x, dims, keepdim: np.asarray(np.sum(x, axis=dims, keepdims=keepdim)))
+sum_p.def_backward(lambda ctx, g: (
+    _expand_back(g, ctx.inputs[0].shape, ctx.params["dims"], ctx.params["keepdim"]),))
+sum_p.def_symbolic(lambda x, dims, keepdim: np.asarray(np.sum(x, axis=dims, keepdims=keepdim)))
+
+
+def sum(x, dim=None, keepdim=False, **aliases):  # noqa: A001 - PyTorch's name
+    """Sum over ``dim`` (all axes when None)."""
+    dim, keepdim = _aliases(dim, keepdim, aliases, "sum")
+    x = as_tensor(x)
+    return bind(sum_p, x, dims=normalize_dims(dim, x.ndim, "sum"), keepdim=keepdim)
+
+
+def _sum_to_axes(in_shape, shape):
+    lead = len(in_shape) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and in_shape[lead + i] != 1)
+    return lead, axes
+
+
+def _sum_to_forward(x, shape):
+    lead, axes = _sum_to_axes(x.shape, shape)
+    return np.asarray(np.sum(x, axis=axes, keepdims=True)).reshape(shape)
+
+
+sum_to_p = Primitive("sum_to")
+sum_to_p.def_forward(_sum_to_forward)
+
+
+@sum_to_p.def_backward
+def _sum_to_backward(ctx, g):
+    from .shape import expand
+    return (expand(g, ctx.inputs[0].shape),)
+
+
+@sum_to_p.def_symbolic
+def _sum_to_symbolic(x, shape):
+    lead, axes = _sum_to_axes(x.shape, shape)
+    return np.asarray(np.sum(x, axis=axes, keepdims=True)).reshape(shape)
+
+
+def sum_to(x, shape):
+    """Sum ``x`` down to ``shape``, the inverse of broadcasting ``shape`` to ``x.shape``."""
+    shape = tuple(shape)
+    try:
+        if np.broadcast_shapes(shape, x.shape) != x.shape:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"sum_to: shape {shape} does not broadcast to {x.shape}") from None
+    return bind(sum_to_p, x, shape=shape)
+
+
+def mean(x, dim=None, keepdim=False, **aliases):
+    """Mean over ``dim`` (all axes when None)."""
+    dim, keepdim = _aliases(dim, keepdim, aliases, "mean")
+    x = as_tensor(x)
+    dims = normalize_dims(dim, x.ndim, "mean")
+    count = int(np.prod([x.shape[d] for d in dims])) if dims else 1
+    s = bind(sum_p, x, dims=dims, keepdim=keepdim)
+    return s * (1.0 / count) if count else s * float("nan")
+
+
+# ---- max / min -------------------------------------------------------------------------------
+def _extreme_backward(ctx, g):
+    from .elementwise import mul
+    x = ctx.inputs[0]
+    dims, keepdim = ctx.params["dims"], ctx.params["keepdim"]
+    out = ctx.output().data
+    out_kept = out if keepdim else out.reshape(_kept_shape(x.shape, dims))
+    hit = (x.data == out_kept).astype(g.dtype)
+    hit /= np.sum(hit, axis=dims, keepdims=True)
+    return (mul(_expand_back(g, x.shape, dims, keepdim), Tensor._wrap(hit)),)
+
+
+def _extreme_forward(fn, who):
+    def forward(x, dims, keepdim):
+        if x.size == 0 and (not dims or any(x.shape[d] == 0 for d in dims)):
+            raise ValueError(f"{who}: cannot reduce an empty dimension of a tensor of shape "
+                             f"{x.shape}")
+        return np.asarray(fn(x, axis=dims, keepdims=keepdim))
+    return forward
+
+
+def _extreme_symbolic(name):
+    def symbolic(x, dims, keepdim):
+        import sympy
+        return _reduce_objects(x, dims, keepdim, getattr(sympy, name))
+    return symbolic
+
+
+amax_p = Primitive("amax")
+amax_p.def_forward(_extreme_forward(np.max, "max"))
+amax_p.def_backward(_extreme_backward)
+amax_p.def_symbolic(_extreme_symbolic("Max"))
+
+amin_p = Primitive("amin")
+amin_p.def_forward(_extreme_forward(np.min, "min"))
+amin_p.def_backward(_extreme_backward)
+amin_p.def_symbolic(_extreme_symbolic("Min"))
+
+
+def amax(x, dim=None, keepdim=False, **aliases):
+    """Maximum over ``dim``; tied maxima share the gradient equally."""
+    dim, keepdim = _aliases(dim, keepdim, aliases, "amax")
+    x = as_tensor(x)
+    return bind(amax_p, x, dims=normalize_dims(dim, x.ndim, "amax"), keepdim=keepdim)
+
+
+def amin(x, dim=None, keepdim=False, **aliases):
+    """Minimum over ``dim``; tied minima share the gradient equally."""
+    dim, keepdim = _aliases(dim, keepdim, aliases, "amin")
+    x = as_tensor(x)
+    return bind(amin_p, x, dims=normalize_dims(dim, x.ndim, "amin"), keepdim=keepdim)
+
+
+def _minmax(x, dim, keepdim, aliases, who, reducer, arg):
+    dim, keepdim = _aliases(dim, keepdim, aliases, who)
+    values = reducer(x, dim, keepdim)
+    if dim is None:
+        return values
+    if not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{who}: with dim, expected one int (use amax/amin for several), "
+                        f"got {dim!r}")
+    idx = arg(x.data, axis=int(dim))
+    if keepdim:
+        idx = np.expand_dims(idx, int(dim))
+    return MinMax(values, Tensor._wrap(np.asarray(idx, dtype=np.int64)))
+
+
+def max(x, dim=None, keepdim=False, **aliases):  # noqa: A001 - PyTorch's name
+    """Without ``dim``: the maximum (a 0-d tensor). With ``dim``: ``(values, indices)`` as in
+    PyTorch. Tied maxima share the gradient equally."""
+    return _minmax(as_tensor(x), dim, keepdim, aliases, "max", amax, np.argmax)
+
+
+def min(x, dim=None, keepdim=False, **aliases):  # noqa: A001 - PyTorch's name
+    """Without ``dim``: the minimum. With ``dim``: ``(values, indices)``."""
+    return _minmax(as_tensor(x), dim, keepdim, aliases, "min", amin, np.argmin)
+
+
+def var(x, dim=None, keepdim=False, correction=1, unbiased=None, **aliases):
+    """Variance over ``dim`` with ``correction`` (1: unbiased, 0: population)."""
+    dim, keepdim = _aliases(dim, keepdim, aliases, "var")
+    if unbiased is not None:
+        correction = 1 if unbiased else 0
+    x = as_tensor(x)
+    dims = normalize_dims(dim, x.ndim, "var")
+    count = int(np.prod([x.shape[d] for d in dims])) if dims else 1
+    centered = x - mean(x, dims, keepdim=True)
+    total = sum(centered * centered, dims, keepdim)
+    denom = count - correction
+    return total * (1.0 / denom) if denom > 0 else total * float("nan")
+
+
+def std(x, dim=None, keepdim=False, correction=1, unbiased=None, **aliases):
+    """Standard deviation over ``dim`` (see ``var``)."""
+    from .elementwise import sqrt
+    return sqrt(var(x, dim, keepdim, correction, unbiased, **aliases))
+
+
+# ---- logsumexp / softmax / log_softmax -----------------------------------------------------
+def _logsumexp_forward(x, dims, keepdim):
+    if x.size == 0:
+        return np.asarray(np.log(np.sum(np.exp(x), axis=dims, keepdims=keepdim)))
+    m = np.max(x, axis=dims, keepdims=True)
+    m = np.where(np.isfinite(m), m, np.zeros((), dtype=x.dtype))
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(x - m), axis=dims, keepdims=True)) + m
+    return np.asarray(out if keepdim else np.squeeze(out, axis=dims))
+
+
+logsumexp_p = Primitive("logsumexp")
+logsumexp_p.def_forward(_logsumexp_forward)
+
+
+@logsumexp_p.def_backward
+def _logsumexp_backward(ctx, g):
+    from .elementwise import exp, mul, sub
+    x = ctx.inputs[0]
+    dims, keepdim = ctx.params["dims"], ctx.params["keepdim"]
+    out = _expand_back(ctx.output(), x.shape, dims, keepdim)
+    return (mul(_expand_back(g, x.shape, dims, keepdim), exp(sub(x, out))),)
+
+
+@logsumexp_p.def_symbolic
+def _logsumexp_symbolic(x, dims, keepdim):
+    import sympy
+    from .sym import sym_map
+    return sym_map(sympy.log, np.asarray(np.sum(sym_map(sympy.exp, x), axis=dims,
+                                                keepdims=keepdim)))
+
+
+def logsumexp(x, dim, keepdim=False, **aliases):
+    """log(sum(exp(x))) over ``dim``, without overflow."""
+    dim, keepdim = _aliases(dim, keepdim, aliases, "logsumexp")
+    x = as_tensor(x)
+    return bind(logsumexp_p, x, dims=normalize_dims(dim, x.ndim, "logsumexp"), keepdim=keepdim)
+
+
+def _softmax_forward(x, dim):
+    m = np.max(x, axis=dim, keepdims=True) if x.size else 0
+    e = np.exp(x - m)
+    e /= np.sum(e, axis=dim, keepdims=True)
+    return e
+
+
+softmax_backward_p = Primitive("softmax_backward")
+
+
+@softmax_backward_p.def_forward
+def _softmax_backward_forward(g, y, dim):
+    dt = np.result_type(g, y)
+    g2 = np.ascontiguousarray(np.moveaxis(g, dim, -1), dtype=dt)
+    y2 = np.ascontiguousarray(np.moveaxis(y, dim, -1), dtype=dt)
+    out = np.empty(y2.shape, dtype=dt)
+    c = y2.shape[-1] if y2.ndim else 1
+    rows_kern.softmax_backward(g2.reshape(-1, c), y2.reshape(-1, c), out.reshape(-1, c))
+    return np.moveaxis(out, -1, dim)
+
+
+@softmax_backward_p.def_backward
+def _softmax_backward_backward(ctx, gg):
+    from .elementwise import mul, sub
+    g, y = ctx.inputs
+    dim = ctx.params["dim"]
+    gg_g = gg_y = None
+    if ctx.needs_input_grad[0]:
+        gg_g = softmax_backward(gg, y, dim)
+    if ctx.needs_input_grad[1]:
+        s = sum(mul(g, y), dim, keepdim=True)
+        gg_y = sub(mul(gg, sub(g, s)), mul(g, sum(mul(gg, y), dim, keepdim=True)))
+    return gg_g, gg_y
+
+
+@softmax_backward_p.def_symbolic
+def _softmax_backward_symbolic(g, y, dim):
+    return y * (g - np.sum(g * y, axis=dim, keepdims=True))
+
+
+def softmax_backward(grad_out, y, dim):
+    """y * (grad_out - sum(grad_out * y, dim)): the backward of softmax given its output y."""
+    return bind(softmax_backward_p, grad_out, y, dim=dim)
+
+
+softmax_p = Primitive("softmax")
+softmax_p.def_forward(_softmax_forward)
+softmax_p.def_backward(lambda ctx, g: (softmax_backward(g, ctx.output(), ctx.params["dim"]),))
+
+
+@softmax_p.def_symbolic
+def _softmax_symbolic(x, dim):
+    import sympy
+    from .sym import sym_map
+    e = sym_map(sympy.exp, x)
+    return e / np.sum(e, axis=dim, keepdims=True)
+
+
+def softmax(x, dim=-1):
+    """exp(x) / sum(exp(x)) along ``dim``, computed stably."""
+    x = as_tensor(x)
+    (d,) = normalize_dims(dim, x.ndim, "softmax") if x.ndim else (0,)
+    if x.ndim == 0:
+        return bind(softmax_p, x.reshape(1), dim=0).reshape(())
+    return bind(softmax_p, x, dim=d)
+
+
+def _log_softmax_forward(x, dim):
+    return x - _logsumexp_forward(x, (dim,), True)
+
+
+log_softmax_p = Primitive("log_softmax")
+log_softmax_p.def_forward(_log_softmax_forward)
+
+
+@log_softmax_p.def_backward
+def _log_softmax_backward(ctx, g):
+    from .elementwise import exp, mul, sub
+    dim = ctx.params["dim"]
+    return (sub(g, mul(exp(ctx.output()), sum(g, dim, keepdim=True))),)
+
+
+@log_softmax_p.def_symbolic
+def _log_softmax_symbolic(x, dim):
+    import sympy
+    from .sym import sym_map
+    lse = sym_map(sympy.log, np.sum(sym_map(sympy.exp, x), axis=dim, keepdims=True))
+    return x - lse
+
+
+def log_softmax(x, dim=-1):
+    """x - logsumexp(x, dim): log-probabilities along ``dim``, computed stably."""
+    x = as_tensor(x)
+    if x.ndim == 0:
+        return bind(log_softmax_p, x.reshape(1), dim=0).reshape(())
+    (d,) = normalize_dims(dim, x.ndim, "log_softmax")
+    return bind(log_softmax_p, x, dim=d)

@@ -1,0 +1,300 @@
+"""Shape primitives: reshape, permute, expand, getitem (and its scatter), concat; and the
+composites built from them (view, flatten, transpose, squeeze, unsqueeze, stack, split, chunk)."""
+
+import numpy as np
+
+from ..kernels import rows as rows_kern
+from ..primitive import Primitive, bind
+from ..tensor import Tensor, as_tensor
+from .reduce import normalize_dims, sum_to
+
+
+def _shape_arg(shape, who):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    for s in shape:
+        if not isinstance(s, (int, np.integer)):
+            raise TypeError(f"{who}: expected ints in the shape, got {shape!r}")
+    return tuple(int(s) for s in shape)
+
+
+# ---- reshape -------------------------------------------------------------------------------
+reshape_p = Primitive("reshape")
+reshape_p.def_forward(lambda x, shape: x.reshape(shape))
+reshape_p.def_backward(lambda ctx, g: (reshape(g, ctx.inputs[0].shape),))
+reshape_p.def_symbolic(lambda x, shape: x.reshape(shape))
+
+
+def reshape(x, *shape):
+    """x with a new shape of the same size (one entry may be -1)."""
+    shape = _shape_arg(shape, "reshape")
+    x = as_tensor(x)
+    target = _resolve_shape(shape, x.data.size, x.shape)
+    if target == x.shape:
+        return x
+    return bind(reshape_p, x, shape=target)
+
+
+view = reshape
+
+
+def _resolve_shape(shape, size, old_shape):
+    """``shape`` with its -1 (if any) filled in; raises when it cannot hold ``size`` elements."""
+    known = int(np.prod([d for d in shape if d != -1]))
+    bad = shape.count(-1) > 1 or any(d < -1 for d in shape)
+    if -1 in shape and not bad:
+        bad = known == 0 or size % known != 0
+        shape = tuple(size // known if d == -1 else d for d in shape) if not bad else shape
+    elif not bad:
+        bad = known != size
+    if bad:
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {old_shape} ({size} "
+                         f"elements) into {shape}")
+    return shape
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge dims start_dim..end_dim into one."""
+    if x.ndim == 0:
+        return reshape(x, 1)
+    s = normalize_dims(start_dim, x.ndim, "flatten")[0]
+    e = normalize_dims(end_dim, x.ndim, "flatten")[0]
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    shape = x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:]
+    return reshape(x, shape)
+
+
+def squeeze(x, dim=None):
+    """Remove size-1 dims (all of them, or only ``dim``)."""
+    if dim is None:
+        return reshape(x, tuple(s for s in x.shape if s != 1))
+    dims = normalize_dims(dim, x.ndim, "squeeze")
+    return reshape(x, tuple(s for i, s in enumerate(x.shape) if not (i in dims and s == 1)))
+
+
+def unsqueeze(x, dim):
+    """Insert a size-1 dim at ``dim`` (negative counts from the end of the result)."""
+    nd = x.ndim + 1
+    if not -nd <= dim < nd:
+        raise ValueError(f"unsqueeze: dim {dim} is out of range for a result with {nd} dims")
+    d = dim % nd
+    return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
+
+
+# ---- permute -------------------------------------------------------------------------------
+permute_p = Primitive("permute")
+permute_p.def_forward(lambda x, dims: np.transpose(x, dims))
+permute_p.def_backward(lambda ctx, g: (
+    bind(permute_p, g, dims=tuple(np.argsort(ctx.params["dims"]).tolist())),))
+permute_p.def_symbolic(lambda x, dims: np.transpose(x, dims))
+
+
+def permute(x, *dims):
+    """Reorder the dims of x."""
+    dims = _shape_arg(dims, "permute")
+    if sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
+        raise ValueError(f"permute: expected a permutation of {x.ndim} dims, got {dims}")
+    dims = tuple(d % x.ndim for d in dims)
+    if dims == tuple(range(x.ndim)):
+        return x
+    return bind(permute_p, x, dims=dims)
+
+
+def transpose(x, dim0, dim1):
+    """Swap two dims."""
+    d0, d1 = (normalize_dims(d, x.ndim, "transpose")[0] for d in (dim0, dim1))
+    dims = list(range(x.ndim))
+    dims[d0], dims[d1] = dims[d1], dims[d0]
+    return permute(x, *dims)
+
+
+# ---- expand --------------------------------------------------------------------------------
+expand_p = Primitive("expand")
+expand_p.def_forward(lambda x, shape: np.broadcast_to(x, shape))
+expand_p.def_backward(lambda ctx, g: (sum_to(g, ctx.inputs[0].shape),))
+expand_p.def_symbolic(lambda x, shape: np.broadcast_to(x, shape).copy())
+
+
+def expand(x, *shape):
+    """Broadcast x to ``shape`` (-1 keeps a dim); the result is a read-only view."""
+    shape = _shape_arg(shape, "expand")
+    lead = len(shape) - x.ndim
+    if lead < 0:
+        raise ValueError(f"expand: cannot expand shape {x.shape} to fewer dims {shape}")
+    shape = tuple(x.shape[i - lead] if s == -1 and i >= lead else s
+                  for i, s in enumerate(shape))
+    try:
+        if np.broadcast_shapes(x.shape, shape) != shape:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"expand: shape {x.shape} cannot be expanded to {shape}") from None
+    if shape == x.shape:
+        return x
+    return bind(expand_p, x, shape=shape)
+
+
+# ---- getitem and its scatter ---------------------------------------------------------------
+def _normalize_index(index):
+    """Turn Tensors and lists inside an index into numpy arrays; returns a tuple."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    out = []
+    for item in index:
+        if isinstance(item, Tensor):
+            item = item.data
+        elif isinstance(item, list):
+            item = np.asarray(item)
+        if isinstance(item, np.ndarray):
+            if item.dtype.kind in "iu":
+                item = item.astype(np.int64, copy=False)
+            elif item.dtype != np.bool_:
+                raise IndexError(f"getitem: index arrays must be int or bool, got {item.dtype}")
+        out.append(item)
+    return tuple(out)
+
+
+def _is_basic(index):
+    return all(isinstance(i, (int, np.integer, slice, type(None), type(Ellipsis))) or
+               (isinstance(i, np.ndarray) and i.dtype == np.bool_) for i in index)
+
+
+def _scatter_forward(g, shape, index):
+    out = np.zeros(shape, dtype=g.dtype)
+    if _is_basic(index):
+        out[index] = g
+    elif (len(index) == 1 and index[0].ndim >= 1 and len(shape) >= 1 and out.size):
+        idx = index[0].reshape(-1) % shape[0]
+        rest = int(np.prod(shape[1:]))
+        rows_kern.scatter_add_rows(np.ascontiguousarray(g).reshape(idx.shape[0], rest), idx,
+                                   out.reshape(shape[0], rest))
+    else:
+        np.add.at(out, index, g)
+    return out
+
+
+scatter_p = Primitive("index_scatter")
+scatter_p.def_forward(_scatter_forward)
+scatter_p.def_backward(lambda ctx, gg: (getitem(gg, ctx.params["index"]),))
+
+
+@scatter_p.def_symbolic
+def _scatter_symbolic(g, shape, index):
+    import sympy
+    out = np.full(shape, sympy.Integer(0), dtype=object)
+    np.add.at(out, index, g)
+    return out
+
+
+def index_scatter(grad, shape, index):
+    """A zero tensor of ``shape`` with ``grad`` added at ``index`` (repeats accumulate): the
+    backward of ``x[index]``."""
+    return bind(scatter_p, grad, shape=tuple(shape), index=index)
+
+
+def _getitem_forward(x, index):
+    try:
+        out = x[index]
+    except IndexError as err:
+        raise IndexError(f"getitem: {err} (tensor of shape {x.shape})") from None
+    return np.asarray(out)
+
+
+getitem_p = Primitive("getitem")
+getitem_p.def_forward(_getitem_forward)
+getitem_p.def_backward(lambda ctx, g: (
+    index_scatter(g, ctx.inputs[0].shape, ctx.params["index"]),))
+getitem_p.def_symbolic(lambda x, index: np.asarray(x[index], dtype=object))
+
+
+def getitem(x, index):
+    """x[index] with ints, slices, None, Ellipsis, int arrays and bool masks (numpy rules)."""
+    return bind(getitem_p, x, index=_normalize_index(index))
+
+
+# ---- concat / stack / split ----------------------------------------------------------------
+def _concat_forward(*arrays, dim):
+    return np.concatenate(arrays, axis=dim)
+
+
+concat_p = Primitive("concat")
+concat_p.def_forward(_concat_forward)
+
+
+@concat_p.def_backward
+def _concat_backward(ctx, g):
+    dim = ctx.params["dim"]
+    grads, start = [], 0
+    for t, need in zip(ctx.inputs, ctx.needs_input_grad):
+        stop = start + t.shape[dim]
+        index = (slice(None),) * dim + (slice(start, stop),)
+        grads.append(getitem(g, index) if need else None)
+        start = stop
+    return tuple(grads)
+
+
+concat_p.def_symbolic(lambda *arrays, dim: np.concatenate(arrays, axis=dim))
+
+
+def concat(tensors, dim=0):
+    """Join tensors along an existing dim; all other dims must match."""
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("concat: expected at least one tensor")
+    ref = tensors[0]
+    if ref.ndim == 0:
+        raise ValueError("concat: zero-dimensional tensors cannot be concatenated")
+    (d,) = normalize_dims(dim, ref.ndim, "concat")
+    for i, t in enumerate(tensors):
+        if t.ndim != ref.ndim or t.shape[:d] + t.shape[d + 1:] != ref.shape[:d] + ref.shape[d + 1:]:
+            raise ValueError(f"concat: tensor {i} has shape {t.shape}, expected "
+                             f"{ref.shape[:d] + ('*',) + ref.shape[d + 1:]} along dim {d}")
+    if len(tensors) == 1:
+        return tensors[0]
+    dt = np.result_type(*[t.dtype for t in tensors])
+    tensors = [t if t.dtype == dt else t.to(dt) for t in tensors]
+    return bind(concat_p, *tensors, dim=d)
+
+
+cat = concat
+
+
+def stack(tensors, dim=0):
+    """Join same-shape tensors along a new dim."""
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack: expected at least one tensor")
+    for i, t in enumerate(tensors):
+        if t.shape != tensors[0].shape:
+            raise ValueError(f"stack: tensor {i} has shape {t.shape}, expected "
+                             f"{tensors[0].shape}")
+    return concat([unsqueeze(t, dim) for t in tensors], dim)
+
+
+def split(x, split_size_or_sections, dim=0):
+    """Split into pieces of ``split_size`` (the last may be smaller) or of the given sizes."""
+    (d,) = normalize_dims(dim, x.ndim, "split")
+    n = x.shape[d]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        step = int(split_size_or_sections)
+        if step <= 0:
+            raise ValueError(f"split: split_size must be positive, got {step}")
+        sizes = [min(step, n - s) for s in range(0, n, step)] or [0]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if sum(sizes) != n or any(s < 0 for s in sizes):
+            raise ValueError(f"split: sections {sizes} do not add up to dim {d} of size {n}")
+    out, start = [], 0
+    for s in sizes:
+        out.append(getitem(x, (slice(None),) * d + (slice(start, start + s),)))
+        start += s
+    return tuple(out)
+
+
+def chunk(x, chunks, dim=0):
+    """Split into ``chunks`` pieces of (nearly) equal size along ``dim``."""
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    (d,) = normalize_dims(dim, x.ndim, "chunk")
+    step = -(-x.shape[d] // chunks) if x.shape[d] else 1
+    return split(x, step, d)

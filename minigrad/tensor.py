@@ -1,0 +1,508 @@
+"""The Tensor: a numpy array, an optional gradient, and the node that made it.
+
+Operators and methods only forward to the functions in ``minigrad.ops``; all derivative
+knowledge lives in the primitives' rules.
+"""
+
+import numbers
+
+import numpy as np
+
+from . import dtypes, primitive
+from .grad_mode import STATE
+
+
+def _to_array(data, dtype):
+    """Convert user data to a numpy array: Python floats take the default dtype, numpy arrays keep
+    theirs (float16 and other floats become the default), ints become int64."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        return np.array(data, dtype=np.dtype(dtype))
+    if isinstance(data, (np.ndarray, np.generic)):
+        arr = np.array(data)
+        if arr.dtype.kind == "f" and arr.dtype not in dtypes.FLOAT_DTYPES:
+            arr = arr.astype(dtypes.get_default_dtype())
+        return arr
+    arr = np.array(data)
+    if arr.dtype.kind == "f":
+        return arr.astype(dtypes.get_default_dtype())
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    if arr.dtype.kind == "b":
+        return arr
+    if arr.dtype == object or arr.dtype.kind in "OUS":
+        raise TypeError(f"tensor: expected numbers, got an array of {arr.dtype} from "
+                        f"{type(data).__name__}")
+    return arr
+
+
+class Tensor:
+    """An n-dimensional array that records the ops applied to it when it requires a gradient.
+
+    Attributes:
+        data: the numpy array (any shape).
+        grad: a Tensor of ``data``'s shape and dtype after ``backward``, else ``None``.
+        requires_grad: whether gradients flow to this tensor.
+        name: an optional label (``named_parameters`` names; drawn by ``viz``).
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_node", "_hooks", "_retains_grad", "name",
+                 "__weakref__")
+    __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
+    __hash__ = object.__hash__
+
+    def __init__(self, data, dtype=None, requires_grad=False, name=None):
+        arr = _to_array(data, dtype)
+        if requires_grad and not dtypes.is_floating(arr.dtype):
+            raise TypeError(f"tensor: only float32/float64 tensors can require gradients, "
+                            f"got dtype {arr.dtype}")
+        self.data = arr
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self._node = None
+        self._hooks = None
+        self._retains_grad = False
+        self.name = name
+
+    @classmethod
+    def _wrap(cls, array, requires_grad=False):
+        """Internal fast constructor: no copy, no checks."""
+        t = object.__new__(cls)
+        t.data = array
+        t.grad = None
+        t.requires_grad = requires_grad
+        t._node = None
+        t._hooks = None
+        t._retains_grad = False
+        t.name = None
+        return t
+
+    # ---- array-like facts -------------------------------------------------------------
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    def dim(self):
+        return self.data.ndim
+
+    def size(self, dim=None):
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def numel(self):
+        return self.data.size
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def numpy(self):
+        """The underlying numpy array (shared, not copied)."""
+        return self.data
+
+    def __array__(self, dtype=None, copy=None):
+        if dtype is not None and np.dtype(dtype) != self.data.dtype:
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
+
+    def item(self):
+        if self.data.size != 1:
+            raise ValueError(f"item: expected a tensor with one element, got shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise ValueError("the truth value of a tensor with more than one element is "
+                             "ambiguous; use .any() or .all()")
+        return bool(self.data.item())
+
+    def __repr__(self):
+        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        extra = []
+        if self.data.dtype != dtypes.get_default_dtype():
+            extra.append(f"dtype={self.data.dtype}")
+        if self._node is not None:
+            extra.append(f"op={self._node.prim.name}")
+        elif self.requires_grad:
+            extra.append("requires_grad=True")
+        return "tensor(" + ", ".join([body] + extra) + ")"
+
+    # ---- graph facts ------------------------------------------------------------------
+    @property
+    def is_leaf(self):
+        return self._node is None
+
+    @property
+    def op(self):
+        """The name of the op that made this tensor (``None`` for a leaf)."""
+        return None if self._node is None else self._node.prim.name
+
+    @property
+    def parents(self):
+        """The ordered input tensors of the op that made this tensor (``()`` for a leaf)."""
+        return () if self._node is None else self._node.inputs
+
+    @property
+    def scope(self):
+        """The scope path this tensor was made in, joined by '/' (``""`` if none or a leaf)."""
+        return "" if self._node is None else "/".join(self._node.scope)
+
+    @property
+    def grad_fn(self):
+        """The node that made this tensor (PyTorch's name), or ``None``."""
+        return self._node
+
+    def requires_grad_(self, requires_grad=True):
+        if not self.is_leaf:
+            raise RuntimeError("requires_grad_: only leaf tensors can change requires_grad; "
+                               "use .detach() for a non-leaf")
+        if requires_grad and not dtypes.is_floating(self.dtype):
+            raise TypeError(f"requires_grad_: only float tensors can require gradients, "
+                            f"got {self.dtype}")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def detach(self):
+        """A new leaf sharing this tensor's data, cut from the graph."""
+        return Tensor._wrap(self.data, False)
+
+    def retain_grad(self):
+        """Keep ``.grad`` on this non-leaf tensor after backward."""
+        if not self.requires_grad:
+            raise RuntimeError("retain_grad: the tensor does not require grad")
+        self._retains_grad = True
+        return self
+
+    def register_hook(self, fn):
+        """Call ``fn(grad)`` when this tensor's gradient is computed; if it returns a Tensor,
+        that replaces the gradient. Returns a handle with ``.remove()``."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does "
+                               "not require grad")
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(fn)
+        return _HookHandle(self._hooks, fn)
+
+    def backward(self, gradient=None, retain_graph=False, create_graph=False, inputs=None):
+        """Accumulate d(self)/d(leaf) * gradient into every leaf's ``.grad``.
+
+        ``gradient`` may be omitted only for a tensor with one element.
+        """
+        from .autograd import backward
+        backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph,
+                 inputs=inputs)
+
+    def zero_(self):
+        """Fill with zeros in place (for ``.grad`` tensors and parameters under no_grad)."""
+        self.data[...] = 0
+        return self
+
+    # ---- dtype ------------------------------------------------------------------------
+    def to(self, dtype):
+        return _ew.cast(self, dtype)
+
+    def type(self, dtype):
+        return _ew.cast(self, dtype)
+
+    def float(self):
+        return _ew.cast(self, np.float32)
+
+    def double(self):
+        return _ew.cast(self, np.float64)
+
+    def long(self):
+        return Tensor._wrap(self.data.astype(np.int64))
+
+    def bool(self):
+        return Tensor._wrap(self.data.astype(bool))
+
+    # ---- arithmetic -------------------------------------------------------------------
+    def __add__(self, other):
+        return _ew.add(self, other)
+
+    def __radd__(self, other):
+        return _ew.add(other, self)
+
+    def __sub__(self, other):
+        return _ew.sub(self, other)
+
+    def __rsub__(self, other):
+        return _ew.sub(other, self)
+
+    def __mul__(self, other):
+        return _ew.mul(self, other)
+
+    def __rmul__(self, other):
+        return _ew.mul(other, self)
+
+    def __truediv__(self, other):
+        return _ew.div(self, other)
+
+    def __rtruediv__(self, other):
+        return _ew.div(other, self)
+
+    def __pow__(self, other):
+        return _ew.pow(self, other)
+
+    def __rpow__(self, other):
+        return _ew.pow(other, self)
+
+    def __neg__(self):
+        return _ew.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _ew.abs(self)
+
+    def __matmul__(self, other):
+        return _la.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _la.matmul(other, self)
+
+    # In-place arithmetic is allowed only where no graph is recorded (optimizer updates).
+    def _inplace(self, other, ufunc, name):
+        if STATE.grad_enabled and (self.requires_grad or getattr(other, "requires_grad", False)):
+            raise RuntimeError(f"{name}: in-place ops on tensors that require grad are only "
+                               "allowed under mg.no_grad()")
+        o = other.data if isinstance(other, Tensor) else other
+        ufunc(self.data, o, out=self.data, casting="same_kind")
+        return self
+
+    def __iadd__(self, other):
+        return self._inplace(other, np.add, "+=")
+
+    def __isub__(self, other):
+        return self._inplace(other, np.subtract, "-=")
+
+    def __imul__(self, other):
+        return self._inplace(other, np.multiply, "*=")
+
+    def __itruediv__(self, other):
+        return self._inplace(other, np.divide, "/=")
+
+    def add_(self, other, alpha=1.0):
+        return self._inplace(other if alpha == 1.0 else _data(other) * alpha, np.add, "add_")
+
+    def mul_(self, other):
+        return self._inplace(other, np.multiply, "mul_")
+
+    def copy_(self, other):
+        """Copy ``other``'s values into this tensor in place (shapes must match)."""
+        src = np.asarray(_data(other))
+        if src.shape != self.shape:
+            raise ValueError(f"copy_: expected shape {self.shape}, got {src.shape}")
+        if STATE.grad_enabled and self.requires_grad:
+            raise RuntimeError("copy_: in-place ops on tensors that require grad are only "
+                               "allowed under mg.no_grad()")
+        self.data[...] = src
+        return self
+
+    # ---- comparisons (no gradient) ----------------------------------------------------
+    def __eq__(self, other):
+        return Tensor._wrap(np.equal(self.data, _data(other)))
+
+    def __ne__(self, other):
+        return Tensor._wrap(np.not_equal(self.data, _data(other)))
+
+    def __lt__(self, other):
+        return Tensor._wrap(np.less(self.data, _data(other)))
+
+    def __le__(self, other):
+        return Tensor._wrap(np.less_equal(self.data, _data(other)))
+
+    def __gt__(self, other):
+        return Tensor._wrap(np.greater(self.data, _data(other)))
+
+    def __ge__(self, other):
+        return Tensor._wrap(np.greater_equal(self.data, _data(other)))
+
+    def __invert__(self):
+        return Tensor._wrap(np.logical_not(self.data))
+
+    def any(self):
+        return Tensor._wrap(np.asarray(self.data.any()))
+
+    def all(self):
+        return Tensor._wrap(np.asarray(self.data.all()))
+
+    def argmax(self, dim=None, keepdim=False):
+        return Tensor._wrap(np.asarray(np.argmax(self.data, axis=dim, keepdims=keepdim)))
+
+    def argmin(self, dim=None, keepdim=False):
+        return Tensor._wrap(np.asarray(np.argmin(self.data, axis=dim, keepdims=keepdim)))
+
+    # ---- elementwise methods ----------------------------------------------------------
+    def exp(self):
+        return _ew.exp(self)
+
+    def log(self):
+        return _ew.log(self)
+
+    def sqrt(self):
+        return _ew.sqrt(self)
+
+    def abs(self):
+        return _ew.abs(self)
+
+    def tanh(self):
+        return _ew.tanh(self)
+
+    def sigmoid(self):
+        return _ew.sigmoid(self)
+
+    def relu(self):
+        return _ew.relu(self)
+
+    def pow(self, exponent):
+        return _ew.pow(self, exponent)
+
+    def clamp(self, min=None, max=None):  # noqa: A002 - PyTorch's names
+        return _ew.clamp(self, min, max)
+
+    clip = clamp
+
+    def maximum(self, other):
+        return _ew.maximum(self, other)
+
+    def minimum(self, other):
+        return _ew.minimum(self, other)
+
+    # ---- reductions -------------------------------------------------------------------
+    def sum(self, dim=None, keepdim=False, **aliases):
+        return _red.sum(self, dim, keepdim, **aliases)
+
+    def mean(self, dim=None, keepdim=False, **aliases):
+        return _red.mean(self, dim, keepdim, **aliases)
+
+    def max(self, dim=None, keepdim=False, **aliases):
+        return _red.max(self, dim, keepdim, **aliases)
+
+    def min(self, dim=None, keepdim=False, **aliases):
+        return _red.min(self, dim, keepdim, **aliases)
+
+    def var(self, dim=None, keepdim=False, correction=1, **aliases):
+        return _red.var(self, dim, keepdim, correction=correction, **aliases)
+
+    def std(self, dim=None, keepdim=False, correction=1, **aliases):
+        return _red.std(self, dim, keepdim, correction=correction, **aliases)
+
+    def logsumexp(self, dim, keepdim=False, **aliases):
+        return _red.logsumexp(self, dim, keepdim, **aliases)
+
+    def softmax(self, dim=-1):
+        return _red.softmax(self, dim)
+
+    def log_softmax(self, dim=-1):
+        return _red.log_softmax(self, dim)
+
+    def norm(self):
+        """The Frobenius (2-) norm of all entries."""
+        return _ew.sqrt(_red.sum(self * self))
+
+    # ---- shape ------------------------------------------------------------------------
+    def reshape(self, *shape):
+        return _sh.reshape(self, *shape)
+
+    def view(self, *shape):
+        return _sh.reshape(self, *shape)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        return _sh.flatten(self, start_dim, end_dim)
+
+    def transpose(self, dim0, dim1):
+        return _sh.transpose(self, dim0, dim1)
+
+    def permute(self, *dims):
+        return _sh.permute(self, *dims)
+
+    @property
+    def T(self):  # noqa: N802 - numpy/PyTorch name
+        return _sh.permute(self, *reversed(range(self.ndim)))
+
+    def squeeze(self, dim=None):
+        return _sh.squeeze(self, dim)
+
+    def unsqueeze(self, dim):
+        return _sh.unsqueeze(self, dim)
+
+    def expand(self, *shape):
+        return _sh.expand(self, *shape)
+
+    def contiguous(self):
+        return self
+
+    def split(self, split_size_or_sections, dim=0):
+        return _sh.split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks, dim=0):
+        return _sh.chunk(self, chunks, dim)
+
+    def __getitem__(self, index):
+        return _sh.getitem(self, index)
+
+    def matmul(self, other):
+        return _la.matmul(self, other)
+
+
+class _HookHandle:
+    __slots__ = ("_hooks", "_fn")
+
+    def __init__(self, hooks, fn):
+        self._hooks = hooks
+        self._fn = fn
+
+    def remove(self):
+        if self._fn in self._hooks:
+            self._hooks.remove(self._fn)
+
+
+def _data(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def as_tensor(x, like=None):
+    """Return ``x`` as a Tensor without copying; a Python number takes ``like``'s dtype when
+    ``like`` is a floating tensor (scalars never widen a tensor)."""
+    if isinstance(x, Tensor):
+        return x
+    if type(x) is float and like is not None and like.data.dtype.kind == "f":
+        return Tensor._wrap(np.asarray(x, dtype=like.data.dtype))
+    if isinstance(x, numbers.Number) and not isinstance(x, np.generic):
+        if like is not None and dtypes.is_floating(like.dtype):
+            return Tensor._wrap(np.asarray(x, dtype=like.dtype))
+        if isinstance(x, bool):
+            return Tensor._wrap(np.asarray(x))
+        if isinstance(x, numbers.Integral) and like is not None:
+            return Tensor._wrap(np.asarray(x, dtype=like.dtype))
+    return Tensor._wrap(_to_array(x, None))
+
+
+primitive._wrap = Tensor._wrap
+
+# Imported last: these modules need the Tensor class defined above.
+from .ops import elementwise as _ew  # noqa: E402
+from .ops import linalg as _la  # noqa: E402
+from .ops import reduce as _red  # noqa: E402
+from .ops import shape as _sh  # noqa: E402

@@ -1,0 +1,1 @@
+"""Sequence models built on minigrad's public API."""

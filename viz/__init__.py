@@ -1,0 +1,1 @@
+"""Graphviz renderings of minigrad graphs (reads graphs only)."""
