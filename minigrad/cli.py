@@ -14,8 +14,21 @@ def build_parser():
         "symbolic gradient analysis")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for ep in sorted(entry_points(group="minigrad.commands"), key=lambda e: e.name):
-        ep.load()(sub)
+        try:
+            register = ep.load()
+        except ImportError as err:
+            broken = sub.add_parser(ep.name, help=f"(unavailable: {err})")
+            broken.set_defaults(func=_unavailable(ep.name, err))
+            continue
+        register(sub)
     return parser
+
+
+def _unavailable(name, err):
+    def run(args):
+        print(f"minigrad {name}: this command could not be loaded: {err}", file=sys.stderr)
+        return 1
+    return run
 
 
 def main(argv=None):

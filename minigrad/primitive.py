@@ -22,6 +22,7 @@ A forward rule may return ``(out, residuals)`` when the primitive is declared wi
 and released after a backward pass that does not retain the graph.
 """
 
+import sys
 import weakref
 
 import numpy as np
@@ -36,12 +37,14 @@ class Primitive:
     """A named op: ``forward`` (arrays), ``backward`` (vector-Jacobian product in Tensor ops) and
     ``symbolic`` (the same op on object arrays of sympy expressions)."""
 
-    __slots__ = ("name", "forward", "backward", "symbolic", "has_residuals", "nondiff_inputs")
+    __slots__ = ("name", "forward", "backward", "symbolic", "has_residuals", "nondiff_inputs",
+                 "module")
 
     def __init__(self, name, has_residuals=False, nondiff_inputs=()):
         if name in REGISTRY:
             raise ValueError(f"Primitive: the name {name!r} is taken")
         self.name = name
+        self.module = sys._getframe(1).f_globals.get("__name__", "")  # who declared it
         self.forward = None
         self.backward = None
         self.symbolic = None
