@@ -15,7 +15,6 @@ $(STAMP): pyproject.toml
 	    echo "note: Graphviz 'dot' not found; install it (apt-get install graphviz) to render pictures"; \
 	  fi; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 

@@ -15,27 +15,26 @@ from .tensor import Tensor
 
 def topological_order(roots):
     """Tensors reachable from ``roots`` through recorded nodes, every tensor after all of its
-    parents (a deterministic depth-first post-order). Only tensors that require grad are
-    listed."""
+    parents (a deterministic depth-first post-order over the ordered parents). Only tensors
+    that require grad are listed."""
     order = []
     seen = set()
+    empty = ()
     for root in roots:
-        if id(root) in seen or not root.requires_grad:
+        if not root.requires_grad or id(root) in seen:
             continue
         seen.add(id(root))
-        stack = [(root, 0)]
+        stack = [(root, iter(root._node.inputs if root._node is not None else empty))]
         while stack:
-            t, i = stack.pop()
-            parents = t.parents
-            while i < len(parents) and (id(parents[i]) in seen or
-                                        not parents[i].requires_grad):
-                i += 1
-            if i < len(parents):
-                stack.append((t, i + 1))
-                p = parents[i]
-                seen.add(id(p))
-                stack.append((p, 0))
+            t, parents = stack[-1]
+            for p in parents:
+                if p.requires_grad and id(p) not in seen:
+                    seen.add(id(p))
+                    node = p._node
+                    stack.append((p, iter(node.inputs if node is not None else empty)))
+                    break
             else:
+                stack.pop()
                 order.append(t)
     return order
 
@@ -73,6 +72,7 @@ def _run(roots, seeds, retain_graph, create_graph, capture=None):
         if r.requires_grad:
             grads[id(r)] = grads[id(r)] + s if id(r) in grads else s
     anomaly = STATE.anomaly
+    collect = capture is None
     with set_grad_enabled(create_graph):
         for t in reversed(order):
             g = grads.pop(id(t), None)
@@ -83,39 +83,47 @@ def _run(roots, seeds, retain_graph, create_graph, capture=None):
                     new = hook(g)
                     if new is not None:
                         g = _check_hook_result(new, t)
-            if capture is not None and id(t) in capture:
+            if not collect and id(t) in capture:
                 capture[id(t)] = g
             node = t._node
             if node is None:
-                if capture is None:
+                if collect:
                     _accumulate_leaf(t, g, create_graph)
                 continue
-            if t._retains_grad and capture is None:
+            if t._retains_grad and collect:
                 _accumulate_leaf(t, g, create_graph)
+            prim = node.prim
             if node.freed:
                 raise RuntimeError(
                     f"backward: trying to go through the graph a second time (op "
-                    f"{node.prim.name}); its saved values were freed after the first backward. "
+                    f"{prim.name}); its saved values were freed after the first backward. "
                     "Pass retain_graph=True to the first backward (or grad) call.")
-            if node.prim.backward is None:
-                raise NotImplementedError(f"backward: op {node.prim.name} has no backward rule")
-            in_grads = node.prim.backward(node, g)
+            if prim.backward is None:
+                raise NotImplementedError(f"backward: op {prim.name} has no backward rule")
+            node._out = t
+            try:
+                in_grads = prim.backward(node, g)
+            finally:
+                node._out = None
             if not retain_graph:
-                node.release()
+                node.saved = None
+                node.freed = True
             for inp, ig, need in zip(node.inputs, in_grads, node.needs_input_grad):
                 if not need or ig is None:
                     continue
-                if wanted is not None and id(inp) not in wanted:
-                    continue
-                if ig.shape != inp.shape:
-                    raise RuntimeError(f"backward: op {node.prim.name} returned a gradient of "
-                                       f"shape {ig.shape} for an input of shape {inp.shape}")
-                if ig.dtype != inp.dtype:
-                    ig = ig.to(inp.dtype)
-                if anomaly:
-                    _check_finite(node.prim.name, "backward gradient", ig.data, node.scope)
                 k = id(inp)
-                grads[k] = grads[k] + ig if k in grads else ig
+                if wanted is not None and k not in wanted:
+                    continue
+                igd, ind = ig.data, inp.data
+                if igd.shape != ind.shape:
+                    raise RuntimeError(f"backward: op {prim.name} returned a gradient of "
+                                       f"shape {igd.shape} for an input of shape {ind.shape}")
+                if igd.dtype != ind.dtype:
+                    ig = ig.to(ind.dtype)
+                if anomaly:
+                    _check_finite(prim.name, "backward gradient", ig.data, node.scope)
+                prev = grads.get(k)
+                grads[k] = ig if prev is None else prev + ig
     return capture
 
 

@@ -23,7 +23,6 @@ and released after a backward pass that does not retain the graph.
 """
 
 import sys
-import weakref
 
 import numpy as np
 
@@ -94,11 +93,12 @@ class Node:
         return self.prim.name
 
     def output(self):
-        """The output tensor of this node (alive during any backward pass through it)."""
-        out = self._out()
-        if out is None:
-            raise RuntimeError(f"{self.prim.name}: the output tensor no longer exists")
-        return out
+        """The output tensor of this node; available to backward rules while the engine runs
+        them (the engine sets it just before calling the rule, so no reference cycle is kept)."""
+        if self._out is None:
+            raise RuntimeError(f"{self.prim.name}: output() is only available inside a backward "
+                               "rule")
+        return self._out
 
     def release(self):
         """Drop the residuals after a backward pass that did not retain the graph."""
@@ -109,25 +109,24 @@ class Node:
 def bind(prim, *inputs, **params):
     """Run ``prim`` on the input tensors and, when gradients are recorded and some input needs
     one, record a node. Returns the output tensor."""
+    state = STATE
     out = prim.forward(*[t.data for t in inputs], **params)
     saved = None
     if prim.has_residuals:
         out, saved = out
-    requires = False
-    if STATE.grad_enabled:
-        nondiff = prim.nondiff_inputs
-        if nondiff:
-            needs = tuple([t.requires_grad and i not in nondiff for i, t in enumerate(inputs)])
-        else:
-            needs = tuple([t.requires_grad for t in inputs])
-        requires = True in needs
-    result = _wrap(out, requires)
-    if requires:
-        node = Node(prim, inputs, params, saved, needs, _STACK.path)
-        node._out = weakref.ref(result)
-        result._node = node
-    if STATE.anomaly:
+    if state.anomaly:
         _check_finite(prim.name, "forward output", out, _STACK.path)
+    if not state.grad_enabled:
+        return _wrap(out, False)
+    nondiff = prim.nondiff_inputs
+    if nondiff:
+        needs = tuple([t.requires_grad and i not in nondiff for i, t in enumerate(inputs)])
+    else:
+        needs = tuple([t.requires_grad for t in inputs])
+    if True not in needs:
+        return _wrap(out, False)
+    result = _wrap(out, True)
+    result._node = Node(prim, inputs, params, saved, needs, _STACK.path)
     return result
 
 

@@ -482,13 +482,29 @@ def _data(x):
     return x.data if isinstance(x, Tensor) else x
 
 
+_SCALARS = {}
+
+
+def _scalar_constant(value, dtype):
+    """A shared read-only 0-d tensor for a Python float used as an operand (x * 0.5)."""
+    key = (value, dtype.char)
+    t = _SCALARS.get(key)
+    if t is None:
+        if len(_SCALARS) > 4096:
+            _SCALARS.clear()
+        arr = np.asarray(value, dtype=dtype)
+        arr.flags.writeable = False
+        t = _SCALARS[key] = Tensor._wrap(arr)
+    return t
+
+
 def as_tensor(x, like=None):
     """Return ``x`` as a Tensor without copying; a Python number takes ``like``'s dtype when
     ``like`` is a floating tensor (scalars never widen a tensor)."""
     if isinstance(x, Tensor):
         return x
     if type(x) is float and like is not None and like.data.dtype.kind == "f":
-        return Tensor._wrap(np.asarray(x, dtype=like.data.dtype))
+        return _scalar_constant(x, like.data.dtype)
     if isinstance(x, numbers.Number) and not isinstance(x, np.generic):
         if like is not None and dtypes.is_floating(like.dtype):
             return Tensor._wrap(np.asarray(x, dtype=like.dtype))
