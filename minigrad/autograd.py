@@ -9,7 +9,7 @@ the gradients themselves can be differentiated again.
 import numpy as np
 
 from .grad_mode import STATE, set_grad_enabled
-from .primitive import _check_finite
+from .primitive import PartialGrad, _check_finite
 from .tensor import Tensor
 
 
@@ -73,9 +73,14 @@ def _run(roots, seeds, retain_graph, create_graph, capture=None):
             grads[id(r)] = grads[id(r)] + s if id(r) in grads else s
     anomaly = STATE.anomaly
     collect = capture is None
+    partials = {}
     with set_grad_enabled(create_graph):
         for t in reversed(order):
             g = grads.pop(id(t), None)
+            if partials:
+                parts = partials.pop(id(t), None)
+                if parts is not None:
+                    g = _densify(g, parts, t)
             if g is None:
                 continue
             if t._hooks:
@@ -114,6 +119,15 @@ def _run(roots, seeds, retain_graph, create_graph, capture=None):
                 k = id(inp)
                 if wanted is not None and k not in wanted:
                     continue
+                if type(ig) is PartialGrad:
+                    if ig.shape != inp.data.shape:
+                        raise RuntimeError(f"backward: op {prim.name} returned a gradient of "
+                                           f"shape {ig.shape} for an input of shape "
+                                           f"{inp.data.shape}")
+                    if anomaly:
+                        _check_finite(prim.name, "backward gradient", ig.values, node.scope)
+                    partials.setdefault(k, []).append(ig)
+                    continue
                 igd, ind = ig.data, inp.data
                 if igd.shape != ind.shape:
                     raise RuntimeError(f"backward: op {prim.name} returned a gradient of "
@@ -125,6 +139,15 @@ def _run(roots, seeds, retain_graph, create_graph, capture=None):
                 prev = grads.get(k)
                 grads[k] = ig if prev is None else prev + ig
     return capture
+
+
+def _densify(g, parts, t):
+    """Sum a dense gradient (or None) and a list of PartialGrads into one Tensor of t's dtype."""
+    out = np.zeros(t.data.shape, dtype=t.data.dtype) if g is None else np.array(
+        g.data, dtype=t.data.dtype)
+    for p in parts:
+        p.add(out, p.values, p.index)
+    return Tensor._wrap(out)
 
 
 def _check_hook_result(new, t):

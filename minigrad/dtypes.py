@@ -34,3 +34,13 @@ def set_default_dtype(dtype):
 def is_floating(dtype):
     """True for float32 and float64."""
     return np.dtype(dtype) in FLOAT_DTYPES
+
+
+def result_type(*dtypes_):
+    """The dtype two or more tensors meet in, by the rule above: the widest float when any
+    operand is floating (int64 with float32 gives float32, unlike numpy), else numpy's rule."""
+    dts = [np.dtype(d) for d in dtypes_]
+    floats = [d for d in dts if d.kind == "f"]
+    if floats and len(floats) != len(dts):
+        return np.result_type(*floats)
+    return np.result_type(*dts)

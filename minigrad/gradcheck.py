@@ -7,7 +7,7 @@ analytic gradient of ``sum(v * f(x))``), and every input entry is perturbed by +
 import numpy as np
 
 from .autograd import grad
-from .grad_mode import no_grad
+from .grad_mode import enable_grad, no_grad
 from .tensor import Tensor
 
 
@@ -32,9 +32,14 @@ def _check_inputs(inputs, who):
     return inputs, diff
 
 
+def _tensors(out):
+    return [o for o in _as_tuple(out) if isinstance(o, Tensor)]
+
+
 def _projection(outs, vs):
     with no_grad():
-        return sum(float(np.sum(o.data.astype(np.float64) * v)) for o, v in zip(outs, vs))
+        return sum(float(np.sum(o.data.astype(np.float64) * v))
+                   for o, v in zip(outs, vs, strict=True))
 
 
 def _compare(analytic, numeric, atol, rtol, label):
@@ -54,40 +59,48 @@ def _compare(analytic, numeric, atol, rtol, label):
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, seed=0):
     """Check the gradients of ``fn(*inputs)`` against central differences.
 
-    fn: takes the inputs, returns a Tensor or a tuple of Tensors. inputs: a Tensor or a tuple
-    (non-Tensor entries are passed through); the float64 tensors with ``requires_grad`` are
-    checked. Returns True, or raises ``GradcheckError`` naming the worst entry (returns False when
-    ``raise_exception=False``). Inputs are left exactly as they were.
+    fn: takes the inputs, returns a Tensor or a tuple of Tensors (it may itself call
+    ``mg.grad``). inputs: a Tensor or a tuple (non-Tensor entries are passed through); the float64
+    tensors with ``requires_grad`` are checked. Returns True, or raises ``GradcheckError`` naming
+    the worst entry (returns False when ``raise_exception=False``). Inputs are left exactly as
+    they were.
     """
     inputs, diff = _check_inputs(inputs, "gradcheck")
-    outs = [o for o in _as_tuple(fn(*inputs)) if isinstance(o, Tensor)]
+    return _gradcheck(fn, inputs, diff, eps, atol, rtol, raise_exception, seed, "gradcheck")
+
+
+def _gradcheck(fn, inputs, diff, eps, atol, rtol, raise_exception, seed, who):
+    for i in diff:
+        x = inputs[i].data
+        if not (x.flags.c_contiguous and x.flags.writeable):
+            raise ValueError(f"{who}: input {i} must be a contiguous, writeable array")
+    outs = _tensors(fn(*inputs))
     rng = np.random.default_rng(seed)
     vs = [rng.standard_normal(o.shape) for o in outs]
-    live = [(o, v) for o, v in zip(outs, vs) if o.requires_grad]
+    live = [(o, v) for o, v in zip(outs, vs, strict=True) if o.requires_grad]
     if live:
         total = sum(((o * Tensor(v, dtype=o.dtype)).sum() for o, v in live[1:]),
                     (live[0][0] * Tensor(live[0][1], dtype=live[0][0].dtype)).sum())
         analytic = grad(total, [inputs[i] for i in diff], allow_unused=True)
     else:
         analytic = [None] * len(diff)
+    what = "second derivatives" if who == "gradgradcheck" else "gradient"
     for j, i in enumerate(diff):
         x = inputs[i]
         a = np.zeros(x.shape) if analytic[j] is None else analytic[j].data.astype(np.float64)
         numeric = np.zeros(x.shape)
-        if not (x.data.flags.c_contiguous and x.data.flags.writeable):
-            raise ValueError(f"gradcheck: input {i} must be a contiguous, writeable array")
         flat = x.data.reshape(-1)
         for k in range(flat.size):
             orig = flat[k]
             try:
                 flat[k] = orig + eps
-                plus = _projection(_as_tuple(_no_grad_call(fn, inputs)), vs)
+                plus = _projection(_tensors(fn(*inputs)), vs)
                 flat[k] = orig - eps
-                minus = _projection(_as_tuple(_no_grad_call(fn, inputs)), vs)
+                minus = _projection(_tensors(fn(*inputs)), vs)
             finally:
                 flat[k] = orig
             numeric.reshape(-1)[k] = (plus - minus) / (2 * eps)
-        msg = _compare(a, numeric, atol, rtol, f"gradcheck: input {i} (shape {x.shape})")
+        msg = _compare(a, numeric, atol, rtol, f"{who}: {what} of input {i} (shape {x.shape})")
         if msg:
             if raise_exception:
                 raise GradcheckError(msg)
@@ -95,33 +108,24 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
     return True
 
 
-def _no_grad_call(fn, inputs):
-    with no_grad():
-        return fn(*inputs)
-
-
 def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, seed=0):
     """Check second derivatives: the gradient of ``sum(v * fn(*inputs))`` computed with
     ``create_graph=True`` is itself gradchecked against central differences."""
     inputs, diff = _check_inputs(inputs, "gradgradcheck")
     rng = np.random.default_rng(seed + 1)
-    outs0 = _as_tuple(fn(*inputs))
-    vs = [rng.standard_normal(o.shape) for o in outs0]
+    vs = [rng.standard_normal(o.shape) for o in _tensors(fn(*inputs))]
 
     def first_grad(*xs):
-        outs = [(o, v) for o, v in zip(_as_tuple(fn(*xs)), vs) if o.requires_grad]
-        if not outs:
-            return tuple(Tensor(np.zeros(xs[i].shape)) for i in diff)
-        total = sum(((o * Tensor(v, dtype=o.dtype)).sum() for o, v in outs[1:]),
-                    (outs[0][0] * Tensor(outs[0][1], dtype=outs[0][0].dtype)).sum())
-        gs = grad(total, [xs[i] for i in diff], create_graph=True, allow_unused=True)
-        return tuple(Tensor(np.zeros(xs[i].shape)) if g is None else g
-                     for i, g in zip(diff, gs))
-
-    def first_grad_any_mode(*xs):
-        from .grad_mode import enable_grad
         with enable_grad():
-            return first_grad(*xs)
+            outs = [(o, v) for o, v in zip(_tensors(fn(*xs)), vs, strict=True)
+                    if o.requires_grad]
+            if not outs:
+                return tuple(Tensor(np.zeros(xs[i].shape)) for i in diff)
+            total = sum(((o * Tensor(v, dtype=o.dtype)).sum() for o, v in outs[1:]),
+                        (outs[0][0] * Tensor(outs[0][1], dtype=outs[0][0].dtype)).sum())
+            gs = grad(total, [xs[i] for i in diff], create_graph=True, allow_unused=True)
+        return tuple(Tensor(np.zeros(xs[i].shape)) if g is None else g
+                     for i, g in zip(diff, gs, strict=True))
 
-    return gradcheck(first_grad_any_mode, inputs, eps=eps, atol=atol, rtol=rtol,
-                     raise_exception=raise_exception, seed=seed + 2)
+    return _gradcheck(first_grad, inputs, diff, eps, atol, rtol, raise_exception, seed + 2,
+                      "gradgradcheck")

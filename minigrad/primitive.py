@@ -106,6 +106,25 @@ class Node:
         self.freed = True
 
 
+class PartialGrad:
+    """A first-order gradient that is zero except at ``index``: a backward rule may return one
+    (only when no graph is recorded) instead of a dense Tensor. The engine keeps every partial
+    gradient of a tensor in a list and sums them into one array when it needs the gradient, so
+    taking T slices ``x[t]`` of one tensor costs O(T), not O(T^2), in backward.
+
+    shape, dtype: of the dense gradient; ``add(out, values, index)`` adds ``values`` at ``index``
+    of the array ``out`` in place.
+    """
+
+    __slots__ = ("shape", "values", "index", "add")
+
+    def __init__(self, shape, values, index, add):
+        self.shape = shape
+        self.values = values
+        self.index = index
+        self.add = add
+
+
 def bind(prim, *inputs, **params):
     """Run ``prim`` on the input tensors and, when gradients are recorded and some input needs
     one, record a node. Returns the output tensor."""

@@ -1,7 +1,7 @@
 """save / load of state dicts as ``.npz`` files: no pickle, and atomic writes."""
 
 import os
-import tempfile
+import uuid
 
 import numpy as np
 
@@ -21,10 +21,12 @@ def save(state_dict, path):
             raise TypeError(f"save: {k} is not a numeric array")
         arrays[k] = arr
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".minigrad-", suffix=".npz", dir=folder)
+    folder, base = os.path.split(os.path.abspath(path))
+    # A plain open() (not mkstemp, which makes 0600 files) so the file gets the usual
+    # permissions; "x" refuses to reuse an existing name.
+    tmp = os.path.join(folder, f".{base}.{uuid.uuid4().hex}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())

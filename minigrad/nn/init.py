@@ -6,6 +6,8 @@ import numpy as np
 
 from ..random import default_generator
 
+_SQRT5 = math.sqrt(5)  # PyTorch's Linear default slope
+
 
 def _fan_in_out(tensor, who):
     if tensor.ndim < 2:
@@ -53,7 +55,7 @@ def xavier_normal_(tensor, gain=1.0, generator=None):
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
-def kaiming_uniform_(tensor, a=math.sqrt(5), generator=None):
+def kaiming_uniform_(tensor, a=_SQRT5, generator=None):
     """He init for leaky ReLU slope ``a`` (PyTorch's Linear default uses a = sqrt(5))."""
     fan_in, _ = _fan_in_out(tensor, "kaiming_uniform_")
     gain = math.sqrt(2.0 / (1 + a * a))

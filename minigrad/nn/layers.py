@@ -7,7 +7,7 @@ import numpy as np
 from .. import dtypes
 from ..ops import elementwise as ew
 from ..ops.index import embedding
-from . import functional as F
+from . import functional as F  # noqa: N812 - PyTorch's name
 from . import init
 from .module import Module
 from .parameter import Parameter

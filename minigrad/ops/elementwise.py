@@ -4,8 +4,11 @@ Every binary op broadcasts like numpy and undoes it in backward with ``unbroadca
 Scalars never widen a tensor's dtype (see ``minigrad.dtypes``).
 """
 
+import numbers
+
 import numpy as np
 
+from .. import dtypes
 from ..kernels import elementwise as kern
 from ..primitive import Primitive, bind
 from ..tensor import Tensor, as_tensor
@@ -14,19 +17,70 @@ from .sym import sym_map, sym_number
 
 
 def _pair(a, b):
+    """Both operands as Tensors whose dtypes meet by the rule in ``minigrad.dtypes``: a Python
+    (or numpy) scalar takes the tensor's dtype; an int/bool tensor meeting a float tensor is
+    converted to the float dtype."""
     if isinstance(a, Tensor):
-        return a, as_tensor(b, like=a)
-    b = as_tensor(b)
-    return as_tensor(a, like=b), b
+        if not isinstance(b, Tensor):
+            b = _scalar_like(b, a)
+    elif isinstance(b, Tensor):
+        a = _scalar_like(a, b)
+    else:
+        a, b = as_tensor(a), as_tensor(b)
+    da, db = a.data.dtype, b.data.dtype
+    if da is db or (da.kind == "f") == (db.kind == "f"):
+        return a, b
+    return _promote(a, b)
+
+
+def _scalar_like(x, like):
+    """``x`` (a number, list or array) as a Tensor to combine with the Tensor ``like``."""
+    if type(x) is float:
+        return as_tensor(x, like=like)
+    if isinstance(x, np.generic) and x.ndim == 0:
+        x = x.item()  # numpy scalars count as Python scalars: they never widen a tensor
+    if isinstance(x, numbers.Integral) and not isinstance(x, bool) and like.dtype == np.bool_:
+        return Tensor._wrap(np.asarray(x, dtype=np.int64))
+    return as_tensor(x, like=like)
+
+
+def _promote(a, b):
+    """Convert the non-float one of a float and an int/bool tensor to the float dtype."""
+    if a.data.dtype.kind == "f":
+        return a, Tensor._wrap(b.data.astype(a.data.dtype))
+    return Tensor._wrap(a.data.astype(b.data.dtype)), b
+
+
+def _as_array(out):
+    """numpy ufuncs return numpy scalars for 0-d inputs; a Tensor's data is always an ndarray."""
+    return out if type(out) is np.ndarray else np.asarray(out)
+
+
+def _unary(ufunc):
+    def forward(x):
+        out = ufunc(x)
+        return out if type(out) is np.ndarray else np.asarray(out)
+    forward.__name__ = f"_{ufunc.__name__}_forward"
+    return forward
+
+
+def _float_input(x):
+    """``x`` as a Tensor; int and bool tensors become the default float dtype (as in PyTorch,
+    ``exp`` of an int tensor is a float tensor)."""
+    x = as_tensor(x)
+    if x.data.dtype.kind != "f":
+        return Tensor._wrap(x.data.astype(dtypes.get_default_dtype()))
+    return x
 
 
 def _binary(ufunc, name):
     def forward(a, b):
         try:
-            return ufunc(a, b)
+            out = ufunc(a, b)
         except ValueError:
             raise ValueError(f"{name}: shapes {a.shape} and {b.shape} cannot be broadcast "
                              "together") from None
+        return out if type(out) is np.ndarray else np.asarray(out)
     return forward
 
 
@@ -122,7 +176,7 @@ pow_scalar_p = Primitive("pow_scalar")
 
 @pow_scalar_p.def_forward
 def _pow_scalar_forward(x, exponent):
-    return np.power(x, np.asarray(exponent, dtype=x.dtype))
+    return _as_array(np.power(x, np.asarray(exponent, dtype=x.dtype)))
 
 
 @pow_scalar_p.def_backward
@@ -144,8 +198,12 @@ def _pow_scalar_symbolic(x, exponent):
 
 
 def pow_scalar(x, exponent):
-    """x ** exponent for a Python-number exponent."""
-    return bind(pow_scalar_p, x, exponent=float(exponent))
+    """x ** exponent for a Python-number exponent (an int tensor with a fractional exponent
+    becomes the default float dtype first)."""
+    exponent = float(exponent)
+    if x.data.dtype.kind != "f" and not exponent.is_integer():
+        x = _float_input(x)
+    return bind(pow_scalar_p, x, exponent=exponent)
 
 
 pow_p = Primitive("pow")
@@ -157,7 +215,12 @@ def _pow_backward(ctx, g):
     a, b = ctx.inputs
     ga = gb = None
     if ctx.needs_input_grad[0]:
-        ga = unbroadcast(mul(g, mul(b, pow(a, sub(b, 1.0)))), a.shape)
+        zero_exponent = b.data == 0
+        if zero_exponent.any():  # d/da a**0 = 0, also at a = 0 (where 0 * 0**-1 is NaN)
+            b_safe = where(_const(zero_exponent), 1.0, b)
+        else:
+            b_safe = b
+        ga = unbroadcast(mul(g, mul(b, pow(a, sub(b_safe, 1.0)))), a.shape)
     if ctx.needs_input_grad[1]:
         # d/db a**b = a**b log a; taken as 0 where a == 0 (PyTorch's convention).
         nonzero = _const(a.data != 0)
@@ -178,7 +241,7 @@ def pow(a, b):  # noqa: A001 - PyTorch's name
 
 # ---- unary arithmetic ----------------------------------------------------------------------
 neg_p = Primitive("neg")
-neg_p.def_forward(np.negative)
+neg_p.def_forward(_unary(np.negative))
 neg_p.def_backward(lambda ctx, g: (neg(g),))
 neg_p.def_symbolic(np.negative)
 
@@ -189,7 +252,7 @@ def neg(x):
 
 
 exp_p = Primitive("exp")
-exp_p.def_forward(np.exp)
+exp_p.def_forward(_unary(np.exp))
 exp_p.def_backward(lambda ctx, g: (mul(g, ctx.output()),))
 
 
@@ -201,11 +264,11 @@ def _exp_symbolic(x):
 
 def exp(x):
     """e ** x."""
-    return bind(exp_p, as_tensor(x))
+    return bind(exp_p, _float_input(x))
 
 
 log_p = Primitive("log")
-log_p.def_forward(np.log)
+log_p.def_forward(_unary(np.log))
 log_p.def_backward(lambda ctx, g: (div(g, ctx.inputs[0]),))
 
 
@@ -217,11 +280,11 @@ def _log_symbolic(x):
 
 def log(x):
     """Natural logarithm."""
-    return bind(log_p, as_tensor(x))
+    return bind(log_p, _float_input(x))
 
 
 sqrt_p = Primitive("sqrt")
-sqrt_p.def_forward(np.sqrt)
+sqrt_p.def_forward(_unary(np.sqrt))
 sqrt_p.def_backward(lambda ctx, g: (div(mul(g, 0.5), ctx.output()),))
 
 
@@ -233,11 +296,11 @@ def _sqrt_symbolic(x):
 
 def sqrt(x):
     """Square root."""
-    return bind(sqrt_p, as_tensor(x))
+    return bind(sqrt_p, _float_input(x))
 
 
 abs_p = Primitive("abs")
-abs_p.def_forward(np.abs)
+abs_p.def_forward(_unary(np.abs))
 abs_p.def_backward(lambda ctx, g: (mul(g, _const(np.sign(ctx.inputs[0].data))),))
 
 
@@ -284,7 +347,7 @@ def tanh_backward(grad_out, y):
 
 
 tanh_p = Primitive("tanh")
-tanh_p.def_forward(np.tanh)
+tanh_p.def_forward(_unary(np.tanh))
 tanh_p.def_backward(lambda ctx, g: (tanh_backward(g, ctx.output()),))
 
 
@@ -296,7 +359,7 @@ def _tanh_symbolic(x):
 
 def tanh(x):
     """Hyperbolic tangent."""
-    return bind(tanh_p, as_tensor(x))
+    return bind(tanh_p, _float_input(x))
 
 
 sigmoid_backward_p = Primitive("sigmoid_backward")
@@ -336,10 +399,11 @@ sigmoid_p = Primitive("sigmoid")
 def _sigmoid_forward(x):
     # 1 / (1 + e^-x) overflows harmlessly to 0 for very negative x; exact 0.5 * (1 + tanh(x/2))
     # would cost a tanh. Errors stay below one ulp of the result.
+    out = np.negative(x, out=np.empty_like(x))
     with np.errstate(over="ignore"):
-        out = np.exp(-x)
-        out += 1
-        np.reciprocal(out, out=out)
+        np.exp(out, out=out)
+    out += 1
+    np.reciprocal(out, out=out)
     return out
 
 
@@ -354,7 +418,7 @@ def _sigmoid_symbolic(x):
 
 def sigmoid(x):
     """1 / (1 + exp(-x))."""
-    return bind(sigmoid_p, as_tensor(x))
+    return bind(sigmoid_p, _float_input(x))
 
 
 leaky_relu_backward_p = Primitive("leaky_relu_backward", nondiff_inputs=(1,))
@@ -389,7 +453,7 @@ relu_p = Primitive("relu")
 
 @relu_p.def_forward
 def _relu_forward(x):
-    return np.maximum(x, np.zeros((), dtype=x.dtype))
+    return _as_array(np.maximum(x, np.zeros((), dtype=x.dtype)))
 
 
 relu_p.def_backward(lambda ctx, g: (leaky_relu_backward(g, ctx.inputs[0], 0.0),))
@@ -437,7 +501,8 @@ softplus_p = Primitive("softplus")
 
 @softplus_p.def_forward
 def _softplus_forward(x, beta):
-    return np.logaddexp(np.zeros((), dtype=x.dtype), x * x.dtype.type(beta)) / x.dtype.type(beta)
+    b = x.dtype.type(beta)
+    return _as_array(np.logaddexp(np.zeros((), dtype=x.dtype), x * b) / b)
 
 
 softplus_p.def_backward(lambda ctx, g: (
@@ -455,7 +520,7 @@ def softplus(x, beta=1.0):
     """log(1 + exp(beta * x)) / beta, computed without overflow."""
     if beta <= 0:
         raise ValueError(f"softplus: expected beta > 0, got {beta}")
-    return bind(softplus_p, as_tensor(x), beta=float(beta))
+    return bind(softplus_p, _float_input(x), beta=float(beta))
 
 
 # ---- clamp / maximum / minimum / where -------------------------------------------------------
@@ -464,7 +529,7 @@ clamp_p = Primitive("clamp")
 
 @clamp_p.def_forward
 def _clamp_forward(x, min, max):  # noqa: A002
-    return np.clip(x, min, max).astype(x.dtype, copy=False)
+    return _as_array(np.clip(x, min, max)).astype(x.dtype, copy=False)
 
 
 @clamp_p.def_backward
@@ -594,6 +659,8 @@ def cast(x, dtype):
     dt = np.dtype(dtype)
     if dt == x.dtype:
         return x
+    if dt.kind == "f" and not dtypes.is_floating(dt):
+        raise TypeError(f"cast: floating tensors are float32 or float64, got {dt}")
     if dt.kind != "f":
         return Tensor._wrap(x.data.astype(dt))
     return bind(cast_p, x, dtype=dt)

@@ -16,7 +16,7 @@ def _embedding_backward_forward(g, num_rows, indices, padding_idx):
     width = g.shape[-1]
     out = np.zeros((num_rows, width), dtype=g.dtype)
     flat_idx = indices.reshape(-1)
-    flat_g = np.ascontiguousarray(g).reshape(-1, width)
+    flat_g = np.ascontiguousarray(g).reshape(flat_idx.shape[0], width)
     if padding_idx is not None:
         keep = flat_idx != padding_idx
         flat_idx, flat_g = flat_idx[keep], flat_g[keep]
@@ -24,17 +24,28 @@ def _embedding_backward_forward(g, num_rows, indices, padding_idx):
     return out
 
 
-embedding_backward_p.def_backward(lambda ctx, gg: (
-    embedding(gg, ctx.params["indices"], ctx.params["padding_idx"]),))
+@embedding_backward_p.def_backward
+def _embedding_backward_backward(ctx, gg):
+    # The gather of gg's rows, with zeros where the scatter skipped the padding index.
+    indices, padding_idx = ctx.params["indices"], ctx.params["padding_idx"]
+    picked = bind(embedding_p, gg, indices=indices, padding_idx=None)
+    if padding_idx is None:
+        return (picked,)
+    from .elementwise import mul
+    keep = (indices != padding_idx).astype(gg.dtype)[..., None]
+    return (mul(picked, Tensor._wrap(keep)),)
 
 
 @embedding_backward_p.def_symbolic
 def _embedding_backward_symbolic(g, num_rows, indices, padding_idx):
     import sympy
-    out = np.full((num_rows, g.shape[-1]), sympy.Integer(0), dtype=object)
-    for n, row in enumerate(indices.reshape(-1)):
+    width = g.shape[-1]
+    out = np.full((num_rows, width), sympy.Integer(0), dtype=object)
+    flat_idx = indices.reshape(-1)
+    flat_g = g.reshape(flat_idx.shape[0], width)
+    for n, row in enumerate(flat_idx):
         if row != padding_idx:
-            out[row] += g.reshape(-1, g.shape[-1])[n]
+            out[row] += flat_g[n]
     return out
 
 

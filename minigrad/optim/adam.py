@@ -20,20 +20,22 @@ class Adam(Optimizer):
         self.t = 0
 
     def step(self):
+        """One update of every parameter that has a gradient. Each parameter counts its own
+        steps (for the bias correction), so one that first gets a gradient late starts at 1."""
+        todo = self._params_with_grads()
         self.t += 1
         b1, b2 = self.betas
-        c1 = 1.0 - b1 ** self.t
-        c2 = 1.0 - b2 ** self.t
-        step_size = self.lr * math.sqrt(c2) / c1
-        for p, st in zip(self.params, self.state):
-            if p.grad is None:
-                continue
-            g = p.grad.data
+        for p, g, st in todo:
             if self.weight_decay:
                 g = g + self.weight_decay * p.data
             if "m" not in st:
+                st["step"] = 0
                 st["m"] = np.zeros_like(p.data)
                 st["v"] = np.zeros_like(p.data)
+            st["step"] += 1
+            c1 = 1.0 - b1 ** st["step"]
+            c2 = 1.0 - b2 ** st["step"]
+            step_size = self.lr * math.sqrt(c2) / c1
             m, v = st["m"], st["v"]
             m *= b1
             m += (1 - b1) * g

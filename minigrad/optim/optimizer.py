@@ -31,3 +31,17 @@ class Optimizer:
 
     def step(self):
         raise NotImplementedError
+
+    def _params_with_grads(self):
+        """(param, grad array, state) for every parameter that has a gradient; checks them all
+        first, so a bad gradient raises before any parameter is changed."""
+        todo = []
+        for i, (p, st) in enumerate(zip(self.params, self.state, strict=True)):
+            if p.grad is None:
+                continue
+            g = p.grad.data
+            if g.shape != p.shape:
+                raise ValueError(f"{type(self).__name__}: parameter {i} has shape {p.shape} "
+                                 f"but its gradient has shape {g.shape}")
+            todo.append((p, g, st))
+        return todo

@@ -17,10 +17,7 @@ class SGD(Optimizer):
         self.momentum, self.weight_decay, self.nesterov = momentum, weight_decay, nesterov
 
     def step(self):
-        for p, st in zip(self.params, self.state):
-            if p.grad is None:
-                continue
-            g = p.grad.data
+        for p, g, st in self._params_with_grads():
             if self.weight_decay:
                 g = g + self.weight_decay * p.data
             if self.momentum:

@@ -1,0 +1,154 @@
+"""Matplotlib figures for the gradient report (PNG, non-interactive backend).
+
+Every function takes plain numbers (numpy arrays, lists) and a path, draws one figure, writes
+it and returns the path; none of them computes anything about a model.
+"""
+
+import numpy as np
+
+_DPI = 110
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _positive(values, floor=1e-30):
+    """Values for a log axis: non-positive and non-finite entries become NaN (not drawn);
+    tiny positives are clipped at ``floor``."""
+    arr = np.asarray(values, dtype=np.float64).copy()
+    arr[~np.isfinite(arr) | (arr <= 0)] = np.nan
+    return np.maximum(arr, floor)
+
+
+def distance_curves(path, curves, title, ylabel, xlabel="distance T - t (steps)",
+                    ylim=None, note=None):
+    """Log-scale curves over distance.
+
+    curves: list of dicts with ``label``, ``x``, ``y`` and optionally ``bound`` (drawn dashed
+    in the same colour), ``style`` (a matplotlib line style) and ``band`` (``(low, high)``
+    arrays shaded around the curve).
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.2, 4.6))
+    for i, c in enumerate(curves):
+        color = c.get("color", f"C{i % 10}")
+        ax.plot(c["x"], _positive(c["y"]), c.get("style", "-"), color=color, lw=2,
+                label=c["label"])
+        if c.get("band") is not None:
+            low, high = c["band"]
+            ax.fill_between(c["x"], _positive(low), _positive(high), color=color, alpha=0.12,
+                            lw=0)
+        if c.get("bound") is not None:
+            ax.plot(c["x"], _positive(c["bound"]), "--", color=color, lw=1.2, alpha=0.8)
+    if any(c.get("bound") is not None for c in curves):
+        ax.plot([], [], "--", color="gray", label=r"bound $(\gamma\,\sigma_{max})^{T-t}$")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=8, loc="best", ncol=2 if len(curves) > 5 else 1)
+    if note:
+        fig.text(0.01, 0.01, note, fontsize=7, color="dimgray")
+    fig.tight_layout()
+    fig.savefig(path, dpi=_DPI)
+    plt.close(fig)
+    return path
+
+
+def heatmaps(path, panels, title, xlabel="time step t", ylabel="training step"):
+    """Side-by-side heatmaps of ``log10 ||dL/dh_t||``.
+
+    panels: list of dicts with ``label``, ``matrix`` ((n_steps, T) values), ``steps`` (the
+    training steps of the rows) and optionally ``loss`` (a (n_steps,) curve drawn on a twin
+    axis to the right of the panel).
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.6), squeeze=False)
+    logs = [np.log10(_positive(p["matrix"], 1e-12)) for p in panels]
+    finite = np.concatenate([v[np.isfinite(v)].ravel() for v in logs] or [np.zeros(1)])
+    vmin, vmax = (np.percentile(finite, 2), np.percentile(finite, 99.5)) if finite.size else (
+        -6, 0)
+    for ax, p, v in zip(axes[0], panels, logs):
+        steps = np.asarray(p["steps"])
+        width = v.shape[1]
+        extent = (-0.5, width - 0.5, steps[-1] if len(steps) else 1, steps[0] if len(steps)
+                  else 0)
+        im = ax.imshow(v, aspect="auto", cmap="magma", vmin=vmin, vmax=vmax, extent=extent,
+                       interpolation="nearest")
+        ax.set_title(p["label"], fontsize=10)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if p.get("loss") is not None:
+            twin = ax.twiny()
+            twin.plot(p["loss"], steps, color="cyan", lw=1.2)
+            twin.set_xscale("log")
+            twin.set_xlabel("loss (cyan, log)", fontsize=8, color="teal")
+            twin.tick_params(axis="x", labelsize=7, colors="teal")
+            twin.set_ylim(ax.get_ylim())
+    cbar = fig.colorbar(im, ax=axes[0].tolist(), fraction=0.03, pad=0.02)
+    cbar.set_label(r"$\log_{10}\,\|\partial L/\partial h_t\|$")
+    fig.suptitle(title)
+    fig.savefig(path, dpi=_DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def training_runs(path, runs, title, clip_marks=True):
+    """Loss (top) and total gradient norm (bottom) against training step for several runs.
+
+    runs: list of dicts with ``label``, ``loss`` and ``norm`` arrays, optionally ``clips``
+    (the steps at which the gradient was clipped) and ``max_norm``.
+    """
+    plt = _pyplot()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.2, 6.0), sharex=True)
+    for i, r in enumerate(runs):
+        color = f"C{i}"
+        steps = np.arange(len(r["loss"]))
+        top.plot(steps, _positive(r["loss"]), color=color, lw=1.3, label=r["label"])
+        bottom.plot(steps, _positive(r["norm"]), color=color, lw=1.0, label=r["label"])
+        if clip_marks and r.get("max_norm") is not None:
+            bottom.axhline(r["max_norm"], color=color, ls=":", lw=1)
+    for ax, label in ((top, "training loss (MSE)"), (bottom, "total gradient norm (before clipping)")):
+        ax.set_yscale("log")
+        ax.set_ylabel(label, fontsize=9)
+        ax.grid(True, alpha=0.3)
+    bottom.set_xlabel("training step")
+    top.legend(fontsize=8)
+    top.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=_DPI)
+    plt.close(fig)
+    return path
+
+
+def learning_curves(path, curves, title, baseline=None, ylabel="MSE", xlabel="training step"):
+    """Curves of a metric against training step, log scale, with an optional dashed baseline.
+
+    curves: list of dicts with ``label``, ``x``, ``y`` and optionally ``style``/``color``.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.2, 4.6))
+    for i, c in enumerate(curves):
+        ax.plot(c["x"], _positive(c["y"]), c.get("style", "-"), color=c.get("color", f"C{i}"),
+                lw=1.6, label=c["label"])
+    if baseline is not None:
+        ax.axhline(baseline, color="gray", ls="--", lw=1, label=f"baseline {baseline:.3f}")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, ncol=2 if len(curves) > 4 else 1)
+    fig.tight_layout()
+    fig.savefig(path, dpi=_DPI)
+    plt.close(fig)
+    return path

@@ -1,0 +1,277 @@
+"""The fused execution path of the recurrent layers: one primitive per layer and direction.
+
+``fused_recurrence`` runs a whole RNN / LSTM / GRU layer-direction over a sequence as ONE
+autograd primitive, ``rnn_fused``, whose forward and backward are numba kernels
+(``models.rnn.kernels``): the input projection of all steps is one GEMM, each step one GEMM
+plus vectorised gate math, and the backward pass is one fused BPTT kernel (itself the forward
+of the primitive ``rnn_fused_bptt``) followed by one GEMM per weight gradient.
+
+It is first order only: differentiating its gradient (``create_graph=True``) raises and points
+to ``fused=False`` (the unrolled path, built from small primitives). Its symbolic rule expands
+the cell equations, so a fused graph can still be traced into sympy expressions.
+"""
+
+import numpy as np
+
+import minigrad as mg
+
+from .kernels import launch
+
+MODES = ("rnn", "lstm", "gru")
+_INPUTS = ("x", "h0", "c0", "weight_ih", "weight_hh", "bias_ih", "bias_hh", "peephole")
+_SECOND_ORDER = (
+    "rnn_fused: the fused recurrent kernel is first order only; its backward pass is one BPTT "
+    "kernel that cannot itself be differentiated, so create_graph=True (double backward, "
+    "gradgradcheck, Hessian-vector products, gradient-norm penalties) is not supported "
+    "through it. Build the layer with fused=False (the unrolled path) for higher-order "
+    "gradients.")
+
+rnn_fused_p = mg.Primitive("rnn_fused", has_residuals=True)
+rnn_fused_bptt_p = mg.Primitive("rnn_fused_bptt")
+
+
+def fused_recurrence(mode, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, *,
+                     nonlinearity="tanh", lengths=None, reverse=False, hidden_mask=None,
+                     peephole=None, coupled=False, reset_after=True):
+    r"""Run one recurrent layer-direction over a whole sequence as one primitive.
+
+    mode: ``"rnn"`` | ``"lstm"`` | ``"gru"``. x: (T, B, I); h0: (B, H); c0: (B, H) for LSTM,
+    else None. weight_ih: (G H, I), weight_hh: (G H, H), bias_ih / bias_hh: (G H,) or None,
+    in PyTorch's layout and gate order: G = 1 (rnn), 4 (lstm: i, f, g, o; 3 with
+    ``coupled``: f, g, o), 3 (gru: r, z, n). All Tensors of one dtype, float32 or float64.
+
+    - rnn: :math:`h_t = \mathrm{act}(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})`,
+      act = ``nonlinearity`` (``"tanh"`` or ``"relu"``).
+    - lstm: :math:`i, f, o = \sigma(\cdot)`, :math:`g = \tanh(\cdot)`,
+      :math:`c_t = f \odot c_{t-1} + i \odot g`, :math:`h_t = o \odot \tanh(c_t)`.
+      ``peephole``: None or (3, H) rows (w_ci, w_cf, w_co): i and f add w_c* * c_{t-1}, o adds
+      w_co * c_t. ``coupled``: i = 1 - f (w_ci is then unused; its gradient is 0).
+    - gru: :math:`r, z = \sigma(\cdot)`; ``reset_after``:
+      :math:`n = \tanh(W_{in} x + b_{in} + r \odot (W_{hn} h + b_{hn}))`, else
+      :math:`n = \tanh(W_{in} x + b_{in} + W_{hn} (r \odot h) + b_{hn})`;
+      :math:`h_t = (1 - z) \odot n + z \odot h_{t-1}`.
+
+    hidden_mask: None or (B, H) array/Tensor (already scaled by 1 / (1 - p)), variational
+    recurrent dropout: h_{t-1} is multiplied by it where it meets W_hh only; not differentiated.
+    lengths: None or (B,) ints in [1, T]: sequence b is processed for t < lengths[b].
+    reverse: each sequence runs from its own last step lengths[b] - 1 down to 0.
+
+    Returns states: (T, S, B, H), S = 2 (h, c) for LSTM else 1, in original time order;
+    states[t, :, b] is the state after time index t. Past a sequence's end it holds the last
+    state (forward) or h0 / c0 (reverse), so h_n is states[-1] (forward) or states[0]
+    (reverse).
+    """
+    if mode not in MODES:
+        raise ValueError(f"fused_recurrence: mode must be one of {MODES}, got {mode!r}")
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"fused_recurrence: nonlinearity must be 'tanh' or 'relu', got "
+                         f"{nonlinearity!r}")
+    given = dict(zip(_INPUTS, (x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, peephole),
+                     strict=True))
+    names = tuple(name for name in _INPUTS if given[name] is not None)
+    tensors = [given[name] for name in names]
+    dtype = _check_tensors(mode, names, tensors, given, bool(coupled))
+    T, B = x.shape[0], x.shape[1]
+    H = h0.shape[1]
+    lengths = _check_lengths(lengths, T, B)
+    hidden_mask = _check_mask(hidden_mask, B, H, dtype)
+    save = mg.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    return mg.bind(rnn_fused_p, *tensors, mode=mode, names=names, nonlinearity=nonlinearity,
+                   lengths=lengths, reverse=bool(reverse), hidden_mask=hidden_mask,
+                   coupled=bool(coupled), reset_after=bool(reset_after), save=save)
+
+
+# ---- validation ----------------------------------------------------------------------------
+def _check_tensors(mode, names, tensors, given, coupled):
+    who = "fused_recurrence"
+    for name, t in zip(names, tensors, strict=True):
+        if not isinstance(t, mg.Tensor):
+            raise TypeError(f"{who}: {name} must be a Tensor, got {type(t).__name__}")
+    dtype = given["x"].dtype if given["x"] is not None else None
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"{who}: x must be float32 or float64, got {dtype}")
+    for name, t in zip(names, tensors, strict=True):
+        if t.dtype != dtype:
+            raise TypeError(f"{who}: all inputs must share one dtype; x is {dtype} but {name} "
+                            f"is {t.dtype}")
+    for name in ("x", "h0", "weight_ih", "weight_hh"):
+        if given[name] is None:
+            raise ValueError(f"{who}: {name} is required")
+    if mode == "lstm" and given["c0"] is None:
+        raise ValueError(f"{who}: mode 'lstm' needs c0 (B, H)")
+    if mode != "lstm":
+        for name, bad in (("c0", given["c0"] is not None),
+                          ("peephole", given["peephole"] is not None), ("coupled", coupled)):
+            if bad:
+                raise ValueError(f"{who}: {name} is for mode 'lstm' only (mode is {mode!r})")
+    x, h0 = given["x"], given["h0"]
+    if x.ndim != 3:
+        raise ValueError(f"{who}: x: expected (T, B, I), got shape {x.shape}")
+    if h0.ndim != 2:
+        raise ValueError(f"{who}: h0: expected (B, H), got shape {h0.shape}")
+    T, B, I = x.shape
+    H = h0.shape[1]
+    GH = launch.num_gates(mode, coupled) * H
+    expected = {"h0": (B, H), "c0": (B, H), "weight_ih": (GH, I), "weight_hh": (GH, H),
+                "bias_ih": (GH,), "bias_hh": (GH,), "peephole": (3, H)}
+    for name in names[1:]:
+        if given[name].shape != expected[name]:
+            raise ValueError(f"{who}: {name}: expected shape {expected[name]} (mode {mode!r}, "
+                             f"T={T}, B={B}, I={I}, H={H}), got {given[name].shape}")
+    return dtype
+
+
+def _check_lengths(lengths, T, B):
+    if lengths is None:
+        return None
+    arr = np.asarray(lengths.data if isinstance(lengths, mg.Tensor) else lengths)
+    if arr.dtype.kind not in "iu" or arr.shape != (B,):
+        raise ValueError(f"fused_recurrence: lengths: expected {B} integers (B,), got "
+                         f"{arr.dtype} of shape {arr.shape}")
+    if B and (arr.min() < 1 or arr.max() > T):
+        raise ValueError(f"fused_recurrence: lengths must lie in [1, T={T}], got "
+                         f"{arr.min()}..{arr.max()}")
+    return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _check_mask(mask, B, H, dtype):
+    if mask is None:
+        return None
+    arr = np.asarray(mask.data if isinstance(mask, mg.Tensor) else mask)
+    if arr.shape != (B, H):
+        raise ValueError(f"fused_recurrence: hidden_mask: expected shape {(B, H)}, got "
+                         f"{arr.shape}")
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+# ---- the primitive ---------------------------------------------------------------------------
+def _arrays(names, arrays):
+    out = dict.fromkeys(_INPUTS)
+    for name, a in zip(names, arrays, strict=True):
+        out[name] = np.ascontiguousarray(a)
+    return out
+
+
+def _lengths_or_full(lengths, T, B):
+    return np.full(B, T, np.int64) if lengths is None else lengths
+
+
+@rnn_fused_p.def_forward
+def _fused_forward(*arrays, mode, names, nonlinearity, lengths, reverse, hidden_mask, coupled,
+                   reset_after, save):
+    a = _arrays(names, arrays)
+    T, B = a["x"].shape[:2]
+    states, res = launch.forward(mode, a, _lengths_or_full(lengths, T, B), hidden_mask,
+                                 relu=nonlinearity == "relu", reverse=reverse, coupled=coupled,
+                                 reset_after=reset_after, save=save)
+    if res is not None:
+        res["arrays"] = a
+    return states, res
+
+
+@rnn_fused_p.def_backward
+def _fused_backward(ctx, g):
+    if mg.is_grad_enabled():
+        raise RuntimeError(_SECOND_ORDER)
+    if ctx.saved is None:
+        raise RuntimeError("rnn_fused: the forward pass saved nothing for backward (it ran "
+                           "without gradient recording)")
+    params = ctx.params
+    flat = mg.bind(rnn_fused_bptt_p, g, *ctx.inputs, saved=ctx.saved,
+                   needs=tuple(ctx.needs_input_grad), **params).data
+    wanted = launch.grad_layout(params["names"], ctx.saved["arrays"], ctx.needs_input_grad)
+    grads, offset = {}, 0
+    for name, shape in wanted:
+        size = int(np.prod(shape))
+        grads[name] = mg.from_numpy(flat[offset:offset + size].reshape(shape))
+        offset += size
+    return tuple(grads.get(name) for name in params["names"])
+
+
+@rnn_fused_p.def_symbolic
+def _fused_symbolic(*arrays, mode, names, nonlinearity="tanh", lengths=None, reverse=False,
+                    hidden_mask=None, coupled=False, reset_after=True, save=False):
+    """The cell equations step by step on object arrays of sympy expressions."""
+    import sympy
+
+    a = dict.fromkeys(_INPUTS)
+    a.update({name: np.asarray(v, dtype=object) for name, v in zip(names, arrays, strict=True)})
+    x, h, c = a["x"], a["h0"], a["c0"]
+    T, B = x.shape[:2]
+    H = h.shape[1]
+    zero = sympy.Integer(0)
+    b_ih = a["bias_ih"] if a["bias_ih"] is not None else np.full(a["weight_ih"].shape[0], zero)
+    b_hh = a["bias_hh"] if a["bias_hh"] is not None else np.full(a["weight_ih"].shape[0], zero)
+    mask = (np.full((B, H), sympy.Integer(1), dtype=object) if hidden_mask is None else
+            _vec(lambda v: sympy.nsimplify(float(v), rational=True), np.asarray(hidden_mask)))
+    lens = [T] * B if lengths is None else [int(v) for v in lengths]
+    sig = _vec(lambda v: 1 / (1 + sympy.exp(-v)))
+    tanh = _vec(sympy.tanh)
+    act = _vec(lambda v: sympy.Max(v, 0)) if nonlinearity == "relu" else tanh
+    states = np.empty((T, 2 if mode == "lstm" else 1, B, H), dtype=object)
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        gi = x[t].dot(a["weight_ih"].T) + b_ih
+        u = h * mask
+        if mode == "rnn":
+            h_new, c_new = act(gi + u.dot(a["weight_hh"].T) + b_hh), None
+        elif mode == "lstm":
+            h_new, c_new = _lstm_step(gi + u.dot(a["weight_hh"].T) + b_hh, c, a["peephole"],
+                                      coupled, H, sig, tanh)
+        else:
+            w_hh = a["weight_hh"]
+            r = sig(gi[:, :H] + u.dot(w_hh[:H].T) + b_hh[:H])
+            z = sig(gi[:, H:2 * H] + u.dot(w_hh[H:2 * H].T) + b_hh[H:2 * H])
+            if reset_after:
+                n = tanh(gi[:, 2 * H:] + r * (u.dot(w_hh[2 * H:].T) + b_hh[2 * H:]))
+            else:
+                n = tanh(gi[:, 2 * H:] + (r * u).dot(w_hh[2 * H:].T) + b_hh[2 * H:])
+            h_new, c_new = (1 - z) * n + z * h, None
+        for b in range(B):
+            if t >= lens[b]:
+                h_new[b] = h[b]
+                if c_new is not None:
+                    c_new[b] = c[b]
+        h, c = h_new, c_new
+        states[t, 0] = h
+        if c is not None:
+            states[t, 1] = c
+    return states
+
+
+def _vec(fn, array=None):
+    f = np.vectorize(fn, otypes=[object])
+    return f if array is None else f(array)
+
+
+def _lstm_step(pre, c, peep, coupled, H, sig, tanh):
+    if coupled:
+        p_f, p_g, p_o = pre[:, :H], pre[:, H:2 * H], pre[:, 2 * H:]
+    else:
+        p_i, p_f, p_g, p_o = pre[:, :H], pre[:, H:2 * H], pre[:, 2 * H:3 * H], pre[:, 3 * H:]
+    if peep is not None:
+        p_f = p_f + peep[1] * c
+        if not coupled:
+            p_i = p_i + peep[0] * c
+    f, g = sig(p_f), tanh(p_g)
+    i = 1 - f if coupled else sig(p_i)
+    c_new = f * c + i * g
+    o = sig(p_o + peep[2] * c_new if peep is not None else p_o)
+    return o * tanh(c_new), c_new
+
+
+# ---- the backward pass as a primitive ---------------------------------------------------------
+@rnn_fused_bptt_p.def_forward
+def _bptt_forward(g, *arrays, mode, names, nonlinearity, lengths, reverse, hidden_mask, coupled,
+                  reset_after, save, saved, needs):
+    a = saved["arrays"]
+    T, B = a["x"].shape[:2]
+    g = np.ascontiguousarray(g, dtype=a["x"].dtype)
+    return launch.backward(mode, g, a, saved, _lengths_or_full(lengths, T, B), hidden_mask,
+                           launch.grad_layout(names, a, needs), relu=nonlinearity == "relu",
+                           reverse=reverse, coupled=coupled, reset_after=reset_after)
+
+
+@rnn_fused_bptt_p.def_backward
+def _bptt_backward(ctx, g):
+    raise RuntimeError(_SECOND_ORDER)

