@@ -74,6 +74,7 @@ def _run(roots, seeds, retain_graph, create_graph, capture=None):
     anomaly = STATE.anomaly
     collect = capture is None
     partials = {}
+    staged = []  # leaf gradients, written only once the whole pass has succeeded
     with set_grad_enabled(create_graph):
         for t in reversed(order):
             g = grads.pop(id(t), None)
@@ -93,10 +94,10 @@ def _run(roots, seeds, retain_graph, create_graph, capture=None):
             node = t._node
             if node is None:
                 if collect:
-                    _accumulate_leaf(t, g, create_graph)
+                    staged.append((t, g))
                 continue
             if t._retains_grad and collect:
-                _accumulate_leaf(t, g, create_graph)
+                staged.append((t, g))
             prim = node.prim
             if node.freed:
                 raise RuntimeError(
@@ -106,10 +107,13 @@ def _run(roots, seeds, retain_graph, create_graph, capture=None):
             if prim.backward is None:
                 raise NotImplementedError(f"backward: op {prim.name} has no backward rule")
             node._out = t
+            if anomaly:  # the rule's own ops are not blamed: its results are checked below
+                STATE.anomaly = False
             try:
                 in_grads = prim.backward(node, g)
             finally:
                 node._out = None
+                STATE.anomaly = anomaly
             if not retain_graph:
                 node.saved = None
                 node.freed = True
@@ -138,6 +142,8 @@ def _run(roots, seeds, retain_graph, create_graph, capture=None):
                     _check_finite(prim.name, "backward gradient", ig.data, node.scope)
                 prev = grads.get(k)
                 grads[k] = ig if prev is None else prev + ig
+        for t, g in staged:
+            _accumulate_leaf(t, g, create_graph)
     return capture
 
 
@@ -165,6 +171,9 @@ def _accumulate_leaf(t, g, create_graph):
         t.grad = g if create_graph else Tensor._wrap(np.array(g.data, dtype=t.dtype))
     elif create_graph:
         t.grad = t.grad + g
+    elif t.grad.requires_grad or not t.grad.data.flags.writeable:
+        # .grad is a graph value from an earlier create_graph pass: never write into it
+        t.grad = Tensor._wrap(t.grad.data + g.data)
     else:
         t.grad.data += g.data
 

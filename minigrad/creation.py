@@ -8,7 +8,15 @@ from .tensor import Tensor
 
 
 def _float_dtype(dtype):
-    return dtypes.get_default_dtype() if dtype is None else np.dtype(dtype)
+    return dtypes.get_default_dtype() if dtype is None else _checked(dtype)
+
+
+def _checked(dtype):
+    """np.dtype(dtype), refusing floats other than float32/float64 (see ``minigrad.dtypes``)."""
+    dt = np.dtype(dtype)
+    if dt.kind == "f" and not dtypes.is_floating(dt):
+        raise TypeError(f"floating tensors are float32 or float64, got {dt}")
+    return dt
 
 
 def _shape(size):
@@ -22,7 +30,8 @@ def _shape(size):
 
 def tensor(data, dtype=None, requires_grad=False):
     """A new tensor holding a copy of ``data`` (Python floats become the default dtype)."""
-    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
+    return Tensor(data, dtype=None if dtype is None else _checked(dtype),
+                  requires_grad=requires_grad)
 
 
 def as_tensor(data, dtype=None):
@@ -65,15 +74,15 @@ def full(size, fill_value, dtype=None, requires_grad=False):
 
 
 def zeros_like(t, dtype=None, requires_grad=False):
-    return _make(np.zeros(t.shape, dtype=dtype or t.dtype), requires_grad)
+    return _make(np.zeros(t.shape, dtype=_checked(dtype or t.dtype)), requires_grad)
 
 
 def ones_like(t, dtype=None, requires_grad=False):
-    return _make(np.ones(t.shape, dtype=dtype or t.dtype), requires_grad)
+    return _make(np.ones(t.shape, dtype=_checked(dtype or t.dtype)), requires_grad)
 
 
 def full_like(t, fill_value, dtype=None, requires_grad=False):
-    return _make(np.full(t.shape, fill_value, dtype=dtype or t.dtype), requires_grad)
+    return _make(np.full(t.shape, fill_value, dtype=_checked(dtype or t.dtype)), requires_grad)
 
 
 def eye(n, m=None, dtype=None, requires_grad=False):
@@ -85,7 +94,7 @@ def arange(start, end=None, step=1, dtype=None, requires_grad=False):
     if end is None:
         start, end = 0, start
     is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
-    dt = np.dtype(dtype) if dtype is not None else (
+    dt = _checked(dtype) if dtype is not None else (
         np.dtype(np.int64) if is_int else dtypes.get_default_dtype())
     return _make(np.arange(start, end, step, dtype=dt), requires_grad)
 

@@ -1,9 +1,12 @@
 """Floating-point dtypes and the one promotion rule.
 
-The rule (the same as PyTorch's and NumPy 2's): when two tensors meet in an op, the result has
-the wider dtype (float32 with float64 gives float64; an integer or bool tensor with a float tensor
-gives the float dtype). A Python scalar never widens a tensor: ``x * 0.5`` keeps ``x.dtype``.
-Gradients always have the dtype of the tensor they belong to.
+The rule (PyTorch's): when two tensors meet in an op, the result has the wider dtype (float32
+with float64 gives float64; an integer or bool tensor with a float tensor gives the float dtype,
+so int64 with float32 is float32, unlike numpy). A Python or numpy scalar never widens a tensor:
+``x * 0.5`` and ``x * np.float64(0.5)`` keep ``x.dtype``; a float scalar with an int tensor gives
+the default float dtype. Float functions of int tensors (``exp``, ``x ** 0.5``, ...) give the
+default float dtype. Gradients always have the dtype of the tensor they belong to. Floating
+tensors are float32 or float64; ``cast`` refuses other float dtypes.
 """
 
 import numpy as np

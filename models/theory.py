@@ -180,13 +180,14 @@ def rewrite(matrix, keys, cancel=True):
     return out.applyfunc(sympy.cancel) if cancel else out
 
 
-def is_zero_matrix(matrix, exact=True, trials=2, seed=0):
+def is_zero_matrix(matrix, exact=True, trials=3, seed=0):
     """Whether every entry is identically 0.
 
     exact: expand each entry (Piecewise entries folded first). Otherwise an identity test at
     random exact rational points: every function atom (``tanh(c_t)``) and every symbol gets a
     random rational and the entries must evaluate to exactly 0 (a nonzero rational function
     vanishes at random points with negligible probability); for products too large to expand.
+    The first point is positive (every ReLU open), the others have mixed signs.
     """
     if not exact:
         return _zero_at_random_points(matrix, trials, seed)
@@ -206,8 +207,9 @@ def _zero_at_random_points(matrix, trials, seed):
     for e in matrix:
         atoms |= {f for f in e.atoms(sympy.Function) if not isinstance(f, sympy.Piecewise)}
         atoms |= e.free_symbols
-    for _ in range(trials):
-        point = {a: sympy.Rational(int(rng.integers(-97, 98)), int(rng.integers(1, 89)))
+    for trial in range(trials):
+        low = 1 if trial == 0 else -97
+        point = {a: sympy.Rational(int(rng.integers(low, 98)), int(rng.integers(1, 89)))
                  for a in sorted(atoms, key=sympy.default_sort_key)}
         if any(sympy.nsimplify(e.xreplace(point)) != 0 for e in matrix):
             return False
@@ -929,21 +931,57 @@ def run_checks(quick=False, seed=0):
 
 
 # ---- samples for the models' own primitives (for minigrad.symbolic.rules_check) -------------
+def _fused_case(rng, mode, nonlinearity="tanh", steps=2, hidden=1):
+    """Arrays and params of one small ``rnn_fused`` call (T = 2, B = 1, I = 1)."""
+    gates = len(GATES[mode]) * hidden
+    arrays = {"x": rng.standard_normal((steps, 1, 1)), "h0": rng.uniform(-0.5, 0.5, (1, hidden)),
+              "c0": rng.uniform(-0.5, 0.5, (1, hidden)) if mode == "lstm" else None,
+              "weight_ih": rng.uniform(-1, 1, (gates, 1)),
+              "weight_hh": rng.uniform(-1, 1, (gates, hidden)),
+              "bias_ih": rng.uniform(-1, 1, gates), "bias_hh": rng.uniform(-1, 1, gates)}
+    names = tuple(k for k, v in arrays.items() if v is not None)
+    params = {"mode": mode, "names": names, "nonlinearity": nonlinearity, "lengths": None,
+              "reverse": False, "hidden_mask": None, "coupled": False, "reset_after": True,
+              "save": True}
+    return [arrays[k] for k in names], params
+
+
+def _fused_cases(rng):
+    return [_fused_case(rng, "rnn"), _fused_case(rng, "rnn", "relu"), _fused_case(rng, "lstm"),
+            _fused_case(rng, "gru")]
+
+
+def _fused_bptt_cases(rng):
+    cases = []
+    for args, params in _fused_cases(rng):
+        tensors = [mg.tensor(a, dtype=mg.float64, requires_grad=True) for a in args]
+        out = mg.bind(mg.REGISTRY["rnn_fused"], *tensors, **params)
+        extra = {"saved": out._node.saved, "needs": (True,) * len(args)}
+        cases.append(([rng.standard_normal(out.shape)] + list(args), {**params, **extra}))
+    return cases
+
+
 def _register_model_samples():
+    """Sample points for the primitives declared in ``models`` (attention's masked softmax,
+    the fused recurrent kernel and its BPTT), so that ``check_all_rules`` covers them."""
     import importlib
 
-    try:
-        attention = importlib.import_module("models.attention")
-    except ImportError:
-        attention = None
-    if attention is not None and "attention_masked_softmax" in mg.REGISTRY:
-        @rules_check.register_sample("attention_masked_softmax")
-        def _masked_softmax(rng):
-            return [rng.standard_normal((2, 3)), rng.standard_normal((2, 3))], {"scale": 0.5}
-
-        @rules_check.register_sample("attention_masked_softmax_grad")
-        def _masked_softmax_grad(rng):
-            return [rng.standard_normal((2, 3)), rng.uniform(0.1, 0.5, (2, 3))], {"scale": 0.5}
+    for module in ("models.attention", "models.rnn.fused"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
+    samples = {
+        "attention_masked_softmax": lambda rng: (
+            [rng.standard_normal((2, 3)), rng.standard_normal((2, 3))], {"scale": 0.5}),
+        "attention_masked_softmax_grad": lambda rng: (
+            [rng.standard_normal((2, 3)), rng.uniform(0.1, 0.5, (2, 3))], {"scale": 0.5}),
+        "rnn_fused": _fused_cases,
+        "rnn_fused_bptt": _fused_bptt_cases,
+    }
+    for name, sample in samples.items():
+        if name in mg.REGISTRY:
+            rules_check.register_sample(name)(sample)
 
 
 _register_model_samples()

@@ -129,6 +129,9 @@ def test_load_state_dict_not_strict_reports_keys():
 def test_module_to_dtype_and_repr():
     net = _Net().double()
     assert all(p.dtype == np.float64 for p in net.parameters())
+    with pytest.raises(TypeError, match="float32 or float64"):
+        net.to(np.float16)
+    assert all(p.dtype == np.float64 for p in net.parameters())
     text = repr(net)
     assert "(encoder): Sequential" in text and "Linear(in_features=3, out_features=4" in text
     assert "Embedding(5, 3, padding_idx=0)" in text and "Dropout(p=0.5)" in text

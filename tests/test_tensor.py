@@ -46,6 +46,11 @@ def test_factories():
     assert mg.zeros(2, requires_grad=True).requires_grad
     with pytest.raises(ValueError, match="non-negative"):
         mg.zeros(-1)
+    for make in [lambda: mg.zeros(2, dtype=np.float16), lambda: mg.tensor([1.0], np.float16),
+                 lambda: mg.ones_like(x, dtype=np.float16), lambda: mg.arange(3, dtype="f2")]:
+        with pytest.raises(TypeError, match="float32 or float64"):
+            make()
+    assert mg.zeros(2, dtype=mg.int64).dtype == np.int64
 
 
 def test_random_factories_follow_manual_seed():
@@ -133,3 +138,22 @@ def test_in_place_keeps_the_dtype():
     with mg.no_grad():
         x += np.array([1.0, 2.0])  # float64 operand
     assert x.dtype == np.float32
+
+
+def test_the_readme_core_snippets_run(capsys):
+    """docs/README_core.md promises that its snippets run as written, in order."""
+    import pathlib
+    import re
+
+    doc = pathlib.Path(__file__).resolve().parent.parent / "docs" / "README_core.md"
+    if not doc.exists():
+        pytest.skip("docs/README_core.md is not there (merged into README.md?)")
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)
+    assert len(blocks) > 5
+    namespace = {}
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"README_core.md block {i}", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "[3.0, -6.0]" in out and "layer0/t=1 tanh" in out
+    assert "float32 float64 float32 float32" in out
+

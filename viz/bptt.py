@@ -9,11 +9,13 @@ and cell states as distinct, labelled edge styles; optionally the gradient overl
 
 from . import escape
 from .graph import COLORS, DIRECTIONS, GraphView, base_scene, shape_text, tensor_node_attrs
+from .scene import INVISIBLE
 from .overlay import LogScale, fmt, legend_rows, lookup_norms
 from .unroll import Unrolled
 
 H_COLOR, C_COLOR, W_COLOR, X_COLOR = "#2b5cb8", "#e07b00", "#8c8c8c", "#444444"
 DETAILS = ("cell", "op")
+NET_CLUSTERS = False
 
 
 def draw_bptt(loss_or_output, model=None, detail="cell", grads=False, max_steps=None,
@@ -78,6 +80,7 @@ class _Drawing:
             self.hidden_times = set(times[first:len(times) - max_steps // 2])
         self._columns()
         self.scope_paths = {}
+        self._row_paths = {}
         # Declared top to bottom (Graphviz starts from the declaration order): the outputs,
         # then the layers from the last down to layer 0, then the inputs.
         self._outputs_path = self.scene.cluster(("outputs",), name="cluster_outputs",
@@ -89,6 +92,7 @@ class _Drawing:
         self._edges()
         if legend:
             self._legend()
+        self._stack_bands(legend)
 
     # ---- classification ----------------------------------------------------------------
     def _title(self, model):
@@ -142,13 +146,14 @@ class _Drawing:
         net, layer, direction = row
         path = []
         scope = tuple(net)
-        if net:
+        if net and NET_CLUSTERS:
             path.append(("net", net))
             self.scene.cluster(tuple(path), label=escape.label(("/".join(net), "b")),
                                **_cluster_style("#555555", "#fbfbfb"))
             self.scope_paths[scope] = tuple(path)
         path.append(("layer", net, layer))
-        self.scene.cluster(tuple(path), label=escape.label(f"layer{layer}"),
+        name = "/".join(net + (f"layer{layer}",))
+        self.scene.cluster(tuple(path), label=escape.label((name, "b")),
                            **_cluster_style("#777777", "#f4f6fa"))
         scope += (f"layer{layer}",)
         self.scope_paths[scope] = tuple(path)
@@ -209,6 +214,7 @@ class _Drawing:
         for r in reversed(range(len(un.rows))):
             row = un.rows[r]
             path = self._row_path(row)
+            self._row_paths[row] = path
             reverse = row[2] == DIRECTIONS[1]
             if self.cell:
                 if row in owned:
@@ -344,6 +350,19 @@ class _Drawing:
         return escape.raw_label('<BR ALIGN="LEFT"/>'.join(lines) + '<BR ALIGN="LEFT"/>')
 
     # ---- edges ---------------------------------------------------------------------------
+    def _stack_bands(self, legend):
+        """Stack, from the top: outputs, the layers (the last one on top), inputs, legend
+        (see :meth:`viz.scene.Scene.stack`). The two rows of a bidirectional layer are
+        labelled ``forward`` / ``reverse``; their order is left to Graphviz."""
+        layers = []
+        for row in self.un.rows:
+            layer = self._row_paths[row][:1]
+            if layer not in layers:
+                layers.append(layer)
+        bands = [self._outputs_path] + list(reversed(layers)) + [self._inputs_path]
+        for head in self.scene.stack(bands + (["legend"] if legend else []), "band"):
+            self.scene.edge(head, "bar0", style="invis")
+
     def _time_order(self):
         """Tensor positions sorted by time step (untimed ones last): declaring nodes and edges
         in this order lets Graphviz start from a left-to-right layout."""
@@ -379,6 +398,8 @@ class _Drawing:
                     attrs["dir"] = "back"
                 if self.cell and cu == cv and cu is not None:
                     attrs["constraint"] = "false"   # one column is one rank
+                    if "label" in attrs:   # a label on a flat edge upsets dot's ranking
+                        attrs["xlabel"] = attrs.pop("label")
                 edges.append((tail, head, attrs))
         self._barriers(edges)
         for u, v, attrs in edges:
@@ -396,7 +417,7 @@ class _Drawing:
                 outgoing.add(u)
         last = len(self.columns) - 1
         for k in range(last):
-            self.scene.node(f"bar{k}", (), **_INVISIBLE)
+            self.scene.node(f"bar{k}", (), **INVISIBLE)
             if k:
                 self.scene.edge(f"bar{k - 1}", f"bar{k}", style="invis")
         for nid, k in self.col.items():
@@ -447,10 +468,6 @@ class _Drawing:
 def _legend_line(color, sample, text):
     return (f'<TR><TD ALIGN="LEFT"><FONT COLOR="{color}"><B>{sample}</B></FONT></TD>'
             f'<TD COLSPAN="4" ALIGN="LEFT"><FONT POINT-SIZE="9">{text}</FONT></TD></TR>')
-
-
-_INVISIBLE = {"shape": "point", "style": "invis", "width": "0", "height": "0",
-              "label": ""}
 
 
 def _cluster_style(color, fill, style="rounded,filled", labelloc="t"):

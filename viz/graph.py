@@ -200,7 +200,7 @@ def tensor_node_attrs(view, i, is_root=False, show_shapes=True):
 def base_scene(rankdir):
     if rankdir not in ("BT", "TB", "LR", "RL"):
         raise ValueError(f"rankdir must be one of 'BT', 'TB', 'LR', 'RL', got {rankdir!r}")
-    return Scene(graph_attr={"rankdir": rankdir, "fontname": FONT,
+    return Scene(graph_attr={"rankdir": rankdir, "fontname": FONT, "newrank": "true",
                              "nodesep": "0.25", "ranksep": "0.35"},
                  node_attr={"fontname": FONT, "fontsize": "11", "margin": "0.08,0.04",
                             "height": "0.3"},

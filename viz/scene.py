@@ -8,6 +8,8 @@ must already be escaped (see :mod:`viz.escape`).
 
 import graphviz
 
+INVISIBLE = {"shape": "point", "style": "invis", "width": "0", "height": "0", "label": ""}
+
 
 class Scene:
     """Nodes, edges and a tree of clusters, emitted as one ``graphviz.Digraph``."""
@@ -20,6 +22,7 @@ class Scene:
         self._clusters = {(): _Cluster("", {})}
         self._node_cluster = {}
         self.edges = []
+        self._same_rank = []
 
     # ---- building ---------------------------------------------------------------------
     def cluster(self, path, name=None, **attrs):
@@ -51,6 +54,35 @@ class Scene:
     def edge(self, tail, head, **attrs):
         self.edges.append((tail, head, attrs))
 
+    def rank_same(self, nids, cluster=()):
+        """Keep the nodes ``nids`` (direct members of ``cluster``) on one rank."""
+        self._same_rank.append((tuple(cluster), list(nids)))
+
+    def stack(self, bands, prefix, cluster=(), pull=3):
+        """Order ``bands`` (cluster paths or node ids directly inside ``cluster``; the first
+        is the first in its rank: the top in a left-to-right layout). Graphviz keeps the order
+        of flat edges between direct members of one cluster, not between sub-clusters, so a
+        chain of invisible anchors in ``cluster`` (``pull`` per band) each pull a band
+        (through an invisible node inside it) into place. Returns the nodes added inside the
+        bands."""
+        anchors, heads = [], []
+        for k, band in enumerate(bands):
+            for j in range(pull if isinstance(band, tuple) else 1):
+                anchor = f"{prefix}a{k}_{j}"
+                self.node(anchor, cluster, **INVISIBLE)
+                anchors.append(anchor)
+                if isinstance(band, tuple):
+                    head = f"{prefix}h{k}_{j}"
+                    self.node(head, band, **INVISIBLE)
+                    heads.append(head)
+                else:
+                    head = band
+                self.edge(anchor, head, style="invis", weight="100")
+        for a, b in zip(anchors, anchors[1:], strict=False):
+            self.edge(a, b, style="invis")
+        self.rank_same(anchors, cluster)
+        return heads
+
     @property
     def num_nodes(self):
         return len(self._node_cluster)
@@ -72,6 +104,9 @@ class Scene:
         cl = self._clusters[path]
         for nid, attrs in cl.nodes:
             graph.node(nid, **attrs)
+        for where, nids in self._same_rank:
+            if where == path and len(nids) > 1:
+                graph.body.append("\t{rank=same; " + "; ".join(nids) + "}\n")
         for child in cl.children:
             sub = self._clusters[child]
             with graph.subgraph(name=sub.name) as g:

@@ -5,6 +5,7 @@ import collections
 
 import numpy as np
 
+from .. import dtypes
 from ..grad_mode import no_grad
 from ..tensor import Tensor
 from .parameter import Parameter
@@ -123,6 +124,9 @@ class Module:
     def to(self, dtype):
         """Convert every parameter to ``dtype`` in place (float32 or float64)."""
         dt = np.dtype(dtype)
+        if not dtypes.is_floating(dt):
+            raise TypeError(f"{type(self).__name__}.to: parameters are float32 or float64, "
+                            f"got {dt}")
         for p in self.parameters():
             p.data = p.data.astype(dt)
             p.grad = None

@@ -33,10 +33,23 @@ def _pair(a, b):
     return _promote(a, b)
 
 
+_CONSTANTS = {}  # (value, dtype) -> read-only 0-d Tensor, for Python floats met in ops
+
+
 def _scalar_like(x, like):
     """``x`` (a number, list or array) as a Tensor to combine with the Tensor ``like``."""
     if type(x) is float:
-        return as_tensor(x, like=like)
+        dt = like.data.dtype
+        if dt.kind != "f" or x == 0.0:  # 0.0 == -0.0 as a key: not cached
+            return as_tensor(x, like=like)
+        const = _CONSTANTS.get((x, dt))
+        if const is None:
+            if len(_CONSTANTS) >= 512:
+                _CONSTANTS.clear()
+            array = np.asarray(x, dtype=dt)
+            array.flags.writeable = False
+            const = _CONSTANTS[(x, dt)] = Tensor._wrap(array)
+        return const
     if isinstance(x, np.generic) and x.ndim == 0:
         x = x.item()  # numpy scalars count as Python scalars: they never widen a tensor
     if isinstance(x, numbers.Integral) and not isinstance(x, bool) and like.dtype == np.bool_:
@@ -86,6 +99,15 @@ def _binary(ufunc, name):
 
 def _flat(array, dtype):
     return np.ascontiguousarray(array, dtype=dtype).reshape(-1)
+
+
+def _flat_pair(a, b):
+    """``(dtype, a, b)``: a and b as flat C-contiguous arrays of one dtype, without copying when
+    they already are (the common case in a backward pass)."""
+    if a.dtype is b.dtype and a.flags.c_contiguous and b.flags.c_contiguous:
+        return a.dtype, a.ravel(), b.ravel()
+    dt = np.result_type(a, b)
+    return dt, _flat(a, dt), _flat(b, dt)
 
 
 def _const(array):
@@ -321,9 +343,9 @@ tanh_backward_p = Primitive("tanh_backward")
 
 @tanh_backward_p.def_forward
 def _tanh_backward_forward(g, y):
-    dt = np.result_type(g, y)
+    dt, g_flat, y_flat = _flat_pair(g, y)
     out = np.empty(y.shape, dtype=dt)
-    kern.tanh_backward(_flat(g, dt), _flat(y, dt), out.reshape(-1))
+    kern.tanh_backward(g_flat, y_flat, out.ravel())
     return out
 
 
@@ -367,9 +389,9 @@ sigmoid_backward_p = Primitive("sigmoid_backward")
 
 @sigmoid_backward_p.def_forward
 def _sigmoid_backward_forward(g, y):
-    dt = np.result_type(g, y)
+    dt, g_flat, y_flat = _flat_pair(g, y)
     out = np.empty(y.shape, dtype=dt)
-    kern.sigmoid_backward(_flat(g, dt), _flat(y, dt), out.reshape(-1))
+    kern.sigmoid_backward(g_flat, y_flat, out.ravel())
     return out
 
 
@@ -395,16 +417,17 @@ def sigmoid_backward(grad_out, y):
 sigmoid_p = Primitive("sigmoid")
 
 
+_expit = None
+
+
 @sigmoid_p.def_forward
 def _sigmoid_forward(x):
-    # 1 / (1 + e^-x) overflows harmlessly to 0 for very negative x; exact 0.5 * (1 + tanh(x/2))
-    # would cost a tanh. Errors stay below one ulp of the result.
-    out = np.negative(x, out=np.empty_like(x))
-    with np.errstate(over="ignore"):
-        np.exp(out, out=out)
-    out += 1
-    np.reciprocal(out, out=out)
-    return out
+    # scipy's expit: one ufunc, exact for float32 and float64, 0 and 1 (no overflow warning)
+    # at the extremes. Imported on first use: scipy.special is slow to import.
+    global _expit
+    if _expit is None:
+        from scipy.special import expit as _expit
+    return _as_array(_expit(x))
 
 
 sigmoid_p.def_backward(lambda ctx, g: (sigmoid_backward(g, ctx.output()),))
@@ -426,9 +449,9 @@ leaky_relu_backward_p = Primitive("leaky_relu_backward", nondiff_inputs=(1,))
 
 @leaky_relu_backward_p.def_forward
 def _leaky_relu_backward_forward(g, x, negative_slope):
-    dt = g.dtype
+    dt, g_flat, x_flat = _flat_pair(g, x)
     out = np.empty(x.shape, dtype=dt)
-    kern.leaky_relu_backward(_flat(g, dt), _flat(x, dt), negative_slope, out.reshape(-1))
+    kern.leaky_relu_backward(g_flat, x_flat, negative_slope, out.ravel())
     return out
 
 
@@ -475,8 +498,8 @@ leaky_relu_p = Primitive("leaky_relu")
 
 @leaky_relu_p.def_forward
 def _leaky_relu_forward(x, negative_slope):
-    out = np.empty_like(x)
-    kern.leaky_relu_forward(_flat(x, x.dtype), negative_slope, out.reshape(-1))
+    out = np.empty(x.shape, dtype=x.dtype)
+    kern.leaky_relu_forward(_flat(x, x.dtype), negative_slope, out.ravel())
     return out
 
 
@@ -501,12 +524,15 @@ softplus_p = Primitive("softplus")
 
 @softplus_p.def_forward
 def _softplus_forward(x, beta):
+    zero = np.zeros((), dtype=x.dtype)
+    if beta == 1.0:
+        return _as_array(np.logaddexp(zero, x))
     b = x.dtype.type(beta)
-    return _as_array(np.logaddexp(np.zeros((), dtype=x.dtype), x * b) / b)
+    return _as_array(np.logaddexp(zero, x * b) / b)
 
 
-softplus_p.def_backward(lambda ctx, g: (
-    mul(g, sigmoid(mul(ctx.inputs[0], ctx.params["beta"]))),))
+softplus_p.def_backward(lambda ctx, g: (mul(g, sigmoid(
+    ctx.inputs[0] if ctx.params["beta"] == 1.0 else mul(ctx.inputs[0], ctx.params["beta"]))),))
 
 
 @softplus_p.def_symbolic

@@ -4,9 +4,9 @@ import numpy as np
 
 from .. import dtypes
 from ..primitive import Primitive, bind
-from ..tensor import as_tensor
+from ..tensor import Tensor, as_tensor
 from .broadcast import unbroadcast
-from .shape import reshape, transpose
+from .shape import permute_p, reshape
 
 matmul_p = Primitive("matmul")
 
@@ -29,10 +29,21 @@ def _matmul_backward(ctx, g):
     a, b = ctx.inputs
     ga = gb = None
     if ctx.needs_input_grad[0]:
-        ga = unbroadcast(matmul(g, transpose(b, -1, -2)), a.shape)
+        ga = unbroadcast(matmul(g, _swap_last_two(b)), a.shape)
     if ctx.needs_input_grad[1]:
-        gb = unbroadcast(matmul(transpose(a, -1, -2), g), b.shape)
+        gb = unbroadcast(matmul(_swap_last_two(a), g), b.shape)
     return ga, gb
+
+
+_SWAPS = {}
+
+
+def _swap_last_two(x):
+    """x with its last two dims swapped (x.ndim >= 2): one permute, no argument checks."""
+    dims = _SWAPS.get(x.ndim)
+    if dims is None:
+        dims = _SWAPS[x.ndim] = tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2)
+    return bind(permute_p, x, dims=dims)
 
 
 matmul_p.def_symbolic(np.matmul)
@@ -41,6 +52,9 @@ matmul_p.def_symbolic(np.matmul)
 def matmul(a, b):
     """a @ b. a: (..., n, k), b: (..., k, m) -> (..., n, m); batch dims broadcast; a 1-D
     operand is treated as a row (a) or column (b) vector and that dim is dropped, as in numpy."""
+    if (isinstance(a, Tensor) and isinstance(b, Tensor) and a.data.ndim >= 2 and b.data.ndim >= 2
+            and a.data.dtype is b.data.dtype):
+        return bind(matmul_p, a, b)  # the common case, without the checks below
     a, b = as_tensor(a), as_tensor(b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: {a.shape} @ {b.shape}: both operands need at least 1 dim")

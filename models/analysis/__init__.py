@@ -4,10 +4,11 @@
 - ``jacobian_norms(model, x, k)``: ``||dh_T/dh_t||`` (spectral, Frobenius, singular values)
   with the bound ``(gamma sigma_max)^(T-t)``;
 - ``spectral_radius``, ``sigma_max`` and initialisers that set them;
-- ``GradientRecorder``: a training callback recording gradient norms and clipping events;
+- ``GradientMonitor``: a training callback recording gradient norms and clipping events;
 - ``build_report`` / ``minigrad analyze``: the report with its plots and tables.
 """
 
+from .diagnostics import ClipEvent, GradientMonitor
 from .flow import GradientFlow, default_loss, gradient_flow
 from .jacobians import JacobianNorms, jacobian_norms, state_jacobians
 from .spectral import (
@@ -25,6 +26,8 @@ from .spectral import (
     spectral_radius,
 )
 from .states import LayerStates, find_states
+from .stepwise import exposed_states
+from .tasks import ADDING_BASELINE_MSE, LastStepRegressor, adding_problem
 from .theory_bridge import activation_gamma
 from .variants import ElmanRNN
 
@@ -34,4 +37,13 @@ __all__ = [
     "random_orthogonal", "recurrent_summary", "recurrent_weights", "set_forget_bias_",
     "set_sigma_max_", "set_spectral_radius_", "sigma_max", "singular_values",
     "spectral_radius", "LayerStates", "find_states", "activation_gamma", "ElmanRNN",
+    "ClipEvent", "GradientMonitor", "exposed_states", "ADDING_BASELINE_MSE",
+    "LastStepRegressor", "adding_problem", "run_analysis",
 ]
+
+
+def run_analysis(out_dir, quick=False, seed=0, progress=True, sections=None):
+    """Write the gradient report to ``out_dir`` (see ``models.analysis.run``)."""
+    from .run import run_analysis as _run
+
+    return _run(out_dir, quick=quick, seed=seed, progress=progress, sections=sections)

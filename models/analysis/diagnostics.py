@@ -1,8 +1,8 @@
 """Training diagnostics: gradient norms per parameter and per time step, and clipping events.
 
-``GradientRecorder`` is a callback for an ordinary training loop::
+``GradientMonitor`` is a callback for an ordinary training loop::
 
-    rec = GradientRecorder(model, max_norm=1.0)      # max_norm=None: record, never clip
+    rec = GradientMonitor(model, max_norm=1.0)      # max_norm=None: record, never clip
     for step in range(steps):
         with rec.exposed():                          # fused layers expose their states
             loss = loss_fn(model(x))
@@ -39,7 +39,7 @@ class ClipEvent:
     max_norm: float
 
 
-class GradientRecorder:
+class GradientMonitor:
     """Record gradient statistics across training steps.
 
     model: the module being trained; max_norm: clip the total gradient norm to this value
@@ -54,7 +54,7 @@ class GradientRecorder:
 
     def __init__(self, model, max_norm=None, states_every=1, params=None):
         if max_norm is not None and max_norm <= 0:
-            raise ValueError(f"GradientRecorder: max_norm must be positive or None, got "
+            raise ValueError(f"GradientMonitor: max_norm must be positive or None, got "
                              f"{max_norm}")
         self.model = model
         self.max_norm = max_norm
@@ -64,7 +64,7 @@ class GradientRecorder:
             wanted = set(params)
             unknown = wanted - {k for k, _ in named}
             if unknown:
-                raise ValueError(f"GradientRecorder: unknown parameters {sorted(unknown)}")
+                raise ValueError(f"GradientMonitor: unknown parameters {sorted(unknown)}")
             named = [(k, p) for k, p in named if k in wanted]
         self._params = named
         self.step = 0
@@ -140,10 +140,10 @@ class GradientRecorder:
         and a ``(n_steps, T)`` array of ``||dL/dh_t||``; ``layer`` defaults to the first."""
         keys = [k for k in self.state_norms if k[1] == kind]
         if not keys:
-            raise ValueError(f"GradientRecorder.heatmap: nothing recorded for kind {kind!r}")
+            raise ValueError(f"GradientMonitor.heatmap: nothing recorded for kind {kind!r}")
         key = keys[0] if layer is None else (layer, kind)
         if key not in self.state_norms:
-            raise ValueError(f"GradientRecorder.heatmap: no records for {key}; have {keys}")
+            raise ValueError(f"GradientMonitor.heatmap: no records for {key}; have {keys}")
         rows = self.state_norms[key]
         steps = sorted(rows)
         width = max(len(rows[s]) for s in steps)

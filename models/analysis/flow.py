@@ -57,12 +57,15 @@ class GradientFlow:
 
 
 def as_input(x, model):
-    """``x`` as a Tensor in the dtype of ``model``'s parameters."""
+    """``x`` as a Tensor; floating inputs take the dtype of ``model``'s parameters (integer
+    inputs such as token ids are left alone)."""
     params = list(model.parameters())
     dtype = params[0].dtype if params else None
-    if isinstance(x, mg.Tensor):
-        return x if dtype is None or x.dtype == dtype else x.to(dtype)
-    return mg.tensor(np.asarray(x), dtype=dtype)
+    if not isinstance(x, mg.Tensor):
+        x = mg.tensor(np.asarray(x))
+    if dtype is not None and x.dtype.kind == "f" and x.dtype != dtype:
+        x = x.to(dtype)
+    return x
 
 
 def run_with_states(model, x, loss_fn=None, **forward_kwargs):

@@ -7,6 +7,7 @@ it and returns the path; none of them computes anything about a model.
 import numpy as np
 
 _DPI = 110
+_MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "<", ">")
 
 
 def _pyplot():
@@ -39,7 +40,8 @@ def distance_curves(path, curves, title, ylabel, xlabel="distance T - t (steps)"
     for i, c in enumerate(curves):
         color = c.get("color", f"C{i % 10}")
         ax.plot(c["x"], _positive(c["y"]), c.get("style", "-"), color=color, lw=2,
-                label=c["label"])
+                label=c["label"], marker=_MARKERS[i % len(_MARKERS)],
+                markevery=max(1, len(c["x"]) // 8), markersize=4)
         if c.get("band") is not None:
             low, high = c["band"]
             ax.fill_between(c["x"], _positive(low), _positive(high), color=color, alpha=0.12,
@@ -52,6 +54,11 @@ def distance_curves(path, curves, title, ylabel, xlabel="distance T - t (steps)"
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
+    if ylim is None:
+        ys = np.concatenate([_positive(c["y"]).ravel() for c in curves])
+        ys = ys[np.isfinite(ys)]
+        if ys.size:
+            ylim = (max(ys.min() / 10, 1e-300), ys.max() * 10)
     if ylim is not None:
         ax.set_ylim(*ylim)
     ax.grid(True, which="major", alpha=0.3)
@@ -65,38 +72,48 @@ def distance_curves(path, curves, title, ylabel, xlabel="distance T - t (steps)"
 
 
 def heatmaps(path, panels, title, xlabel="time step t", ylabel="training step"):
-    """Side-by-side heatmaps of ``log10 ||dL/dh_t||``.
+    """Side-by-side heatmaps of ``log10 ||dL/dh_t||``, each with its loss curve in a narrow
+    panel to its right (same training-step axis).
 
     panels: list of dicts with ``label``, ``matrix`` ((n_steps, T) values), ``steps`` (the
-    training steps of the rows) and optionally ``loss`` (a (n_steps,) curve drawn on a twin
-    axis to the right of the panel).
+    training steps of the rows) and optionally ``loss`` ((n_steps,) values).
     """
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.6), squeeze=False)
-    logs = [np.log10(_positive(p["matrix"], 1e-12)) for p in panels]
+    n = len(panels)
+    ratios = []
+    for _ in panels:
+        ratios += [4.0, 1.1]
+    fig, axes = plt.subplots(1, 2 * n, figsize=(6.4 * n, 4.8), squeeze=False,
+                             gridspec_kw={"width_ratios": ratios, "wspace": 0.08})
+    axes = axes[0]
+    logs = [np.log10(_positive(p["matrix"], 1e-30)) for p in panels]
     finite = np.concatenate([v[np.isfinite(v)].ravel() for v in logs] or [np.zeros(1)])
-    vmin, vmax = (np.percentile(finite, 2), np.percentile(finite, 99.5)) if finite.size else (
-        -6, 0)
-    for ax, p, v in zip(axes[0], panels, logs):
-        steps = np.asarray(p["steps"])
-        width = v.shape[1]
-        extent = (-0.5, width - 0.5, steps[-1] if len(steps) else 1, steps[0] if len(steps)
-                  else 0)
+    vmin, vmax = ((np.percentile(finite, 2), np.percentile(finite, 99.5)) if finite.size
+                  else (-6.0, 0.0))
+    im = None
+    for i, (p, v) in enumerate(zip(panels, logs)):
+        ax, side = axes[2 * i], axes[2 * i + 1]
+        steps = np.asarray(p["steps"], dtype=np.float64)
+        step = steps[1] - steps[0] if len(steps) > 1 else 1.0
+        top, bottom = (steps[0] - step / 2, steps[-1] + step / 2) if len(steps) else (0, 1)
+        extent = (-0.5, v.shape[1] - 0.5, bottom, top)
         im = ax.imshow(v, aspect="auto", cmap="magma", vmin=vmin, vmax=vmax, extent=extent,
                        interpolation="nearest")
         ax.set_title(p["label"], fontsize=10)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(ylabel)
+        if i == 0:
+            ax.set_ylabel(ylabel)
+        side.set_ylim(bottom, top)
+        side.set_yticklabels([])
         if p.get("loss") is not None:
-            twin = ax.twiny()
-            twin.plot(p["loss"], steps, color="cyan", lw=1.2)
-            twin.set_xscale("log")
-            twin.set_xlabel("loss (cyan, log)", fontsize=8, color="teal")
-            twin.tick_params(axis="x", labelsize=7, colors="teal")
-            twin.set_ylim(ax.get_ylim())
-    cbar = fig.colorbar(im, ax=axes[0].tolist(), fraction=0.03, pad=0.02)
+            side.plot(_positive(p["loss"]), steps, color="C0", lw=1.4)
+            side.set_xscale("log")
+        side.set_xlabel("loss", fontsize=9)
+        side.tick_params(axis="x", labelsize=7)
+        side.grid(True, alpha=0.3)
+    cbar = fig.colorbar(im, ax=list(axes), fraction=0.025, pad=0.02)
     cbar.set_label(r"$\log_{10}\,\|\partial L/\partial h_t\|$")
-    fig.suptitle(title)
+    fig.suptitle(title, y=0.99)
     fig.savefig(path, dpi=_DPI, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -199,12 +199,20 @@ def _url(path):
     return quote(str(path).replace(os.sep, "/"), safe="/._-")
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+_MD_SPECIAL = re.compile(r"([\\`*\[\]<>|~$])|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
+_MD_LINE_START = re.compile(r"^(\s*)([#+\-=]|\d+(?=\.))")
 
 
 def _md_text(text):
-    """Plain text for Markdown: markup characters backslash-escaped, newlines flattened."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+    """Plain text for Markdown: markup characters backslash-escaped (``_`` only where it could
+    start or end emphasis, ``#``/``-``/``+``/``1.`` only at the start), newlines flattened."""
+    out = _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), str(text)).replace("\n", " ")
+    return _MD_LINE_START.sub(_escape_line_start, out)
+
+
+def _escape_line_start(m):
+    lead, mark = m.group(1), m.group(2)
+    return lead + (mark + "\\" if mark[0].isdigit() else "\\" + mark)
 
 
 def _md_url(path):
@@ -239,7 +247,7 @@ def _html_inline(text):
 
 
 def _md_cell(value):
-    return _md_text(fmt(value)).replace("|", "\\|")
+    return _md_text(fmt(value))
 
 
 def _md_table(table):

@@ -9,6 +9,8 @@ learned to carry information across up to ``T`` steps.
 
 import numpy as np
 
+import minigrad as mg
+
 ADDING_BASELINE_MSE = 1.0 / 6.0
 
 
@@ -32,3 +34,18 @@ def adding_problem(batch, steps, rng, dtype=np.float32):
     x = np.stack([values, markers], axis=2).astype(dtype)
     y = (values[first, cols] + values[second, cols])[:, None].astype(dtype)
     return x, y
+
+
+class LastStepRegressor(mg.nn.Module):
+    """A recurrent layer followed by a linear read-out of its last output:
+    x (T, B, I) -> (B, out_features)."""
+
+    def __init__(self, rnn, out_features=1):
+        super().__init__()
+        self.rnn = rnn
+        self.head = mg.nn.Linear(rnn.hidden_size, out_features,
+                                 dtype=next(iter(rnn.parameters())).dtype)
+
+    def forward(self, x):
+        output, _ = self.rnn(x)
+        return self.head(output[-1])

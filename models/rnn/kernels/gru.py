@@ -1,202 +1,180 @@
 """Fused GRU kernels (PyTorch's gates r, z, n; both placements of the reset gate).
 
-With u = m * h_{t-1} (m the recurrent-dropout mask, ones when ``use_mask`` is false):
+With u = m * h_{t-1} (m the recurrent-dropout mask; u = h_{t-1} when ``use_mask`` is false):
 
     r = sigmoid(x_t W_ir^T + b_ir + u W_hr^T + b_hr),  z = sigmoid(... W_iz, W_hz ...)
     reset_after:      n = tanh(x_t W_in^T + b_in + r * (u W_hn^T + b_hn))
     not reset_after:  n = tanh(x_t W_in^T + b_in + (r * u) W_hn^T + b_hn)
     h_t = (1 - z) * n + z * h_{t-1}
 
-Sequence ``b`` is processed for time indices ``t < lengths[b]``; at the others its state is
-held. With ``reverse`` the time indices run from T - 1 down to 0.
+Per-step arrays are feature-major, (H, B) (see ``common``). Sequence ``b`` is processed for
+time indices ``t < lengths[b]``; at the others its state is held. With ``reverse`` the time
+indices run from T - 1 down to 0.
 """
 
 import numpy as np
 from numba import njit
 
-from .common import sigmoid_act, tanh_act
+from .common import (add_batch_major, add_projection, hold_inactive, load_block,
+                     load_projection, sigmoid_act, store_block, tanh_act, to_batch_major,
+                     zero_inactive)
 
 
 @njit(cache=True, error_model="numpy")
-def gru_forward(xp, bias, bhn, h0, w_hhT, w_rzT, w_nT, mask, lengths, reverse, reset_after,
-                use_mask, save, states, gates, hin, aux, work):
+def gru_forward(xp, bias, bhn, h0, w_hh, w_rz, w_n, mask, lengths, reverse, reset_after,
+                use_mask, save, states, gates, hin, hs, aux, pre, u, xn, hn):
     """Run the recurrence.
 
-    xp: (T, B, 3 H) input projection x_t W_ih^T; bias: (3 H,) = (b_ir + b_hr, b_iz + b_hz,
-    b_in); bhn: (H,) b_hn; h0: (B, H); reset_after: w_hhT (H, 3 H) = W_hh^T; otherwise
-    w_rzT (H, 2 H) and w_nT (H, H), the transposed row blocks of W_hh (all contiguous; the
-    unused ones may be empty). mask: (B, H) (read when use_mask); lengths: (B,) int64.
-    Writes states: (T, 1, B, H). When save: gates (T, B, 3 H) the gate activations r, z, n;
-    hin (T, B, H) u at index t; aux (T, B, H) = u W_hn^T + b_hn (reset_after) or r * u (not);
-    else these are (1, B, .) scratch. work: (B * 3 H,) scratch.
+    xp: (3 H, T B) input projection W_ih x^T (column t B + b is x_t of sequence b); bias:
+    (3 H,) = (b_ir + b_hr, b_iz + b_hz, b_in), plus b_hn when not reset_after; bhn: (H,) b_hn
+    (read when reset_after); h0: (H, B); reset_after: w_hh (3 H, H); otherwise w_rz (2 H, H)
+    and w_n (H, H), the row blocks of W_hh (the unused ones may be empty). mask: (H, B) (read
+    when use_mask); lengths: (B,) int64.
+    Writes states: (T, 1, B, H). When save: gates (T, 3 H, B) the gate activations r, z, n;
+    hin (H, T B) u at index t; hs (T, H, B) h_t; aux (H, T B) = u W_hn^T + b_hn (reset_after) or
+    r * u (not); else gates is (1, 3 H, B) and hs (2, H, B) scratch. pre: (3 H, B), u, xn, hn:
+    (H, B) scratch.
     """
-    T, B, G3 = xp.shape
-    H = h0.shape[1]
+    T = states.shape[0]
+    H, B = h0.shape
+    HB = H * B
     one = h0.dtype.type(1.0)
-    zero = h0.dtype.type(0.0)
-    hh = work.reshape((B, 3 * H))
-    hrz = work[:B * 2 * H].reshape((B, 2 * H))
-    hn = work[B * 2 * H:].reshape((B, H))
+    shortest = lengths.min() if B > 0 else T
+    pf = pre.reshape(3 * HB)
+    pre_rz = pf[:2 * HB].reshape((2 * H, B))
     hp = h0
     for s in range(T):
         t = T - 1 - s if reverse else s
         k = t if save else 0
-        hi = hin[k]
+        src = hp
         if use_mask:
-            for b in range(B):
-                for j in range(H):
-                    hi[b, j] = hp[b, j] * mask[b, j]
-            u = hi
-        else:
-            if save:
-                hi[:, :] = hp
-            u = hp
-        h = states[t, 0]
-        ax = aux[k]
+            uf, hpf, mf = u.reshape(HB), hp.reshape(HB), mask.reshape(HB)
+            for e in range(HB):
+                uf[e] = hpf[e] * mf[e]
+            src = u
+        if save:
+            store_block(hin, src, t * B)
         if reset_after:
-            np.dot(u, w_hhT, hh)
+            np.dot(w_hh, src, pre)
         else:
-            np.dot(u, w_rzT, hrz)
-        for b in range(B):
-            if t >= lengths[b]:
-                if not reset_after:
-                    ax[b, :] = zero
-                continue
-            a, xr = gates[k, b], xp[t, b]
-            pre = hh[b] if reset_after else hrz[b]
-            a_r, a_z = a[:H], a[H:2 * H]
+            np.dot(w_rz, src, pre_rz)
+        add_projection(pre, xp, bias, t * B, 2 * H)
+        load_projection(xn, xp, bias, 2 * H, t * B)
+        af = gates[k].reshape(3 * HB)
+        a_rz, a_r, a_z, a_n = af[:2 * HB], af[:HB], af[HB:2 * HB], af[2 * HB:]
+        p_rz = pf[:2 * HB]
+        for e in range(2 * HB):
+            a_rz[e] = sigmoid_act(p_rz[e])
+        xnf, hnf = xn.reshape(HB), hn.reshape(HB)
+        if reset_after:
+            p_n = pre[2 * H:]
             for j in range(H):
-                a_r[j] = sigmoid_act(pre[j] + xr[j] + bias[j])
-            for j in range(H):
-                a_z[j] = sigmoid_act(pre[H + j] + xr[H + j] + bias[H + j])
-            axb = ax[b]
-            if reset_after:
-                a_n, p_n, x_n, b_n = a[2 * H:], pre[2 * H:], xr[2 * H:], bias[2 * H:]
-                for j in range(H):
-                    axb[j] = p_n[j] + bhn[j]
-                for j in range(H):
-                    a_n[j] = tanh_act(x_n[j] + b_n[j] + a_r[j] * axb[j])
-            else:
-                ub = u[b]
-                for j in range(H):
-                    axb[j] = a_r[j] * ub[j]
-        if not reset_after:
-            np.dot(ax, w_nT, hn)
-            for b in range(B):
-                if t >= lengths[b]:
-                    continue
-                a, xr, hnb = gates[k, b], xp[t, b], hn[b]
-                a_n, x_n, b_n = a[2 * H:], xr[2 * H:], bias[2 * H:]
-                for j in range(H):
-                    a_n[j] = tanh_act(x_n[j] + b_n[j] + hnb[j] + bhn[j])
-        for b in range(B):
-            hb, hpb = h[b], hp[b]
-            if t >= lengths[b]:
-                hb[:] = hpb
-                continue
-            a = gates[k, b]
-            a_z, a_n = a[H:2 * H], a[2 * H:]
-            for j in range(H):
-                hb[j] = (one - a_z[j]) * a_n[j] + a_z[j] * hpb[j]
+                bj = bhn[j]
+                hnj, pj = hn[j], p_n[j]
+                for b in range(B):
+                    hnj[b] = pj[b] + bj
+            for e in range(HB):
+                a_n[e] = tanh_act(xnf[e] + a_r[e] * hnf[e])
+            if save:
+                store_block(aux, hn, t * B)
+        else:
+            uf, srcf = u.reshape(HB), src.reshape(HB)
+            for e in range(HB):
+                uf[e] = a_r[e] * srcf[e]  # r * u (u is no longer needed)
+            if save:
+                store_block(aux, u, t * B)
+            np.dot(w_n, u, hn)
+            for e in range(HB):
+                a_n[e] = tanh_act(xnf[e] + hnf[e])
+        h = hs[t if save else s & 1]
+        hf, hpf = h.reshape(HB), hp.reshape(HB)
+        for e in range(HB):
+            z = a_z[e]
+            hf[e] = (one - z) * a_n[e] + z * hpf[e]
+        if t >= shortest:
+            hold_inactive(h, hp, lengths, t)
+        to_batch_major(h, states[t, 0])
         hp = h
 
 
 @njit(cache=True, error_model="numpy")
-def gru_backward(g_states, states, h0, gates, hin, aux, w_hh, w_rz, w_n, mask, lengths,
-                 reverse, reset_after, use_mask, dxp, dhh, dh, work):
+def gru_backward(g_states, gates, hin, hs, h0, aux, w_hhT, w_rzT, w_nT, mask, lengths, reverse,
+                 reset_after, use_mask, dpre, dhn, dh, dt, dp, dxn, ddir, tmp, drh, blk):
     """Backpropagate through the recurrence of ``gru_forward``.
 
-    g_states: (T, 1, B, H) gradient w.r.t. the states; states, h0, gates, hin, aux, mask, lengths
-    as in (and saved by) the forward; w_hh: (3 H, H); w_rz: (2 H, H) and w_n: (H, H), its row
-    blocks (contiguous). Writes dxp: (T, B, 3 H), the gradient w.r.t. the input projection
-    x_t W_ih^T + b_ih (zero where a sequence is past its end); when reset_after, dhh:
-    (T, B, 3 H), the gradient w.r.t. u W_hh^T + b_hh (else dxp is also that, and dhh is unused);
-    dh: (B, H), ends as the gradient w.r.t. h0; work: (B * 6 H,) scratch.
+    g_states: (T, 1, B, H) gradient w.r.t. the states; gates, hin, hs, aux saved by the forward;
+    h0: (H, B); reset_after: w_hhT (H, 3 H) = W_hh^T; otherwise w_rzT (H, 2 H) and w_nT (H, H),
+    the transposed row blocks (all contiguous; the unused ones may be empty). Writes dpre:
+    (3 H, T B), the gradient w.r.t. the input projection W_ih x^T + b_ih (zero past a sequence's
+    end; when not reset_after also the gradient w.r.t. u W_hh^T + b_hh, the n block meeting
+    r * u); dhn: (H, T B), when reset_after the gradient w.r.t. u W_hn^T + b_hn; dh: (H, B), ends
+    as the gradient w.r.t. h0. dp: (3 H, B) and dt, dxn, ddir, tmp, drh, blk: (H, B) scratch.
     """
-    T, B, G3 = dxp.shape
-    H = h0.shape[1]
-    one = h0.dtype.type(1.0)
-    zero = h0.dtype.type(0.0)
-    BH = B * H
-    ddir = work[:BH].reshape((B, H))
-    tmp = work[BH:2 * BH].reshape((B, H))
-    drh = work[2 * BH:3 * BH].reshape((B, H))
-    dpn = work[3 * BH:4 * BH].reshape((B, H))
-    drz = work[4 * BH:6 * BH].reshape((B, 2 * H))
+    T = g_states.shape[0]
+    H, B = dh.shape
+    HB = H * B
+    one = dh.dtype.type(1.0)
+    zero = dh.dtype.type(0.0)
+    shortest = lengths.min() if B > 0 else T
+    dpf = dp.reshape(3 * HB)
+    dp_rz = dpf[:2 * HB].reshape((2 * H, B))
+    d_r, d_z, d_n = dpf[:HB], dpf[HB:2 * HB], dpf[2 * HB:]
+    dhf, dtf, dxnf, ddirf, tf, drhf, blkf = (dh.reshape(HB), dt.reshape(HB), dxn.reshape(HB),
+                                             ddir.reshape(HB), tmp.reshape(HB),
+                                             drh.reshape(HB), blk.reshape(HB))
     dh[:, :] = zero
     for s in range(T - 1, -1, -1):
         t = T - 1 - s if reverse else s
         if s == 0:
             hp = h0
         else:
-            hp = states[t + 1 if reverse else t - 1, 0]
-        gh = g_states[t, 0]
-        dx_t = dxp[t]
-        for b in range(B):
-            dhb, ghb = dh[b], gh[b]
-            if t >= lengths[b]:
-                dx_t[b, :] = zero
-                if reset_after:
-                    dhh[t, b, :] = zero
-                else:
-                    dpn[b, :] = zero
-                for j in range(H):
-                    dhb[j] += ghb[j]
-                continue
-            a, dx, hpb, dirb = gates[t, b], dx_t[b], hp[b], ddir[b]
-            a_r, a_z, a_n = a[:H], a[H:2 * H], a[2 * H:]
-            dx_r, dx_z, dx_n = dx[:H], dx[H:2 * H], dx[2 * H:]
-            for j in range(H):
-                z, n = a_z[j], a_n[j]
-                dx_n[j] = (dhb[j] + ghb[j]) * (one - z) * (one - n * n)
-            for j in range(H):
-                dirb[j] = (dhb[j] + ghb[j]) * a_z[j]
-            for j in range(H):
-                z = a_z[j]
-                dx_z[j] = (dhb[j] + ghb[j]) * (hpb[j] - a_n[j]) * z * (one - z)
-            if reset_after:
-                axb = aux[t, b]
-                for j in range(H):
-                    r = a_r[j]
-                    dx_r[j] = dx_n[j] * axb[j] * r * (one - r)
-                dhr = dhh[t, b]
-                dhr[:2 * H] = dx[:2 * H]
-                dh_n = dhr[2 * H:]
-                for j in range(H):
-                    dh_n[j] = dx_n[j] * a_r[j]
-            else:
-                dpn[b, :] = dx_n
+            hp = hs[t + 1 if reverse else t - 1]
+        add_batch_major(dt, dh, g_states[t, 0])
+        af, hpf = gates[t].reshape(3 * HB), hp.reshape(HB)
+        a_r, a_z, a_n = af[:HB], af[HB:2 * HB], af[2 * HB:]
+        for e in range(HB):
+            z, n = a_z[e], a_n[e]
+            dxnf[e] = dtf[e] * (one - z) * (one - n * n)
+        for e in range(HB):
+            ddirf[e] = dtf[e] * a_z[e]
+        for e in range(HB):
+            z = a_z[e]
+            d_z[e] = dtf[e] * (hpf[e] - a_n[e]) * z * (one - z)
         if reset_after:
-            np.dot(dhh[t], w_hh, tmp)
+            load_block(blk, aux, t * B)  # u W_hn^T + b_hn
+            for e in range(HB):
+                r = a_r[e]
+                d_r[e] = dxnf[e] * blkf[e] * r * (one - r)
+            for e in range(HB):
+                d_n[e] = dxnf[e] * a_r[e]
+            if t >= shortest:
+                zero_inactive(dp, lengths, t)
+                zero_inactive(dxn, lengths, t)
+            store_block(dhn, dp[2 * H:], t * B)
+            np.dot(w_hhT, dp, tmp)
         else:
-            np.dot(dpn, w_n, drh)
-            hi = hin[t]
-            for b in range(B):
-                drzb = drz[b]
-                if t >= lengths[b]:
-                    drzb[:] = zero
-                    continue
-                a, dx, drhb, hib = gates[t, b], dx_t[b], drh[b], hi[b]
-                a_r, dx_r = a[:H], dx[:H]
-                for j in range(H):
-                    r = a_r[j]
-                    dx_r[j] = drhb[j] * hib[j] * r * (one - r)
-                drzb[:] = dx[:2 * H]
-                for j in range(H):
-                    drhb[j] = drhb[j] * a_r[j]
-            np.dot(drz, w_rz, tmp)
-            for b in range(B):
-                if t < lengths[b]:
-                    for j in range(H):
-                        tmp[b, j] += drh[b, j]
-        for b in range(B):
-            if t >= lengths[b]:
-                continue
-            dhb, dirb, tb = dh[b], ddir[b], tmp[b]
-            if use_mask:
-                mb = mask[b]
-                for j in range(H):
-                    dhb[j] = tb[j] * mb[j] + dirb[j]
-            else:
-                for j in range(H):
-                    dhb[j] = tb[j] + dirb[j]
+            if t >= shortest:
+                zero_inactive(dxn, lengths, t)
+            np.dot(w_nT, dxn, drh)  # gradient w.r.t. r * u
+            load_block(blk, hin, t * B)  # u
+            for e in range(HB):
+                r = a_r[e]
+                d_r[e] = drhf[e] * blkf[e] * r * (one - r)
+            for e in range(HB):
+                drhf[e] = drhf[e] * a_r[e]
+            if t >= shortest:
+                zero_inactive(dp_rz, lengths, t)
+            np.dot(w_rzT, dp_rz, tmp)
+            for e in range(HB):
+                tf[e] += drhf[e]
+        store_block(dpre, dp_rz, t * B)
+        store_block(dpre[2 * H:], dxn, t * B)
+        if use_mask:
+            mf = mask.reshape(HB)
+            for e in range(HB):
+                dhf[e] = tf[e] * mf[e] + ddirf[e]
+        else:
+            for e in range(HB):
+                dhf[e] = tf[e] + ddirf[e]
+        if t >= shortest:
+            hold_inactive(dh, dt, lengths, t)

@@ -1,11 +1,12 @@
 """The Python layer of the fused recurrent kernels: allocate, run the GEMMs that span all steps
 with numpy, call the per-step kernels.
 
-Forward: the input projection x W_ih^T for all T steps is one (T B, I) x (I, G H) GEMM; the
-kernel then runs one (B, H) x (H, G H) GEMM and the gate math per step. Backward: the kernel
-runs the recurrence backwards (one (B, G H) x (G H, H) GEMM per step) and returns the
-gradients w.r.t. the gate pre-activations of all steps; the gradients of x, W_ih, W_hh and the
-biases are then single GEMMs / sums over all T B rows.
+Forward: the input projection W_ih x^T of all T steps is one (G H, I) x (I, T B) GEMM; the
+kernel then runs one (G H, H) x (H, B) GEMM and the gate math per step. Backward: the kernel
+runs the recurrence backwards (one (H, G H) x (G H, B) GEMM per step) and returns the gradient
+w.r.t. the gate pre-activations of all steps as one (G H, T B) matrix; the gradients of x,
+W_ih, W_hh and the biases are then single GEMMs / sums over all T B columns. The kernels keep
+per-step arrays feature-major, (H, B); see ``common``.
 
 Arrays come in as a dict ``name -> ndarray`` (``x`` (T, B, I), ``h0``, ``c0`` (B, H),
 ``weight_ih`` (G H, I), ``weight_hh`` (G H, H), ``bias_ih``, ``bias_hh`` (G H,), ``peephole``
@@ -34,15 +35,33 @@ def _empty(dtype, ndim=2):
     return _EMPTY[key]
 
 
-def _bias_sum(arrays, size, dtype):
+def _fm(a):
+    """(B, H) -> contiguous feature-major (H, B)."""
+    return np.ascontiguousarray(a.T)
+
+
+def _bias(arrays, mode, H, reset_after, dtype):
+    """The bias the kernels add to the projection, and (GRU) b_hn."""
+    GH = arrays["weight_ih"].shape[0]
     b_ih, b_hh = arrays["bias_ih"], arrays["bias_hh"]
-    if b_ih is None and b_hh is None:
-        return np.zeros(size, dtype)
-    if b_ih is None:
-        return b_hh
-    if b_hh is None:
-        return b_ih
-    return b_ih + b_hh
+    bias = np.zeros(GH, dtype) if b_ih is None else b_ih.copy()
+    bhn = np.zeros(H, dtype)
+    if b_hh is not None:
+        if mode == "gru" and reset_after:
+            bias[:2 * H] += b_hh[:2 * H]
+            bhn = b_hh[2 * H:]
+        else:
+            bias += b_hh
+    return bias, bhn
+
+
+def used_input(x, lengths):
+    """x with the steps past each sequence's end set to 0 (they never affect the result;
+    zeroing them keeps NaN / inf padding out of the weight gradients)."""
+    T = x.shape[0]
+    if lengths.min() >= T:
+        return x
+    return np.where((np.arange(T)[:, None] < lengths[None, :])[..., None], x, 0).astype(x.dtype)
 
 
 def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=False,
@@ -57,56 +76,47 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
     H = h0.shape[1]
     GH = w_ih.shape[0]
     dtype = x.dtype
-    xp = np.empty((T, B, GH), dtype)
-    np.matmul(x.reshape(T * B, I), w_ih.T, out=xp.reshape(T * B, GH))
     S = 2 if mode == "lstm" else 1
     states = np.empty((T, S, B, H), dtype)
-    n = T if save else 1
-    hin = np.empty((n, B, H), dtype)
+    if T == 0 or B == 0:
+        return states, ({"states": states} if save else None)
+    xp = np.matmul(w_ih, used_input(x, lengths).reshape(T * B, I).T)  # (G H, T B)
     use_mask = mask is not None
-    mask_arr = mask if use_mask else _empty(dtype)
-    res = None
+    mask_fm = _fm(mask) if use_mask else _empty(dtype)
+    hin = np.empty((H, T * B), dtype) if save else _empty(dtype)
+    n = T if save else 1
+    gates = np.empty((n, GH, B), dtype)
+    pre = np.empty((GH, B), dtype)
+    u = np.empty((H, B), dtype)
+    bias, bhn = _bias(arrays, mode, H, reset_after, dtype)
+    hs = np.empty((T if save and mode != "lstm" else 2, H, B), dtype)
+    res = {"states": states, "hin": hin, "hs": hs} if save else None
     if mode == "rnn":
-        bias = _bias_sum(arrays, GH, dtype)
-        rnn_kernels.rnn_forward(xp, bias, h0, np.ascontiguousarray(w_hh.T), mask_arr, lengths,
-                                reverse, relu, use_mask, save, states, hin,
-                                np.empty((B, H), dtype))
-        if save:
-            res = {"states": states, "hin": hin}
+        rnn_kernels.rnn_forward(xp, bias, _fm(h0), w_hh, mask_fm, lengths, reverse, relu,
+                                use_mask, save, states, hs, hin, pre, u)
     elif mode == "lstm":
         peep = arrays["peephole"]
         use_peep = peep is not None
-        gates = np.empty((n, B, GH), dtype)
-        tanhc = np.empty((n, B, H), dtype)
-        lstm_kernels.lstm_forward(
-            xp, _bias_sum(arrays, GH, dtype), h0, arrays["c0"], np.ascontiguousarray(w_hh.T),
-            peep if use_peep else np.empty((3, 0), dtype), mask_arr, lengths, reverse,
-            coupled, use_peep, use_mask, save, states, gates, hin, tanhc,
-            np.empty((B, GH), dtype))
+        peep_rep = (np.repeat(peep, B, axis=1) if use_peep else np.empty((3, 0), dtype))
+        cs = np.empty((T if save else 2, H, B), dtype)
+        tanhc = np.empty((n, H, B), dtype)
+        lstm_kernels.lstm_forward(xp, bias, _fm(h0), _fm(arrays["c0"]), w_hh, peep_rep,
+                                  mask_fm, lengths, reverse, coupled, use_peep, use_mask, save,
+                                  states, gates, hin, hs, cs, tanhc, pre, u)
         if save:
-            res = {"states": states, "gates": gates, "hin": hin, "tanhc": tanhc}
+            res.update(gates=gates, cs=cs, tanhc=tanhc)
     else:
-        b_ih, b_hh = arrays["bias_ih"], arrays["bias_hh"]
-        bias = np.zeros(GH, dtype)
-        if b_ih is not None:
-            bias += b_ih
-        if b_hh is not None:
-            bias[:2 * H] += b_hh[:2 * H]
-        bhn = b_hh[2 * H:] if b_hh is not None else np.zeros(H, dtype)
-        gates = np.empty((n, B, GH), dtype)
-        aux = np.empty((n, B, H), dtype)
         empty = _empty(dtype)
         if reset_after:
-            w_hhT, w_rzT, w_nT = np.ascontiguousarray(w_hh.T), empty, empty
+            w_rz = w_n = empty
         else:
-            w_hhT = empty
-            w_rzT = np.ascontiguousarray(w_hh[:2 * H].T)
-            w_nT = np.ascontiguousarray(w_hh[2 * H:].T)
-        gru_kernels.gru_forward(xp, bias, bhn, h0, w_hhT, w_rzT, w_nT, mask_arr, lengths,
-                                reverse, reset_after, use_mask, save, states, gates, hin, aux,
-                                np.empty(B * GH, dtype))
+            w_rz, w_n = w_hh[:2 * H], w_hh[2 * H:]
+        aux = np.empty((H, T * B), dtype) if save else empty
+        gru_kernels.gru_forward(xp, bias, bhn, _fm(h0), w_hh, w_rz, w_n, mask_fm, lengths,
+                                reverse, reset_after, use_mask, save, states, gates, hin, hs,
+                                aux, pre, u, np.empty((H, B), dtype), np.empty((H, B), dtype))
         if save:
-            res = {"states": states, "gates": gates, "hin": hin, "aux": aux}
+            res.update(gates=gates, aux=aux)
     return states, res
 
 
@@ -130,57 +140,72 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
         size = int(np.prod(shape))
         out[name] = flat[offset:offset + size].reshape(shape)
         offset += size
+    if T == 0 or B == 0:
+        flat[:] = 0
+        return flat
     use_mask = mask is not None
-    mask_arr = mask if use_mask else _empty(dtype)
-    dh = out["h0"] if "h0" in out else np.empty((B, H), dtype)
-    dpre = np.empty((T, B, GH), dtype)
+    mask_fm = _fm(mask) if use_mask else _empty(dtype)
+    dpre = np.empty((GH, T * B), dtype)
+    dh = np.empty((H, B), dtype)
     dhh = None  # the gradient w.r.t. u W_hh^T + b_hh when it differs from dpre
+
+    def scratch(rows=H):
+        return np.empty((rows, B), dtype)
+
     if mode == "rnn":
-        rnn_kernels.rnn_backward(g, res["states"], h0, w_hh, mask_arr, lengths, reverse, relu,
-                                 use_mask, dpre, dh, np.empty((B, H), dtype))
+        rnn_kernels.rnn_backward(g, res["hs"], _fm(w_hh), mask_fm, lengths, reverse, relu,
+                                 use_mask, dpre, dh, scratch(), scratch(), scratch())
     elif mode == "lstm":
         peep = arrays["peephole"]
-        use_peep = "peephole" in out
-        dc = out["c0"] if "c0" in out else np.empty((B, H), dtype)
-        lstm_kernels.lstm_backward(
-            g, res["states"], h0, arrays["c0"], res["gates"], res["tanhc"], w_hh,
-            peep if peep is not None else np.empty((3, 0), dtype), mask_arr, lengths, reverse,
-            coupled, peep is not None, use_mask, dpre, dh, dc,
-            out["peephole"] if use_peep else np.empty((3, H), dtype),
-            np.empty((B, H), dtype), np.empty((B, H), dtype))
+        use_peep = peep is not None
+        peep_rep = np.repeat(peep, B, axis=1) if use_peep else np.empty((3, 0), dtype)
+        dpeep = np.empty((3, H * B), dtype)
+        dc = np.empty((H, B), dtype)
+        lstm_kernels.lstm_backward(g, res["gates"], res["cs"], _fm(arrays["c0"]), res["tanhc"],
+                                   _fm(w_hh), peep_rep, mask_fm, lengths, reverse, coupled,
+                                   use_peep, use_mask, dpre, dh, dc, dpeep, scratch(),
+                                   scratch(), scratch(), scratch(GH), scratch())
+        if "c0" in out:
+            out["c0"][...] = dc.T
+        if "peephole" in out:
+            np.sum(dpeep.reshape(3, H, B), axis=2, out=out["peephole"])
     else:
         empty = _empty(dtype)
         if reset_after:
-            dhh = np.empty((T, B, GH), dtype)
-            w_rz = w_n = empty
+            w_hhT, w_rzT, w_nT = _fm(w_hh), empty, empty
+            dhh = np.empty((H, T * B), dtype)  # the n block; r, z blocks equal dpre's
         else:
-            w_rz, w_n = w_hh[:2 * H], w_hh[2 * H:]
-        gru_kernels.gru_backward(g, res["states"], h0, res["gates"], res["hin"], res["aux"],
-                                 w_hh, w_rz, w_n, mask_arr, lengths, reverse, reset_after,
-                                 use_mask, dpre, dhh if reset_after else _empty(dtype, 3), dh,
-                                 np.empty(B * 6 * H, dtype))
-    dpre2 = dpre.reshape(T * B, GH)
+            w_hhT, w_rzT, w_nT = empty, _fm(w_hh[:2 * H]), _fm(w_hh[2 * H:])
+        gru_kernels.gru_backward(g, res["gates"], res["hin"], res["hs"], _fm(h0), res["aux"],
+                                 w_hhT, w_rzT, w_nT, mask_fm, lengths, reverse, reset_after,
+                                 use_mask, dpre, dhh if reset_after else empty, dh, scratch(),
+                                 scratch(3 * H), scratch(), scratch(), scratch(), scratch(),
+                                 scratch())
+    if "h0" in out:
+        out["h0"][...] = dh.T
     if "x" in out:
-        np.matmul(dpre2, w_ih, out=out["x"].reshape(T * B, I))
+        np.matmul(dpre.T, w_ih, out=out["x"].reshape(T * B, I))
     if "weight_ih" in out:
-        np.matmul(dpre2.T, x.reshape(T * B, I), out=out["weight_ih"])
-    hin2 = res["hin"].reshape(T * B, H)
+        np.matmul(dpre, used_input(x, lengths).reshape(T * B, I), out=out["weight_ih"])
+    hin = res["hin"]
     if "weight_hh" in out:
-        if dhh is not None:
-            np.matmul(dhh.reshape(T * B, GH).T, hin2, out=out["weight_hh"])
-        elif mode == "gru":  # not reset_after: the n block met r * u, not u
-            dw = out["weight_hh"]
-            np.matmul(dpre2[:, :2 * H].T, hin2, out=dw[:2 * H])
-            np.matmul(dpre2[:, 2 * H:].T, res["aux"].reshape(T * B, H), out=dw[2 * H:])
-        else:
-            np.matmul(dpre2.T, hin2, out=out["weight_hh"])
+        dw = out["weight_hh"]
+        if mode != "gru":
+            np.matmul(dpre, hin.T, out=dw)
+        elif reset_after:
+            np.matmul(dpre[:2 * H], hin.T, out=dw[:2 * H])
+            np.matmul(dhh, hin.T, out=dw[2 * H:])
+        else:  # the n block met r * u, not u
+            np.matmul(dpre[:2 * H], hin.T, out=dw[:2 * H])
+            np.matmul(dpre[2 * H:], res["aux"].T, out=dw[2 * H:])
     if "bias_ih" in out:
-        np.sum(dpre2, axis=0, out=out["bias_ih"])
+        np.sum(dpre, axis=1, out=out["bias_ih"])
     if "bias_hh" in out:
-        if dhh is not None:
-            np.sum(dhh.reshape(T * B, GH), axis=0, out=out["bias_hh"])
-        elif "bias_ih" in out:
-            out["bias_hh"][...] = out["bias_ih"]
+        db = out["bias_hh"]
+        if "bias_ih" in out:
+            db[...] = out["bias_ih"]
         else:
-            np.sum(dpre2, axis=0, out=out["bias_hh"])
+            np.sum(dpre, axis=1, out=db)
+        if dhh is not None:
+            np.sum(dhh, axis=1, out=db[2 * H:])
     return flat

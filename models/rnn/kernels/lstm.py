@@ -6,198 +6,196 @@ With pre-activations a_k = x_t W_ik^T + (m * h_{t-1}) W_hk^T + b_ik + b_hk:
     c_t = f * c_{t-1} + i * g,  o = sigmoid(a_o + w_co * c_t),  h_t = o * tanh(c_t)
 
 (the w_c* peephole terms only when ``use_peep``; ``coupled``: i = 1 - f and the gate blocks are
-(f, g, o), G = 3, instead of (i, f, g, o), G = 4). ``m`` is the recurrent-dropout mask (ones
-when ``use_mask`` is false). Sequence ``b`` is processed for time indices ``t < lengths[b]``; at
-the others its state is held. With ``reverse`` the time indices run from T - 1 down to 0.
+(f, g, o), G = 3, instead of (i, f, g, o), G = 4). ``m`` is the recurrent-dropout mask (unused
+when ``use_mask`` is false). Per-step arrays are feature-major, (H, B) (see ``common``); the
+gate math runs over each gate's contiguous (H, B) block as one flat loop. Sequence ``b`` is
+processed for time indices ``t < lengths[b]``; at the others its state is held. With
+``reverse`` the time indices run from T - 1 down to 0.
 """
 
 import numpy as np
 from numba import njit
 
-from .common import sigmoid_act, tanh_act
+from .common import (add_batch_major, add_projection, hold_inactive, sigmoid_act, store_block,
+                     tanh_act, to_batch_major, zero_inactive)
 
 
 @njit(cache=True, error_model="numpy")
-def lstm_forward(xp, bias, h0, c0, w_hhT, peep, mask, lengths, reverse, coupled, use_peep,
-                 use_mask, save, states, gates, hin, tanhc, hh):
+def lstm_forward(xp, bias, h0, c0, w_hh, peep, mask, lengths, reverse, coupled, use_peep,
+                 use_mask, save, states, gates, hin, hs, cs, tanhc, pre, u):
     """Run the recurrence.
 
-    xp: (T, B, G H) input projection x_t W_ih^T; bias: (G H,) b_ih + b_hh; h0, c0: (B, H);
-    w_hhT: (H, G H) W_hh transposed (contiguous); peep: (3, H) rows w_ci, w_cf, w_co (read when
-    use_peep); mask: (B, H) (read when use_mask); lengths: (B,) int64.
-    Writes states: (T, 2, B, H), h then c after each time index. When save: gates (T, B, G H)
-    the gate activations, hin (T, B, H) the masked h_{t-1} that met W_hh at index t, tanhc
-    (T, B, H) tanh(c_t); else these are (1, B, .) scratch. hh: (B, G H) scratch.
+    xp: (G H, T B) input projection W_ih x^T (column t B + b is x_t of sequence b); bias:
+    (G H,) b_ih + b_hh; h0, c0: (H, B); w_hh: (G H, H); peep: (3, H B) rows w_ci, w_cf, w_co
+    repeated over the batch (read when use_peep); mask: (H, B) (read when use_mask); lengths:
+    (B,) int64.
+    Writes states: (T, 2, B, H), h then c after each time index. When save: gates (T, G H, B)
+    the gate activations, hin (H, T B) the masked h_{t-1} that met W_hh at index t, cs and
+    tanhc (T, H, B) c_t and tanh(c_t); else gates, tanhc are (1, ., B) and cs (2, H, B)
+    scratch. hs: (2, H, B), pre: (G H, B), u: (H, B) scratch.
     """
-    T, B, GH = xp.shape
-    H = h0.shape[1]
+    T = states.shape[0]
+    H, B = h0.shape
+    HB = H * B
     one = h0.dtype.type(1.0)
     if coupled:
-        oi, of, og, oo = 0, 0, H, 2 * H
+        oi, of, og, oo = 0, 0, HB, 2 * HB
     else:
-        oi, of, og, oo = 0, H, 2 * H, 3 * H
+        oi, of, og, oo = 0, HB, 2 * HB, 3 * HB
     wci, wcf, wco = peep[0], peep[1], peep[2]
+    shortest = lengths.min() if B > 0 else T
     hp, cp = h0, c0
     for s in range(T):
         t = T - 1 - s if reverse else s
         k = t if save else 0
-        hi = hin[k]
+        src = hp
         if use_mask:
-            for b in range(B):
-                for j in range(H):
-                    hi[b, j] = hp[b, j] * mask[b, j]
-            np.dot(hi, w_hhT, hh)
-        else:
-            if save:
-                hi[:, :] = hp
-            np.dot(hp, w_hhT, hh)
-        h = states[t, 0]
-        c = states[t, 1]
-        for b in range(B):
-            hb, cb, cpb = h[b], c[b], cp[b]
-            if t >= lengths[b]:
-                hb[:] = hp[b]
-                cb[:] = cpb
-                continue
-            a, pre, xr = gates[k, b], hh[b], xp[t, b]
-            a_i, a_f, a_g, a_o = a[oi:oi + H], a[of:of + H], a[og:og + H], a[oo:oo + H]
-            p_i, p_f, p_g, p_o = pre[oi:oi + H], pre[of:of + H], pre[og:og + H], pre[oo:oo + H]
-            x_i, x_f, x_g, x_o = xr[oi:oi + H], xr[of:of + H], xr[og:og + H], xr[oo:oo + H]
-            b_i, b_f, b_g, b_o = (bias[oi:oi + H], bias[of:of + H], bias[og:og + H],
-                                  bias[oo:oo + H])
+            uf, hpf, mf = u.reshape(HB), hp.reshape(HB), mask.reshape(HB)
+            for e in range(HB):
+                uf[e] = hpf[e] * mf[e]
+            src = u
+        np.dot(w_hh, src, pre)
+        if save:
+            store_block(hin, src, t * B)
+        add_projection(pre, xp, bias, t * B, pre.shape[0])
+        h, c = hs[s & 1], cs[t if save else s & 1]
+        pf, af = pre.reshape(pre.size), gates[k].reshape(pre.size)
+        cpf, cf, hf, tcf = cp.reshape(HB), c.reshape(HB), h.reshape(HB), tanhc[k].reshape(HB)
+        a_i, a_f, a_g, a_o = af[oi:oi + HB], af[of:of + HB], af[og:og + HB], af[oo:oo + HB]
+        p_i, p_f, p_g, p_o = pf[oi:oi + HB], pf[of:of + HB], pf[og:og + HB], pf[oo:oo + HB]
+        if use_peep:
             if not coupled:
-                if use_peep:
-                    for j in range(H):
-                        a_i[j] = sigmoid_act(p_i[j] + x_i[j] + b_i[j] + wci[j] * cpb[j])
-                else:
-                    for j in range(H):
-                        a_i[j] = sigmoid_act(p_i[j] + x_i[j] + b_i[j])
-            if use_peep:
-                for j in range(H):
-                    a_f[j] = sigmoid_act(p_f[j] + x_f[j] + b_f[j] + wcf[j] * cpb[j])
-            else:
-                for j in range(H):
-                    a_f[j] = sigmoid_act(p_f[j] + x_f[j] + b_f[j])
-            for j in range(H):
-                a_g[j] = tanh_act(p_g[j] + x_g[j] + b_g[j])
-            if coupled:
-                for j in range(H):
-                    cb[j] = a_f[j] * cpb[j] + (one - a_f[j]) * a_g[j]
-            else:
-                for j in range(H):
-                    cb[j] = a_f[j] * cpb[j] + a_i[j] * a_g[j]
-            if use_peep:
-                for j in range(H):
-                    a_o[j] = sigmoid_act(p_o[j] + x_o[j] + b_o[j] + wco[j] * cb[j])
-            else:
-                for j in range(H):
-                    a_o[j] = sigmoid_act(p_o[j] + x_o[j] + b_o[j])
-            tcb = tanhc[k, b]
-            for j in range(H):
-                tcb[j] = tanh_act(cb[j])
-            for j in range(H):
-                hb[j] = a_o[j] * tcb[j]
+                for e in range(HB):
+                    a_i[e] = sigmoid_act(p_i[e] + wci[e] * cpf[e])
+            for e in range(HB):
+                a_f[e] = sigmoid_act(p_f[e] + wcf[e] * cpf[e])
+        else:
+            # i and f are adjacent blocks: one loop (just f when coupled).
+            a_if, p_if = af[:og], pf[:og]
+            for e in range(og):
+                a_if[e] = sigmoid_act(p_if[e])
+        for e in range(HB):
+            a_g[e] = tanh_act(p_g[e])
+        if coupled:
+            for e in range(HB):
+                cf[e] = a_f[e] * cpf[e] + (one - a_f[e]) * a_g[e]
+        else:
+            for e in range(HB):
+                cf[e] = a_f[e] * cpf[e] + a_i[e] * a_g[e]
+        if use_peep:
+            for e in range(HB):
+                a_o[e] = sigmoid_act(p_o[e] + wco[e] * cf[e])
+        else:
+            for e in range(HB):
+                a_o[e] = sigmoid_act(p_o[e])
+        for e in range(HB):
+            tc = tanh_act(cf[e])
+            tcf[e] = tc
+            hf[e] = a_o[e] * tc
+        if t >= shortest:
+            hold_inactive(h, hp, lengths, t)
+            hold_inactive(c, cp, lengths, t)
+        to_batch_major(h, states[t, 0])
+        to_batch_major(c, states[t, 1])
         hp, cp = h, c
 
 
 @njit(cache=True, error_model="numpy")
-def lstm_backward(g_states, states, h0, c0, gates, tanhc, w_hh, peep, mask, lengths, reverse,
-                  coupled, use_peep, use_mask, dpre, dh, dc, dpeep, dcur, tmp):
+def lstm_backward(g_states, gates, cs, c0, tanhc, w_hhT, peep, mask, lengths, reverse, coupled,
+                  use_peep, use_mask, dpre, dh, dc, dpeep, dht, dct, dcu, dp, tmp):
     """Backpropagate through the recurrence of ``lstm_forward``.
 
-    g_states: (T, 2, B, H) gradient w.r.t. the states; states, h0, c0, gates, tanhc, peep, mask,
-    lengths as in (and saved by) the forward; w_hh: (G H, H). Writes dpre: (T, B, G H), the
-    gradient w.r.t. the gate pre-activations (zero where a sequence is past its end); dh, dc:
-    (B, H), end as the gradients w.r.t. h0 and c0; dpeep: (3, H), the peephole gradient (when
-    use_peep); dcur, tmp: (B, H) scratch.
+    g_states: (T, 2, B, H) gradient w.r.t. the states; gates, cs, tanhc saved by the forward;
+    c0: (H, B); w_hhT: (H, G H) = W_hh^T (contiguous); peep, mask, lengths as in the forward.
+    Writes dpre: (G H, T B), the gradient w.r.t. the gate pre-activations (zero past a
+    sequence's end); dh, dc: (H, B), end as the gradients w.r.t. h0 and c0; dpeep: (3, H B),
+    the peephole gradient per batch column (when use_peep). dht, dct, dcu, tmp: (H, B) and
+    dp: (G H, B) scratch.
     """
-    T, B, GH = dpre.shape
-    H = h0.shape[1]
-    one = h0.dtype.type(1.0)
-    zero = h0.dtype.type(0.0)
+    T = g_states.shape[0]
+    H, B = dh.shape
+    HB = H * B
+    one = dh.dtype.type(1.0)
+    zero = dh.dtype.type(0.0)
     if coupled:
-        oi, of, og, oo = 0, 0, H, 2 * H
+        oi, of, og, oo = 0, 0, HB, 2 * HB
     else:
-        oi, of, og, oo = 0, H, 2 * H, 3 * H
+        oi, of, og, oo = 0, HB, 2 * HB, 3 * HB
     wci, wcf, wco = peep[0], peep[1], peep[2]
     dwci, dwcf, dwco = dpeep[0], dpeep[1], dpeep[2]
+    shortest = lengths.min() if B > 0 else T
     dh[:, :] = zero
     dc[:, :] = zero
     if use_peep:
         dpeep[:, :] = zero
+    dhf, dcf, dhtf, dctf, dcuf = (dh.reshape(HB), dc.reshape(HB), dht.reshape(HB),
+                                  dct.reshape(HB), dcu.reshape(HB))
     for s in range(T - 1, -1, -1):
         t = T - 1 - s if reverse else s
         if s == 0:
             cp = c0
         else:
-            cp = states[t + 1 if reverse else t - 1, 1]
-        c = states[t, 1]
-        gh = g_states[t, 0]
-        gc = g_states[t, 1]
-        dp_t = dpre[t]
-        for b in range(B):
-            dhb, dcb, ghb, gcb = dh[b], dc[b], gh[b], gc[b]
-            if t >= lengths[b]:
-                dp_t[b, :] = zero
-                for j in range(H):
-                    dhb[j] += ghb[j]
-                for j in range(H):
-                    dcb[j] += gcb[j]
-                continue
-            a, dp, cpb, cb, tcb, dcu = gates[t, b], dp_t[b], cp[b], c[b], tanhc[t, b], dcur[b]
-            a_i, a_f, a_g, a_o = a[oi:oi + H], a[of:of + H], a[og:og + H], a[oo:oo + H]
-            d_i, d_f, d_g, d_o = dp[oi:oi + H], dp[of:of + H], dp[og:og + H], dp[oo:oo + H]
-            for j in range(H):
-                o = a_o[j]
-                d_o[j] = (dhb[j] + ghb[j]) * tcb[j] * o * (one - o)
-            if use_peep:
-                for j in range(H):
-                    dcu[j] = (dcb[j] + gcb[j] + (dhb[j] + ghb[j]) * a_o[j] *
-                              (one - tcb[j] * tcb[j]) + d_o[j] * wco[j])
-            else:
-                for j in range(H):
-                    dcu[j] = (dcb[j] + gcb[j] + (dhb[j] + ghb[j]) * a_o[j] *
-                              (one - tcb[j] * tcb[j]))
+            cp = cs[t + 1 if reverse else t - 1]
+        add_batch_major(dht, dh, g_states[t, 0])
+        add_batch_major(dct, dc, g_states[t, 1])
+        af, dpf = gates[t].reshape(dp.size), dp.reshape(dp.size)
+        cpf, cf, tcf = cp.reshape(HB), cs[t].reshape(HB), tanhc[t].reshape(HB)
+        a_i, a_f, a_g, a_o = af[oi:oi + HB], af[of:of + HB], af[og:og + HB], af[oo:oo + HB]
+        d_i, d_f, d_g, d_o = dpf[oi:oi + HB], dpf[of:of + HB], dpf[og:og + HB], dpf[oo:oo + HB]
+        for e in range(HB):
+            o = a_o[e]
+            d_o[e] = dhtf[e] * tcf[e] * o * (one - o)
+        if use_peep:
+            for e in range(HB):
+                dcuf[e] = (dctf[e] + dhtf[e] * a_o[e] * (one - tcf[e] * tcf[e]) +
+                           d_o[e] * wco[e])
+        else:
+            for e in range(HB):
+                dcuf[e] = dctf[e] + dhtf[e] * a_o[e] * (one - tcf[e] * tcf[e])
+        if coupled:
+            for e in range(HB):
+                f = a_f[e]
+                d_f[e] = dcuf[e] * (cpf[e] - a_g[e]) * f * (one - f)
+            for e in range(HB):
+                g = a_g[e]
+                d_g[e] = dcuf[e] * (one - a_f[e]) * (one - g * g)
+        else:
+            for e in range(HB):
+                i = a_i[e]
+                d_i[e] = dcuf[e] * a_g[e] * i * (one - i)
+            for e in range(HB):
+                f = a_f[e]
+                d_f[e] = dcuf[e] * cpf[e] * f * (one - f)
+            for e in range(HB):
+                g = a_g[e]
+                d_g[e] = dcuf[e] * a_i[e] * (one - g * g)
+        if t >= shortest:
+            zero_inactive(dp, lengths, t)  # (G H, B) view: every gate block of column b
+        if use_peep:
             if coupled:
-                for j in range(H):
-                    f = a_f[j]
-                    d_f[j] = dcu[j] * (cpb[j] - a_g[j]) * f * (one - f)
-                for j in range(H):
-                    g = a_g[j]
-                    d_g[j] = dcu[j] * (one - a_f[j]) * (one - g * g)
+                for e in range(HB):
+                    dcf[e] = dcuf[e] * a_f[e] + d_f[e] * wcf[e]
             else:
-                for j in range(H):
-                    i = a_i[j]
-                    d_i[j] = dcu[j] * a_g[j] * i * (one - i)
-                for j in range(H):
-                    f = a_f[j]
-                    d_f[j] = dcu[j] * cpb[j] * f * (one - f)
-                for j in range(H):
-                    g = a_g[j]
-                    d_g[j] = dcu[j] * a_i[j] * (one - g * g)
-            if use_peep:
-                if coupled:
-                    for j in range(H):
-                        dcb[j] = dcu[j] * a_f[j] + d_f[j] * wcf[j]
-                else:
-                    for j in range(H):
-                        dcb[j] = dcu[j] * a_f[j] + d_i[j] * wci[j] + d_f[j] * wcf[j]
-                    for j in range(H):
-                        dwci[j] += d_i[j] * cpb[j]
-                for j in range(H):
-                    dwcf[j] += d_f[j] * cpb[j]
-                for j in range(H):
-                    dwco[j] += d_o[j] * cb[j]
-            else:
-                for j in range(H):
-                    dcb[j] = dcu[j] * a_f[j]
-        np.dot(dp_t, w_hh, tmp)
-        for b in range(B):
-            if t >= lengths[b]:
-                continue
-            dhb = dh[b]
-            if use_mask:
-                for j in range(H):
-                    dhb[j] = tmp[b, j] * mask[b, j]
-            else:
-                dhb[:] = tmp[b]
+                for e in range(HB):
+                    dcf[e] = dcuf[e] * a_f[e] + d_i[e] * wci[e] + d_f[e] * wcf[e]
+                for e in range(HB):
+                    dwci[e] += d_i[e] * cpf[e]
+            for e in range(HB):
+                dwcf[e] += d_f[e] * cpf[e]
+            for e in range(HB):
+                dwco[e] += d_o[e] * cf[e]
+        else:
+            for e in range(HB):
+                dcf[e] = dcuf[e] * a_f[e]
+        store_block(dpre, dp, t * B)
+        np.dot(w_hhT, dp, tmp)
+        tf = tmp.reshape(HB)
+        if use_mask:
+            mf = mask.reshape(HB)
+            for e in range(HB):
+                dhf[e] = tf[e] * mf[e]
+        else:
+            dhf[:] = tf
+        if t >= shortest:
+            hold_inactive(dh, dht, lengths, t)
+            hold_inactive(dc, dct, lengths, t)

@@ -1,103 +1,100 @@
 """Fused Elman RNN kernels: h_t = act(x_t W_ih^T + b_ih + (m * h_{t-1}) W_hh^T + b_hh).
 
-Shapes: T steps, B sequences, H hidden units. ``m`` is the recurrent-dropout mask (all ones
-when ``use_mask`` is false). Sequence ``b`` is processed for time indices ``t < lengths[b]``;
-at the other indices its state is held (forward: the last state; reverse: ``h0``). With
-``reverse`` the time indices run from T - 1 down to 0.
+Per-step arrays are feature-major, (H, B) (see ``common``). ``m`` is the recurrent-dropout
+mask (unused when ``use_mask`` is false). Sequence ``b`` is processed for time indices
+``t < lengths[b]``; at the others its state is held (forward: its last state; reverse: h0).
+With ``reverse`` the time indices run from T - 1 down to 0.
 """
 
 import numpy as np
 from numba import njit
 
-from .common import tanh_act
+from .common import (add_batch_major, add_projection, hold_inactive, store_block, tanh_act,
+                     to_batch_major, zero_inactive)
 
 
 @njit(cache=True, error_model="numpy")
-def rnn_forward(xp, bias, h0, w_hhT, mask, lengths, reverse, relu, use_mask, save,
-                states, hin, hh):
+def rnn_forward(xp, bias, h0, w_hh, mask, lengths, reverse, relu, use_mask, save, states,
+                hs, hin, pre, u):
     """Run the recurrence.
 
-    xp: (T, B, H) input projection x_t W_ih^T; bias: (H,) b_ih + b_hh; h0: (B, H);
-    w_hhT: (H, H) W_hh transposed (contiguous); mask: (B, H) (read when use_mask);
-    lengths: (B,) int64; relu: ReLU instead of tanh.
-    Writes states: (T, 1, B, H), the state after each time index; hin: (T, B, H) when save
-    (else (1, B, H) scratch), the masked h_{t-1} that met W_hh at index t; hh: (B, H) scratch.
+    xp: (H, T B) input projection W_ih x^T (column t B + b is x_t of sequence b); bias: (H,)
+    b_ih + b_hh; h0: (H, B); w_hh: (H, H); mask: (H, B) (read when use_mask); lengths: (B,)
+    int64; relu: ReLU instead of tanh.
+    Writes states: (T, 1, B, H), the state after each time index; hs: (T, H, B) the same
+    feature-major when save, else (2, H, B) scratch; hin: (H, T B), the masked h_{t-1} that met
+    W_hh at index t (when save); pre, u: (H, B) scratch.
     """
-    T, B, H = xp.shape
+    T = states.shape[0]
+    H, B = h0.shape
+    HB = H * B
     zero = h0.dtype.type(0.0)
+    shortest = lengths.min() if B > 0 else T
     hp = h0
     for s in range(T):
         t = T - 1 - s if reverse else s
-        hi = hin[t] if save else hin[0]
+        src = hp
         if use_mask:
-            for b in range(B):
-                for j in range(H):
-                    hi[b, j] = hp[b, j] * mask[b, j]
-            np.dot(hi, w_hhT, hh)
+            uf, hpf, mf = u.reshape(HB), hp.reshape(HB), mask.reshape(HB)
+            for e in range(HB):
+                uf[e] = hpf[e] * mf[e]
+            src = u
+        np.dot(w_hh, src, pre)
+        if save:
+            store_block(hin, src, t * B)
+        add_projection(pre, xp, bias, t * B, H)
+        h = hs[t if save else s & 1]
+        hf, pf = h.reshape(HB), pre.reshape(HB)
+        if relu:
+            for e in range(HB):
+                v = pf[e]
+                hf[e] = zero if v < zero else v  # NaN passes through
         else:
-            if save:
-                hi[:, :] = hp
-            np.dot(hp, w_hhT, hh)
-        h = states[t, 0]
-        for b in range(B):
-            hb = h[b]
-            if t >= lengths[b]:
-                hb[:] = hp[b]
-                continue
-            pre = hh[b]
-            xr = xp[t, b]
-            if relu:
-                for j in range(H):
-                    v = pre[j] + xr[j] + bias[j]
-                    hb[j] = zero if v < zero else v  # NaN passes through
-            else:
-                for j in range(H):
-                    hb[j] = tanh_act(pre[j] + xr[j] + bias[j])
+            for e in range(HB):
+                hf[e] = tanh_act(pf[e])
+        if t >= shortest:
+            hold_inactive(h, hp, lengths, t)
+        to_batch_major(h, states[t, 0])
         hp = h
 
 
 @njit(cache=True, error_model="numpy")
-def rnn_backward(g_states, states, h0, w_hh, mask, lengths, reverse, relu, use_mask,
-                 dpre, dh, tmp):
+def rnn_backward(g_states, hs, w_hhT, mask, lengths, reverse, relu, use_mask, dpre, dh, dt,
+                 dp, tmp):
     """Backpropagate through the recurrence of ``rnn_forward``.
 
-    g_states: (T, 1, B, H) gradient w.r.t. the states; states: (T, 1, B, H) and h0: (B, H) as in
-    the forward; w_hh: (H, H). Writes dpre: (T, B, H), the gradient w.r.t. the pre-activations
-    (zero where a sequence is past its end); dh: (B, H), ends as the gradient w.r.t. h0;
-    tmp: (B, H) scratch.
+    g_states: (T, 1, B, H) gradient w.r.t. the states; hs: (T, H, B) saved by the forward;
+    w_hhT: (H, H) = W_hh^T (contiguous); mask, lengths as in the forward. Writes dpre: (H, T B),
+    the gradient w.r.t. the pre-activations (zero past a sequence's end); dh: (H, B), ends as
+    the gradient w.r.t. h0. dt, dp, tmp: (H, B) scratch.
     """
-    T, B, H = dpre.shape
-    one = h0.dtype.type(1.0)
-    zero = h0.dtype.type(0.0)
+    T = g_states.shape[0]
+    H, B = dh.shape
+    HB = H * B
+    one = dh.dtype.type(1.0)
+    zero = dh.dtype.type(0.0)
+    shortest = lengths.min() if B > 0 else T
     dh[:, :] = zero
     for s in range(T - 1, -1, -1):
         t = T - 1 - s if reverse else s
-        h = states[t, 0]
-        g = g_states[t, 0]
-        dp = dpre[t]
-        for b in range(B):
-            dpb = dp[b]
-            if t >= lengths[b]:
-                dpb[:] = zero
-                continue
-            hb = h[b]
-            gb = g[b]
-            db = dh[b]
-            if relu:
-                for j in range(H):
-                    dpb[j] = (db[j] + gb[j]) if hb[j] > zero else zero
-            else:
-                for j in range(H):
-                    dpb[j] = (db[j] + gb[j]) * (one - hb[j] * hb[j])
-        np.dot(dp, w_hh, tmp)
-        for b in range(B):
-            db = dh[b]
-            if t >= lengths[b]:
-                gb = g[b]
-                for j in range(H):
-                    db[j] += gb[j]
-            elif use_mask:
-                for j in range(H):
-                    db[j] = tmp[b, j] * mask[b, j]
-            else:
-                db[:] = tmp[b]
+        add_batch_major(dt, dh, g_states[t, 0])
+        hf, dtf, dpf = hs[t].reshape(HB), dt.reshape(HB), dp.reshape(HB)
+        if relu:
+            for e in range(HB):
+                dpf[e] = dtf[e] if hf[e] > zero else zero
+        else:
+            for e in range(HB):
+                dpf[e] = dtf[e] * (one - hf[e] * hf[e])
+        if t >= shortest:
+            zero_inactive(dp, lengths, t)
+        store_block(dpre, dp, t * B)
+        np.dot(w_hhT, dp, tmp)
+        dhf, tf = dh.reshape(HB), tmp.reshape(HB)
+        if use_mask:
+            mf = mask.reshape(HB)
+            for e in range(HB):
+                dhf[e] = tf[e] * mf[e]
+        else:
+            dhf[:] = tf
+        if t >= shortest:
+            hold_inactive(dh, dt, lengths, t)
