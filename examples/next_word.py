@@ -85,7 +85,7 @@ def main(argv=None):
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    steps = args.steps if args.steps is not None else (30 if args.quick else 1500)
+    steps = args.steps if args.steps is not None else (20 if args.quick else 1500)
     if args.window < 1 or steps < 1:
         p.error("--window and --steps must be positive")
 

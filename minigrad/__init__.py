@@ -28,8 +28,8 @@ from .creation import (
     zeros_like,
 )
 from .dtypes import bool_, float32, float64, get_default_dtype, int64, set_default_dtype
-from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .ops.elementwise import (
     abs,
     add,

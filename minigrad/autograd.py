@@ -68,7 +68,7 @@ def _run(roots, seeds, retain_graph, create_graph, capture=None):
             if id(t) in capture or any(id(p) in wanted for p in t.parents):
                 wanted.add(id(t))
     grads = {}
-    for r, s in zip(roots, seeds):
+    for r, s in zip(roots, seeds, strict=True):
         if r.requires_grad:
             grads[id(r)] = grads[id(r)] + s if id(r) in grads else s
     anomaly = STATE.anomaly
@@ -117,7 +117,7 @@ def _run(roots, seeds, retain_graph, create_graph, capture=None):
             if not retain_graph:
                 node.saved = None
                 node.freed = True
-            for inp, ig, need in zip(node.inputs, in_grads, node.needs_input_grad):
+            for inp, ig, need in zip(node.inputs, in_grads, node.needs_input_grad, strict=True):
                 if not need or ig is None:
                     continue
                 k = id(inp)
@@ -141,7 +141,12 @@ def _run(roots, seeds, retain_graph, create_graph, capture=None):
                 if anomaly:
                     _check_finite(prim.name, "backward gradient", ig.data, node.scope)
                 prev = grads.get(k)
-                grads[k] = ig if prev is None else prev + ig
+                if prev is None:
+                    grads[k] = ig
+                elif create_graph:
+                    grads[k] = prev + ig
+                else:
+                    grads[k] = Tensor._wrap(prev.data + ig.data)
         for t, g in staged:
             _accumulate_leaf(t, g, create_graph)
     return capture
@@ -194,7 +199,7 @@ def backward(tensors, grad_tensors=None, retain_graph=False, create_graph=False,
             raise RuntimeError(
                 "backward: the tensor does not require grad and has no graph (was it made "
                 "under mg.no_grad(), or from tensors without requires_grad=True?)")
-    seeds = [_seed(r, g, "backward") for r, g in zip(roots, grad_tensors)]
+    seeds = [_seed(r, g, "backward") for r, g in zip(roots, grad_tensors, strict=True)]
     if inputs is not None:
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
         got = _run(roots, seeds, retain_graph, create_graph, {id(t): None for t in inputs})
@@ -225,7 +230,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             raise RuntimeError("grad: an output does not require grad and has no graph")
     if retain_graph is None:
         retain_graph = create_graph
-    seeds = [_seed(r, g, "grad") for r, g in zip(roots, grad_outputs)]
+    seeds = [_seed(r, g, "grad") for r, g in zip(roots, grad_outputs, strict=True)]
     got = _run(roots, seeds, retain_graph, create_graph, {id(t): None for t in ins})
     result = []
     for i, t in enumerate(ins):

@@ -54,6 +54,8 @@ class Tensor:
 
     def __init__(self, data, dtype=None, requires_grad=False, name=None):
         arr = _to_array(data, dtype)
+        if arr.dtype.kind == "f" and arr.dtype not in dtypes.FLOAT_DTYPES:
+            raise TypeError(f"tensor: float dtypes are float32 and float64, got {arr.dtype}")
         if requires_grad and not dtypes.is_floating(arr.dtype):
             raise TypeError(f"tensor: only float32/float64 tensors can require gradients, "
                             f"got dtype {arr.dtype}")
@@ -408,7 +410,7 @@ class Tensor:
     def std(self, dim=None, keepdim=False, correction=1, **aliases):
         return _red.std(self, dim, keepdim, correction=correction, **aliases)
 
-    def logsumexp(self, dim, keepdim=False, **aliases):
+    def logsumexp(self, dim=None, keepdim=False, **aliases):
         return _red.logsumexp(self, dim, keepdim, **aliases)
 
     def softmax(self, dim=-1):
@@ -487,6 +489,9 @@ _SCALARS = {}
 
 def _scalar_constant(value, dtype):
     """A shared read-only 0-d tensor for a Python float used as an operand (x * 0.5)."""
+    if value != value or value == 0.0:  # NaN never matches a key; 0.0 and -0.0 would collide
+        arr = np.asarray(value, dtype=dtype)
+        return Tensor._wrap(arr)
     key = (value, dtype.char)
     t = _SCALARS.get(key)
     if t is None:

@@ -80,6 +80,13 @@ def test_python_and_numpy_scalars_never_widen_a_tensor():
         assert y.dtype == np.float32
 
 
+def test_signed_zero_scalars_keep_their_sign():
+    x = mg.tensor([1.0, -2.0])
+    np.testing.assert_array_equal(np.signbit((x * 0.0).data), [False, True])
+    np.testing.assert_array_equal(np.signbit((x * -0.0).data), [True, False])
+    np.testing.assert_array_equal(np.signbit((x * 0.0).data), [False, True])
+
+
 def test_the_wider_float_wins_and_ints_take_the_float_dtype():
     f32, f64 = mg.tensor([1.0, 2.0]), mg.tensor([1.0, 2.0], dtype=mg.float64)
     ints, bools = mg.tensor([1, 2]), mg.tensor([True, False])

@@ -162,3 +162,9 @@ def test_softmax_dim_out_of_range():
 def test_norm_is_the_frobenius_norm():
     v = np.array([[3.0, 4.0], [0.0, 12.0]])
     assert np.isclose(mg.tensor(v).norm().item(), 13.0)
+
+
+def test_logsumexp_method_takes_the_axis_alias_and_defaults_to_all_dims():
+    x = mg.tensor(np.zeros((2, 3)))
+    np.testing.assert_allclose(x.logsumexp(axis=1).data, np.log([3.0, 3.0]))
+    np.testing.assert_allclose(x.logsumexp().item(), np.log(6.0))

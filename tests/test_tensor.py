@@ -157,3 +157,10 @@ def test_the_readme_core_snippets_run(capsys):
     assert "[3.0, -6.0]" in out and "layer0/t=1 tanh" in out
     assert "float32 float64 float32 float32" in out
 
+
+
+def test_as_tensor_keeps_the_sign_of_zero():
+    from minigrad.tensor import as_tensor
+    like = mg.tensor([1.0])
+    assert not np.signbit(as_tensor(0.0, like=like).data)
+    assert np.signbit(as_tensor(-0.0, like=like).data)

@@ -15,7 +15,6 @@ from .unroll import Unrolled
 
 H_COLOR, C_COLOR, W_COLOR, X_COLOR = "#2b5cb8", "#e07b00", "#8c8c8c", "#444444"
 DETAILS = ("cell", "op")
-NET_CLUSTERS = False
 
 
 def draw_bptt(loss_or_output, model=None, detail="cell", grads=False, max_steps=None,
@@ -71,21 +70,29 @@ class _Drawing:
         self.scale = LogScale(norms.values()) if norms else None
         self.show_shapes = show_shapes
         self.scene = base_scene("LR")
-        self.scene.graph_attr.update({"compound": "true", "labelloc": "t", "fontsize": "14",
-                                      "label": escape.label((self._title(model), "b"))})
+        self.scene.graph_attr.update({"labelloc": "t", "fontsize": "14",
+                                      "ranksep": "0.8" if self.cell else "0.4",
+                                      "label": escape.raw_label(
+                                          f"<B>{escape.html(self._title(model), 200)}</B>")})
         times = unrolled.times
         self.hidden_times = set()
         if max_steps is not None and len(times) > max_steps:
             first = -(-max_steps // 2)
             self.hidden_times = set(times[first:len(times) - max_steps // 2])
+        self._order = None
         self._columns()
-        self.scope_paths = {}
         self._row_paths = {}
+        self._betweens = {}
         # Declared top to bottom (Graphviz starts from the declaration order): the outputs,
         # then the layers from the last down to layer 0, then the inputs.
         self._outputs_path = self.scene.cluster(("outputs",), name="cluster_outputs",
                                                 style="invis")
         self._rows()
+        self.layers = []
+        for row in unrolled.rows:
+            if self._row_paths[row][:1] not in self.layers:
+                self.layers.append(self._row_paths[row][:1])
+        self._src = self._source_layers()
         self._inputs_path = self.scene.cluster(("inputs",), name="cluster_inputs",
                                                style="invis")
         self._others()
@@ -121,6 +128,8 @@ class _Drawing:
                 return f"f{r}"
             return f"s{r}_{key[1]}" if self.cell else f"n{i}"
         if self.hidden(i):
+            if un.below[i] and un.above[i] and self._src[i] is not None:
+                return f"fold_b{self._src[i]}"
             return "fold_in" if un.below[i] and not un.above[i] else "fold_out"
         if self.cell and un.shared[i] and un.owner[i] is not None:
             return f"w{un.row_index[un.owner[i]]}"
@@ -141,42 +150,48 @@ class _Drawing:
 
     # ---- nodes ---------------------------------------------------------------------------
     def _row_path(self, row):
-        """Declare the clusters of ``row`` (net, layer, direction) and return its path; the
-        scope prefix of each cluster is remembered (``self.scope_paths``)."""
+        """Declare the clusters of ``row`` (layer, then direction) and return its path."""
         net, layer, direction = row
-        path = []
-        scope = tuple(net)
-        if net and NET_CLUSTERS:
-            path.append(("net", net))
-            self.scene.cluster(tuple(path), label=escape.label(("/".join(net), "b")),
-                               **_cluster_style("#555555", "#fbfbfb"))
-            self.scope_paths[scope] = tuple(path)
-        path.append(("layer", net, layer))
+        path = [("layer", net, layer)]
         name = "/".join(net + (f"layer{layer}",))
         self.scene.cluster(tuple(path), label=escape.label((name, "b")),
                            **_cluster_style("#777777", "#f4f6fa"))
-        scope += (f"layer{layer}",)
-        self.scope_paths[scope] = tuple(path)
         if direction:
             path.append(("dir", net, layer, direction))
             self.scene.cluster(tuple(path), label=escape.label(direction),
                                **_cluster_style("#999999", "#eef1f7"))
-            self.scope_paths[scope + (direction,)] = tuple(path)
         return tuple(path)
 
-    def _side_path(self, below):
-        """The borderless cluster of the inputs (below the layers) or of the outputs and
-        losses (above them)."""
-        return self._inputs_path if below else self._outputs_path
+    def _source_layers(self):
+        """For each tensor, the highest layer (position in ``self.layers``) it is computed
+        from, or ``None``."""
+        un, view = self.un, self.view
+        rank = {path: k for k, path in enumerate(self.layers)}
+        src = [None] * len(view.tensors)
+        for i in range(len(src)):
+            key = un.step[i]
+            if key is not None:
+                src[i] = rank[self._row_paths[key[0]][:1]]
+                continue
+            ks = [src[p] for p in view.parents(i) if src[p] is not None]
+            src[i] = max(ks) if ks else None
+        return src
 
-    def _scope_path(self, i):
-        """The deepest net / layer / direction cluster whose scope holds tensor ``i``."""
-        scope = self.view.scope(i)
-        for k in range(len(scope), 0, -1):
-            path = self.scope_paths.get(scope[:k])
-            if path is not None:
-                return path
-        return ()
+    def _band_path(self, i):
+        """Where an out-of-step tensor is drawn: with the outputs and losses (above all
+        layers), with the inputs (below them), or, when it is computed from one layer and read
+        by a later one (the concatenated states of a bidirectional layer, say), in a band just
+        above the layer it comes from."""
+        un = self.un
+        k = self._src[i] if i is not None else None
+        if i is not None and un.above[i] and un.below[i] and k is not None:
+            if k not in self._betweens:
+                self._betweens[k] = self.scene.cluster(("between", k), name=f"cluster_between{k}",
+                                                       style="invis")
+            return self._betweens[k]
+        if i is not None and un.below[i] and not un.above[i]:
+            return self._inputs_path
+        return self._outputs_path
 
     def _place(self, nid, column):
         """Put node ``nid`` in the time column ``column`` ("start", a time, "fold", "end")."""
@@ -239,7 +254,8 @@ class _Drawing:
                               label=self._step_label(row, t),
                               **_cluster_style("#aaaaaa", "#ffffff"))
                 if self.cell:
-                    scene.node(f"s{r}_{t}", step_path, **self._cell_attrs(row, t))
+                    scene.node(f"s{r}_{t}", step_path, group=f"row{r}",
+                               **self._cell_attrs(row, t))
                     self._place(f"s{r}_{t}", t)
                 else:
                     for i in self._step_members[(row, t)]:
@@ -252,7 +268,7 @@ class _Drawing:
         self.scene.cluster(fold_path, name=f"cluster_r{r}_fold",
                            label=escape.label(f"t={min(folded)} … {max(folded)}"),
                            **_cluster_style("#aaaaaa", "#ffffff", "rounded,dashed"))
-        self.scene.node(f"f{r}", fold_path,
+        self.scene.node(f"f{r}", fold_path, group=f"row{r}",
                         label=escape.label((f"… {n} steps …", "b"), ("folded", "small")),
                         shape="box", style="rounded,dashed,filled", fillcolor="#f7f7f7",
                         tooltip=escape.tooltip(f"{n} steps folded (max_steps)"))
@@ -270,7 +286,7 @@ class _Drawing:
                 if not scene.has_node(unit):
                     n = len(self.hidden_times)
                     what = "inputs" if unit == "fold_in" else "outputs"
-                    scene.node(unit, self._side_path(unit == "fold_in"),
+                    scene.node(unit, self._band_path(i),
                                shape="box", style="rounded,dashed,filled",
                                fillcolor="#f7f7f7",
                                label=escape.label((f"… {n} steps …", "b"),
@@ -285,8 +301,7 @@ class _Drawing:
                 attrs["label"] = escape.raw_label(
                     f"<B>x<SUB>{int(un.time[i])}</SUB></B><BR/>"
                     f'<FONT POINT-SIZE="9">{escape.html(shape)}</FONT>')
-            path = self._scope_path(i) or self._side_path(un.below[i] and not un.above[i])
-            scene.node(f"n{i}", path, **attrs)
+            scene.node(f"n{i}", self._band_path(i), **attrs)
             if un.time[i] is not None:
                 self._place(f"n{i}", un.time[i])
             elif self.cell or un.below[i] or un.shared[i]:
@@ -351,25 +366,34 @@ class _Drawing:
 
     # ---- edges ---------------------------------------------------------------------------
     def _stack_bands(self, legend):
-        """Stack, from the top: outputs, the layers (the last one on top), inputs, legend
-        (see :meth:`viz.scene.Scene.stack`). The two rows of a bidirectional layer are
-        labelled ``forward`` / ``reverse``; their order is left to Graphviz."""
-        layers = []
+        """Stack, from the top: outputs, the layers (the last one on top; in a bidirectional
+        layer, the reverse row above the forward one), inputs, legend (see
+        :meth:`viz.scene.Scene.stack`)."""
+        directions = {}
         for row in self.un.rows:
-            layer = self._row_paths[row][:1]
-            if layer not in layers:
-                layers.append(layer)
-        bands = [self._outputs_path] + list(reversed(layers)) + [self._inputs_path]
-        for head in self.scene.stack(bands + (["legend"] if legend else []), "band"):
+            path = self._row_paths[row]
+            if row[2]:
+                directions.setdefault(path[:1], []).append(path)
+        bands = [self._outputs_path]
+        for k in reversed(range(len(self.layers))):
+            bands += ([self._betweens[k]] if k in self._betweens else []) + [self.layers[k]]
+        bands.append(self._inputs_path)
+        heads = self.scene.stack(bands + (["legend"] if legend else []), "band")
+        for k, (layer, paths) in enumerate(directions.items()):
+            heads += self.scene.stack(paths, f"dir{k}_", layer)
+        for head in heads:
             self.scene.edge(head, "bar0", style="invis")
 
     def _time_order(self):
         """Tensor positions sorted by time step (untimed ones last): declaring nodes and edges
         in this order lets Graphviz start from a left-to-right layout."""
-        un = self.un
-        late = len(un.times) and un.times[-1] + 1
-        return sorted(range(len(self.view.tensors)),
-                      key=lambda i: (late if un.time_of(i) is None else un.time_of(i), i))
+        if self._order is None:
+            un = self.un
+            late = len(un.times) and un.times[-1] + 1
+            times = [un.time_of(i) for i in range(len(self.view.tensors))]
+            self._order = sorted(range(len(times)),
+                                 key=lambda i: (late if times[i] is None else times[i], i))
+        return self._order
 
     def _edges(self):
         """All edges, each drawn from an earlier to a later time column (edges against time,
@@ -396,10 +420,11 @@ class _Drawing:
                 if cu is not None and cv is not None and cu > cv:
                     tail, head = v, u      # against time (a reverse row): drawn turned round
                     attrs["dir"] = "back"
-                if self.cell and cu == cv and cu is not None:
-                    attrs["constraint"] = "false"   # one column is one rank
-                    if "label" in attrs:   # a label on a flat edge upsets dot's ranking
-                        attrs["xlabel"] = attrs.pop("label")
+                if self.cell and cu == cv and cu is not None and (_is_step(u) or _is_step(v)):
+                    # Into or out of a cell, inside one time column: drawn vertically, and
+                    # turned round because Graphviz puts a flat edge's tail above its head.
+                    attrs.update(constraint="false", dir="back")
+                    tail, head = v, u
                 edges.append((tail, head, attrs))
         self._barriers(edges)
         for u, v, attrs in edges:
@@ -410,11 +435,18 @@ class _Drawing:
         first nodes after the previous barrier and its last nodes before the next: time runs
         left to right whatever Graphviz does to reduce crossings."""
         incoming, outgoing = set(), set()
+        flat = {}
         for u, v, attrs in edges:
-            if (u in self.col and self.col.get(v) == self.col[u]
-                    and attrs.get("constraint") != "false"):
+            if u not in self.col or self.col.get(v) != self.col[u]:
+                continue
+            if attrs.get("constraint") == "false":
+                group = flat.setdefault(self.col[u], [])
+                group.extend(n for n in (u, v) if n not in group)
+            else:
                 incoming.add(v)
                 outgoing.add(u)
+        for k in sorted(flat):   # a cell and what enters or leaves it upwards: one rank
+            self.scene.rank_same(flat[k])
         last = len(self.columns) - 1
         for k in range(last):
             self.scene.node(f"bar{k}", (), **INVISIBLE)
@@ -431,8 +463,8 @@ class _Drawing:
         if kind in ("h", "c"):
             color = H_COLOR if kind == "h" else C_COLOR
             attrs.update(color=color, penwidth="1.6" if kind == "h" else "1.2")
-            if self.cell:
-                attrs.update(label=escape.label((kind, "b")), fontcolor=color)
+            if self.cell:   # xlabel: placed after the layout, so it cannot disturb it
+                attrs.update(xlabel=escape.label((kind, "b")), fontcolor=color)
             if self.norms is not None and p in self.norms:
                 over = self.scale.edge_attrs(self.norms[p])
                 attrs.update(over)
@@ -463,6 +495,12 @@ class _Drawing:
                  + "</TABLE>")
         self.scene.node("legend", (), label=escape.raw_label(table), shape="box",
                         style="rounded", color="#bbbbbb")
+
+
+def _is_step(nid):
+    """Whether ``nid`` is a cell or fold node of a row (the cell view's ``s<r>_<t>``,
+    ``f<r>``)."""
+    return nid[0] in "sf" and nid[1:2].isdigit()
 
 
 def _legend_line(color, sample, text):

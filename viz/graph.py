@@ -65,16 +65,17 @@ class GraphView:
         self.tensors = order
         self.index = {id(t): i for i, t in enumerate(order)}
         self.roots = [self.index[id(r)] for r in roots]
+        index = self.index
+        self._parents = [[index[id(p)] for p in t.parents] for t in order]
         self.consumers = [[] for _ in order]
-        for i, t in enumerate(order):
-            for p in t.parents:
-                j = self.index[id(p)]
+        for i, ps in enumerate(self._parents):
+            for j in ps:
                 if not self.consumers[j] or self.consumers[j][-1] != i:
                     self.consumers[j].append(i)
 
     def parents(self, i):
         """Positions of the inputs of tensor ``i`` (in argument order, repeats kept)."""
-        return [self.index[id(p)] for p in self.tensors[i].parents]
+        return self._parents[i]
 
     def scope(self, i):
         """The scope tuple tensor ``i`` was recorded under (``()`` for leaves)."""
@@ -201,7 +202,7 @@ def base_scene(rankdir):
     if rankdir not in ("BT", "TB", "LR", "RL"):
         raise ValueError(f"rankdir must be one of 'BT', 'TB', 'LR', 'RL', got {rankdir!r}")
     return Scene(graph_attr={"rankdir": rankdir, "fontname": FONT, "newrank": "true",
-                             "nodesep": "0.25", "ranksep": "0.35"},
+                             "nodesep": "0.25", "ranksep": "0.45"},
                  node_attr={"fontname": FONT, "fontsize": "11", "margin": "0.08,0.04",
                             "height": "0.3"},
                  edge_attr={"fontname": FONT, "fontsize": "9", "arrowsize": "0.7"})

@@ -31,10 +31,14 @@ class Unrolled:
         n = len(view.tensors)
         self.step = [None] * n
         row_times = {}
+        keys = {}   # many ops share one scope tuple
         for i, t in enumerate(view.tensors):
             if t.grad_fn is None:
                 continue
-            key = step_key(view.scope(i))
+            scope = view.scope(i)
+            key = keys.get(scope, 0)
+            if key == 0:
+                key = keys[scope] = step_key(scope)
             if key is not None:
                 self.step[i] = key
                 row_times.setdefault(key[0], set()).add(key[1])

@@ -1,13 +1,15 @@
 """Broadcasting helpers shared by every op's backward rule."""
 
-from .reduce import sum_to
+from ..primitive import bind
+from .reduce import sum_to_p
 
 
 def unbroadcast(grad, shape):
     """Sum ``grad`` over the axes that broadcasting added or stretched, giving ``shape``.
 
-    grad: a Tensor whose shape ``shape`` broadcasts to; returns a Tensor of ``shape``.
+    grad: a Tensor whose shape ``shape`` broadcasts to (not checked: backward rules only pass
+    shapes that did broadcast); returns a Tensor of ``shape``.
     """
-    if grad.shape == tuple(shape):
+    if grad.data.shape == shape:
         return grad
-    return sum_to(grad, tuple(shape))
+    return bind(sum_to_p, grad, shape=tuple(shape))

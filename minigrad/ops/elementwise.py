@@ -33,23 +33,13 @@ def _pair(a, b):
     return _promote(a, b)
 
 
-_CONSTANTS = {}  # (value, dtype) -> read-only 0-d Tensor, for Python floats met in ops
-
-
 def _scalar_like(x, like):
     """``x`` (a number, list or array) as a Tensor to combine with the Tensor ``like``."""
     if type(x) is float:
-        dt = like.data.dtype
-        if dt.kind != "f" or x == 0.0:  # 0.0 == -0.0 as a key: not cached
-            return as_tensor(x, like=like)
-        const = _CONSTANTS.get((x, dt))
-        if const is None:
-            if len(_CONSTANTS) >= 512:
-                _CONSTANTS.clear()
-            array = np.asarray(x, dtype=dt)
-            array.flags.writeable = False
-            const = _CONSTANTS[(x, dt)] = Tensor._wrap(array)
-        return const
+        if x == 0.0 and like.data.dtype.kind == "f":
+            # Not the shared constants of as_tensor: 0.0 and -0.0 are one key there.
+            return Tensor._wrap(np.asarray(x, dtype=like.data.dtype))
+        return as_tensor(x, like=like)
     if isinstance(x, np.generic) and x.ndim == 0:
         x = x.item()  # numpy scalars count as Python scalars: they never widen a tensor
     if isinstance(x, numbers.Integral) and not isinstance(x, bool) and like.dtype == np.bool_:

@@ -98,7 +98,8 @@ def _sum_to_axes(in_shape, shape):
 
 def _sum_to_forward(x, shape):
     lead, axes = _sum_to_axes(x.shape, shape)
-    return np.asarray(np.sum(x, axis=axes, keepdims=True)).reshape(shape)
+    out = np.add.reduce(x, axis=axes, keepdims=True).reshape(shape)
+    return out if type(out) is np.ndarray else np.asarray(out)  # 0-d: a scalar otherwise
 
 
 sum_to_p = Primitive("sum_to")

@@ -4,8 +4,8 @@ composites built from them (view, flatten, transpose, squeeze, unsqueeze, stack,
 import numpy as np
 
 from .. import dtypes
-from ..kernels import rows as rows_kern
 from ..grad_mode import is_grad_enabled
+from ..kernels import rows as rows_kern
 from ..primitive import PartialGrad, Primitive, bind
 from ..tensor import Tensor, as_tensor
 from .reduce import normalize_dims, sum_to

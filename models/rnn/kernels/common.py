@@ -124,10 +124,35 @@ _BLOCK = 16
 
 
 @njit(cache=True, error_model="numpy")
+def matmul_into(w, wt, u, out):
+    """out = w @ u. w: (M, K); u: (K, B); out: (M, B), all contiguous.
+
+    For B == 1 a loop vectorised over wt (K, M) = w^T (contiguous) replaces the BLAS call,
+    whose fixed cost (~0.7 us) is several times the work at the sizes where B == 1 is used;
+    for B > 1 it is np.dot (BLAS) and wt is not read.
+    """
+    if u.shape[1] != 1:
+        np.dot(w, u, out)
+        return
+    M, K = out.shape[0], u.shape[0]
+    of = out.reshape(M)
+    of[:] = 0
+    for k in range(K):
+        uk = u[k, 0]
+        wk = wt[k]
+        for m in range(M):
+            of[m] += uk * wk[m]
+
+
+@njit(cache=True, error_model="numpy")
 def add_projection(pre, xp, bias, col0, rows):
     """pre[j, b] += xp[j, col0 + b] + bias[j] for j < rows. pre: (R, B); xp: (R', T B);
     bias: (R',)."""
     B = pre.shape[1]
+    if B == 1:  # a column: skip the per-row slicing
+        for j in range(rows):
+            pre[j, 0] += xp[j, col0] + bias[j]
+        return
     for j in range(rows):
         bj = bias[j]
         pj = pre[j]
@@ -140,6 +165,10 @@ def add_projection(pre, xp, bias, col0, rows):
 def load_projection(dst, xp, bias, row0, col0):
     """dst[j, b] = xp[row0 + j, col0 + b] + bias[row0 + j]. dst: (R, B); xp: (R', T B)."""
     R, B = dst.shape
+    if B == 1:
+        for j in range(R):
+            dst[j, 0] = xp[row0 + j, col0] + bias[row0 + j]
+        return
     for j in range(R):
         bj = bias[row0 + j]
         dj = dst[j]
@@ -153,7 +182,8 @@ def store_block(dst, src, col0):
     """dst[j, col0 + b] = src[j, b]. src: (R, B); dst: (R, T B)."""
     R, B = src.shape
     for j in range(R):
-        dst[j, col0:col0 + B] = src[j]
+        for b in range(B):
+            dst[j, col0 + b] = src[j, b]
 
 
 @njit(cache=True, error_model="numpy")
@@ -161,7 +191,8 @@ def load_block(dst, src, col0):
     """dst[j, b] = src[j, col0 + b]. dst: (R, B); src: (R, T B)."""
     R, B = dst.shape
     for j in range(R):
-        dst[j] = src[j, col0:col0 + B]
+        for b in range(B):
+            dst[j, b] = src[j, col0 + b]
 
 
 @njit(cache=True, error_model="numpy")

@@ -12,24 +12,34 @@ time indices ``t < lengths[b]``; at the others its state is held. With ``reverse
 indices run from T - 1 down to 0.
 """
 
-import numpy as np
 from numba import njit
 
-from .common import (add_batch_major, add_projection, hold_inactive, load_block,
-                     load_projection, sigmoid_act, store_block, tanh_act, to_batch_major,
-                     zero_inactive)
+from .common import (
+    add_batch_major,
+    add_projection,
+    hold_inactive,
+    load_block,
+    load_projection,
+    matmul_into,
+    sigmoid_act,
+    store_block,
+    tanh_act,
+    to_batch_major,
+    zero_inactive,
+)
 
 
 @njit(cache=True, error_model="numpy")
-def gru_forward(xp, bias, bhn, h0, w_hh, w_rz, w_n, mask, lengths, reverse, reset_after,
-                use_mask, save, states, gates, hin, hs, aux, pre, u, xn, hn):
+def gru_forward(xp, bias, bhn, h0, w_hh, w_rz, w_n, w_hhT, w_rzT, w_nT, mask, lengths, reverse,
+                reset_after, use_mask, save, states, gates, hin, hs, aux, pre, u, xn, hn):
     """Run the recurrence.
 
     xp: (3 H, T B) input projection W_ih x^T (column t B + b is x_t of sequence b); bias:
     (3 H,) = (b_ir + b_hr, b_iz + b_hz, b_in), plus b_hn when not reset_after; bhn: (H,) b_hn
     (read when reset_after); h0: (H, B); reset_after: w_hh (3 H, H); otherwise w_rz (2 H, H)
-    and w_n (H, H), the row blocks of W_hh (the unused ones may be empty). mask: (H, B) (read
-    when use_mask); lengths: (B,) int64.
+    and w_n (H, H), the row blocks of W_hh; w_hhT, w_rzT, w_nT their transposes, read (instead)
+    when B == 1 (the unused ones may be empty). mask: (H, B) (read when use_mask); lengths:
+    (B,) int64.
     Writes states: (T, 1, B, H). When save: gates (T, 3 H, B) the gate activations r, z, n;
     hin (H, T B) u at index t; hs (T, H, B) h_t; aux (H, T B) = u W_hn^T + b_hn (reset_after) or
     r * u (not); else gates is (1, 3 H, B) and hs (2, H, B) scratch. pre: (3 H, B), u, xn, hn:
@@ -55,9 +65,9 @@ def gru_forward(xp, bias, bhn, h0, w_hh, w_rz, w_n, mask, lengths, reverse, rese
         if save:
             store_block(hin, src, t * B)
         if reset_after:
-            np.dot(w_hh, src, pre)
+            matmul_into(w_hh, w_hhT, src, pre)
         else:
-            np.dot(w_rz, src, pre_rz)
+            matmul_into(w_rz, w_rzT, src, pre_rz)
         add_projection(pre, xp, bias, t * B, 2 * H)
         load_projection(xn, xp, bias, 2 * H, t * B)
         af = gates[k].reshape(3 * HB)
@@ -83,7 +93,7 @@ def gru_forward(xp, bias, bhn, h0, w_hh, w_rz, w_n, mask, lengths, reverse, rese
                 uf[e] = a_r[e] * srcf[e]  # r * u (u is no longer needed)
             if save:
                 store_block(aux, u, t * B)
-            np.dot(w_n, u, hn)
+            matmul_into(w_n, w_nT, u, hn)
             for e in range(HB):
                 a_n[e] = tanh_act(xnf[e] + hnf[e])
         h = hs[t if save else s & 1]
@@ -98,13 +108,15 @@ def gru_forward(xp, bias, bhn, h0, w_hh, w_rz, w_n, mask, lengths, reverse, rese
 
 
 @njit(cache=True, error_model="numpy")
-def gru_backward(g_states, gates, hin, hs, h0, aux, w_hhT, w_rzT, w_nT, mask, lengths, reverse,
-                 reset_after, use_mask, dpre, dhn, dh, dt, dp, dxn, ddir, tmp, drh, blk):
+def gru_backward(g_states, gates, hin, hs, h0, aux, w_hhT, w_rzT, w_nT, w_hh, w_rz, w_n, mask,
+                 lengths, reverse, reset_after, use_mask, dpre, dhn, dh, dt, dp, dxn, ddir, tmp,
+                 drh, blk):
     """Backpropagate through the recurrence of ``gru_forward``.
 
     g_states: (T, 1, B, H) gradient w.r.t. the states; gates, hin, hs, aux saved by the forward;
     h0: (H, B); reset_after: w_hhT (H, 3 H) = W_hh^T; otherwise w_rzT (H, 2 H) and w_nT (H, H),
-    the transposed row blocks (all contiguous; the unused ones may be empty). Writes dpre:
+    the transposed row blocks; w_hh, w_rz, w_n the untransposed ones, read (instead) when B == 1
+    (all contiguous; the unused ones may be empty). Writes dpre:
     (3 H, T B), the gradient w.r.t. the input projection W_ih x^T + b_ih (zero past a sequence's
     end; when not reset_after also the gradient w.r.t. u W_hh^T + b_hh, the n block meeting
     r * u); dhn: (H, T B), when reset_after the gradient w.r.t. u W_hn^T + b_hn; dh: (H, B), ends
@@ -151,11 +163,11 @@ def gru_backward(g_states, gates, hin, hs, h0, aux, w_hhT, w_rzT, w_nT, mask, le
                 zero_inactive(dp, lengths, t)
                 zero_inactive(dxn, lengths, t)
             store_block(dhn, dp[2 * H:], t * B)
-            np.dot(w_hhT, dp, tmp)
+            matmul_into(w_hhT, w_hh, dp, tmp)
         else:
             if t >= shortest:
                 zero_inactive(dxn, lengths, t)
-            np.dot(w_nT, dxn, drh)  # gradient w.r.t. r * u
+            matmul_into(w_nT, w_n, dxn, drh)  # gradient w.r.t. r * u
             load_block(blk, hin, t * B)  # u
             for e in range(HB):
                 r = a_r[e]
@@ -164,7 +176,7 @@ def gru_backward(g_states, gates, hin, hs, h0, aux, w_hhT, w_rzT, w_nT, mask, le
                 drhf[e] = drhf[e] * a_r[e]
             if t >= shortest:
                 zero_inactive(dp_rz, lengths, t)
-            np.dot(w_rzT, dp_rz, tmp)
+            matmul_into(w_rzT, w_rz, dp_rz, tmp)
             for e in range(HB):
                 tf[e] += drhf[e]
         store_block(dpre, dp_rz, t * B)

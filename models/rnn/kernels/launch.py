@@ -40,6 +40,16 @@ def _fm(a):
     return np.ascontiguousarray(a.T)
 
 
+def _pair(w, B, transposed):
+    """The two orientations a kernel's ``matmul_into`` takes: (w, w^T) for the forward
+    (``transposed`` False) or (w^T, w) for the backward, the one it will not read (B > 1: the
+    second; B == 1: the first) left empty so that no copy is made."""
+    empty = _empty(w.dtype)
+    if not transposed:
+        return (w, empty) if B > 1 else (empty, _fm(w))
+    return (_fm(w), empty) if B > 1 else (empty, w)
+
+
 def _bias(arrays, mode, H, reset_after, dtype):
     """The bias the kernels add to the projection, and (GRU) b_hn."""
     GH = arrays["weight_ih"].shape[0]
@@ -92,29 +102,31 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
     hs = np.empty((T if save and mode != "lstm" else 2, H, B), dtype)
     res = {"states": states, "hin": hin, "hs": hs} if save else None
     if mode == "rnn":
-        rnn_kernels.rnn_forward(xp, bias, _fm(h0), w_hh, mask_fm, lengths, reverse, relu,
-                                use_mask, save, states, hs, hin, pre, u)
+        rnn_kernels.rnn_forward(xp, bias, _fm(h0), *_pair(w_hh, B, False), mask_fm, lengths,
+                                reverse, relu, use_mask, save, states, hs, hin, pre, u)
     elif mode == "lstm":
         peep = arrays["peephole"]
         use_peep = peep is not None
         peep_rep = (np.repeat(peep, B, axis=1) if use_peep else np.empty((3, 0), dtype))
         cs = np.empty((T if save else 2, H, B), dtype)
-        tanhc = np.empty((n, H, B), dtype)
-        lstm_kernels.lstm_forward(xp, bias, _fm(h0), _fm(arrays["c0"]), w_hh, peep_rep,
-                                  mask_fm, lengths, reverse, coupled, use_peep, use_mask, save,
-                                  states, gates, hin, hs, cs, tanhc, pre, u)
+        lstm_kernels.lstm_forward(xp, bias, _fm(h0), _fm(arrays["c0"]), *_pair(w_hh, B, False),
+                                  peep_rep, mask_fm, lengths, reverse, coupled, use_peep,
+                                  use_mask, save, states, gates, hin, hs, cs, pre, u)
         if save:
-            res.update(gates=gates, cs=cs, tanhc=tanhc)
+            res.update(gates=gates, cs=cs)
     else:
         empty = _empty(dtype)
         if reset_after:
-            w_rz = w_n = empty
+            (w, wt), (w_rz, w_rzT), (w_n, w_nT) = _pair(w_hh, B, False), (empty,) * 2, (empty,) * 2
         else:
-            w_rz, w_n = w_hh[:2 * H], w_hh[2 * H:]
+            (w, wt) = (empty, empty)
+            (w_rz, w_rzT), (w_n, w_nT) = (_pair(w_hh[:2 * H], B, False),
+                                          _pair(w_hh[2 * H:], B, False))
         aux = np.empty((H, T * B), dtype) if save else empty
-        gru_kernels.gru_forward(xp, bias, bhn, _fm(h0), w_hh, w_rz, w_n, mask_fm, lengths,
-                                reverse, reset_after, use_mask, save, states, gates, hin, hs,
-                                aux, pre, u, np.empty((H, B), dtype), np.empty((H, B), dtype))
+        gru_kernels.gru_forward(xp, bias, bhn, _fm(h0), w, w_rz, w_n, wt, w_rzT, w_nT, mask_fm,
+                                lengths, reverse, reset_after, use_mask, save, states, gates,
+                                hin, hs, aux, pre, u, np.empty((H, B), dtype),
+                                np.empty((H, B), dtype))
         if save:
             res.update(gates=gates, aux=aux)
     return states, res
@@ -153,18 +165,18 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
         return np.empty((rows, B), dtype)
 
     if mode == "rnn":
-        rnn_kernels.rnn_backward(g, res["hs"], _fm(w_hh), mask_fm, lengths, reverse, relu,
-                                 use_mask, dpre, dh, scratch(), scratch(), scratch())
+        rnn_kernels.rnn_backward(g, res["hs"], *_pair(w_hh, B, True), mask_fm, lengths, reverse,
+                                 relu, use_mask, dpre, dh, scratch(), scratch(), scratch())
     elif mode == "lstm":
         peep = arrays["peephole"]
         use_peep = peep is not None
         peep_rep = np.repeat(peep, B, axis=1) if use_peep else np.empty((3, 0), dtype)
         dpeep = np.empty((3, H * B), dtype)
         dc = np.empty((H, B), dtype)
-        lstm_kernels.lstm_backward(g, res["gates"], res["cs"], _fm(arrays["c0"]), res["tanhc"],
-                                   _fm(w_hh), peep_rep, mask_fm, lengths, reverse, coupled,
-                                   use_peep, use_mask, dpre, dh, dc, dpeep, scratch(),
-                                   scratch(), scratch(), scratch(GH), scratch())
+        lstm_kernels.lstm_backward(g, res["gates"], res["cs"], _fm(arrays["c0"]),
+                                   *_pair(w_hh, B, True), peep_rep, mask_fm, lengths, reverse,
+                                   coupled, use_peep, use_mask, dpre, dh, dc, dpeep, scratch(),
+                                   scratch(), scratch(), scratch(), scratch(GH), scratch())
         if "c0" in out:
             out["c0"][...] = dc.T
         if "peephole" in out:
@@ -172,15 +184,17 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
     else:
         empty = _empty(dtype)
         if reset_after:
-            w_hhT, w_rzT, w_nT = _fm(w_hh), empty, empty
+            (w, wt), (w_rz, w_rzT), (w_n, w_nT) = _pair(w_hh, B, True), (empty,) * 2, (empty,) * 2
             dhh = np.empty((H, T * B), dtype)  # the n block; r, z blocks equal dpre's
         else:
-            w_hhT, w_rzT, w_nT = empty, _fm(w_hh[:2 * H]), _fm(w_hh[2 * H:])
+            (w, wt) = (empty, empty)
+            (w_rzT, w_rz), (w_nT, w_n) = (_pair(w_hh[:2 * H], B, True),
+                                          _pair(w_hh[2 * H:], B, True))
         gru_kernels.gru_backward(g, res["gates"], res["hin"], res["hs"], _fm(h0), res["aux"],
-                                 w_hhT, w_rzT, w_nT, mask_fm, lengths, reverse, reset_after,
-                                 use_mask, dpre, dhh if reset_after else empty, dh, scratch(),
-                                 scratch(3 * H), scratch(), scratch(), scratch(), scratch(),
-                                 scratch())
+                                 w, w_rzT, w_nT, wt, w_rz, w_n, mask_fm, lengths, reverse,
+                                 reset_after, use_mask, dpre, dhh if reset_after else empty,
+                                 dh, scratch(), scratch(3 * H), scratch(), scratch(), scratch(),
+                                 scratch(), scratch())
     if "h0" in out:
         out["h0"][...] = dh.T
     if "x" in out:

@@ -13,26 +13,35 @@ processed for time indices ``t < lengths[b]``; at the others its state is held. 
 ``reverse`` the time indices run from T - 1 down to 0.
 """
 
-import numpy as np
 from numba import njit
 
-from .common import (add_batch_major, add_projection, hold_inactive, sigmoid_act, store_block,
-                     tanh_act, to_batch_major, zero_inactive)
+from .common import (
+    add_batch_major,
+    add_projection,
+    hold_inactive,
+    matmul_into,
+    sigmoid_act,
+    store_block,
+    tanh_act,
+    to_batch_major,
+    zero_inactive,
+)
 
 
 @njit(cache=True, error_model="numpy")
-def lstm_forward(xp, bias, h0, c0, w_hh, peep, mask, lengths, reverse, coupled, use_peep,
-                 use_mask, save, states, gates, hin, hs, cs, tanhc, pre, u):
+def lstm_forward(xp, bias, h0, c0, w_hh, w_hhT, peep, mask, lengths, reverse, coupled, use_peep,
+                 use_mask, save, states, gates, hin, hs, cs, pre, u):
     """Run the recurrence.
 
     xp: (G H, T B) input projection W_ih x^T (column t B + b is x_t of sequence b); bias:
-    (G H,) b_ih + b_hh; h0, c0: (H, B); w_hh: (G H, H); peep: (3, H B) rows w_ci, w_cf, w_co
+    (G H,) b_ih + b_hh; h0, c0: (H, B); w_hh: (G H, H) and (read when B == 1) w_hhT = W_hh^T;
+    peep: (3, H B) rows w_ci, w_cf, w_co
     repeated over the batch (read when use_peep); mask: (H, B) (read when use_mask); lengths:
     (B,) int64.
     Writes states: (T, 2, B, H), h then c after each time index. When save: gates (T, G H, B)
-    the gate activations, hin (H, T B) the masked h_{t-1} that met W_hh at index t, cs and
-    tanhc (T, H, B) c_t and tanh(c_t); else gates, tanhc are (1, ., B) and cs (2, H, B)
-    scratch. hs: (2, H, B), pre: (G H, B), u: (H, B) scratch.
+    the gate activations, hin (H, T B) the masked h_{t-1} that met W_hh at index t, cs
+    (T, H, B) c_t; else gates is (1, G H, B) and cs (2, H, B) scratch. hs: (2, H, B),
+    pre: (G H, B), u: (H, B) scratch.
     """
     T = states.shape[0]
     H, B = h0.shape
@@ -54,13 +63,13 @@ def lstm_forward(xp, bias, h0, c0, w_hh, peep, mask, lengths, reverse, coupled, 
             for e in range(HB):
                 uf[e] = hpf[e] * mf[e]
             src = u
-        np.dot(w_hh, src, pre)
+        matmul_into(w_hh, w_hhT, src, pre)
         if save:
             store_block(hin, src, t * B)
         add_projection(pre, xp, bias, t * B, pre.shape[0])
         h, c = hs[s & 1], cs[t if save else s & 1]
         pf, af = pre.reshape(pre.size), gates[k].reshape(pre.size)
-        cpf, cf, hf, tcf = cp.reshape(HB), c.reshape(HB), h.reshape(HB), tanhc[k].reshape(HB)
+        cpf, cf, hf = cp.reshape(HB), c.reshape(HB), h.reshape(HB)
         a_i, a_f, a_g, a_o = af[oi:oi + HB], af[of:of + HB], af[og:og + HB], af[oo:oo + HB]
         p_i, p_f, p_g, p_o = pf[oi:oi + HB], pf[of:of + HB], pf[og:og + HB], pf[oo:oo + HB]
         if use_peep:
@@ -89,9 +98,7 @@ def lstm_forward(xp, bias, h0, c0, w_hh, peep, mask, lengths, reverse, coupled, 
             for e in range(HB):
                 a_o[e] = sigmoid_act(p_o[e])
         for e in range(HB):
-            tc = tanh_act(cf[e])
-            tcf[e] = tc
-            hf[e] = a_o[e] * tc
+            hf[e] = a_o[e] * tanh_act(cf[e])
         if t >= shortest:
             hold_inactive(h, hp, lengths, t)
             hold_inactive(c, cp, lengths, t)
@@ -101,16 +108,17 @@ def lstm_forward(xp, bias, h0, c0, w_hh, peep, mask, lengths, reverse, coupled, 
 
 
 @njit(cache=True, error_model="numpy")
-def lstm_backward(g_states, gates, cs, c0, tanhc, w_hhT, peep, mask, lengths, reverse, coupled,
-                  use_peep, use_mask, dpre, dh, dc, dpeep, dht, dct, dcu, dp, tmp):
+def lstm_backward(g_states, gates, cs, c0, w_hhT, w_hh, peep, mask, lengths, reverse, coupled,
+                  use_peep, use_mask, dpre, dh, dc, dpeep, dht, dct, dcu, tcs, dp, tmp):
     """Backpropagate through the recurrence of ``lstm_forward``.
 
-    g_states: (T, 2, B, H) gradient w.r.t. the states; gates, cs, tanhc saved by the forward;
-    c0: (H, B); w_hhT: (H, G H) = W_hh^T (contiguous); peep, mask, lengths as in the forward.
+    g_states: (T, 2, B, H) gradient w.r.t. the states; gates, cs saved by the forward; c0:
+    (H, B); w_hhT: (H, G H) = W_hh^T and (read when B == 1) w_hh; peep, mask, lengths as in
+    the forward.
     Writes dpre: (G H, T B), the gradient w.r.t. the gate pre-activations (zero past a
     sequence's end); dh, dc: (H, B), end as the gradients w.r.t. h0 and c0; dpeep: (3, H B),
-    the peephole gradient per batch column (when use_peep). dht, dct, dcu, tmp: (H, B) and
-    dp: (G H, B) scratch.
+    the peephole gradient per batch column (when use_peep). dht, dct, dcu, tcs, tmp: (H, B)
+    and dp: (G H, B) scratch.
     """
     T = g_states.shape[0]
     H, B = dh.shape
@@ -128,8 +136,8 @@ def lstm_backward(g_states, gates, cs, c0, tanhc, w_hhT, peep, mask, lengths, re
     dc[:, :] = zero
     if use_peep:
         dpeep[:, :] = zero
-    dhf, dcf, dhtf, dctf, dcuf = (dh.reshape(HB), dc.reshape(HB), dht.reshape(HB),
-                                  dct.reshape(HB), dcu.reshape(HB))
+    dhf, dcf, dhtf, dctf, dcuf, tcf = (dh.reshape(HB), dc.reshape(HB), dht.reshape(HB),
+                                       dct.reshape(HB), dcu.reshape(HB), tcs.reshape(HB))
     for s in range(T - 1, -1, -1):
         t = T - 1 - s if reverse else s
         if s == 0:
@@ -139,9 +147,11 @@ def lstm_backward(g_states, gates, cs, c0, tanhc, w_hhT, peep, mask, lengths, re
         add_batch_major(dht, dh, g_states[t, 0])
         add_batch_major(dct, dc, g_states[t, 1])
         af, dpf = gates[t].reshape(dp.size), dp.reshape(dp.size)
-        cpf, cf, tcf = cp.reshape(HB), cs[t].reshape(HB), tanhc[t].reshape(HB)
+        cpf, cf = cp.reshape(HB), cs[t].reshape(HB)
         a_i, a_f, a_g, a_o = af[oi:oi + HB], af[of:of + HB], af[og:og + HB], af[oo:oo + HB]
         d_i, d_f, d_g, d_o = dpf[oi:oi + HB], dpf[of:of + HB], dpf[og:og + HB], dpf[oo:oo + HB]
+        for e in range(HB):
+            tcf[e] = tanh_act(cf[e])  # recomputed: cheaper than storing it
         for e in range(HB):
             o = a_o[e]
             d_o[e] = dhtf[e] * tcf[e] * o * (one - o)
@@ -188,7 +198,7 @@ def lstm_backward(g_states, gates, cs, c0, tanhc, w_hhT, peep, mask, lengths, re
             for e in range(HB):
                 dcf[e] = dcuf[e] * a_f[e]
         store_block(dpre, dp, t * B)
-        np.dot(w_hhT, dp, tmp)
+        matmul_into(w_hhT, w_hh, dp, tmp)
         tf = tmp.reshape(HB)
         if use_mask:
             mf = mask.reshape(HB)

@@ -6,21 +6,28 @@ mask (unused when ``use_mask`` is false). Sequence ``b`` is processed for time i
 With ``reverse`` the time indices run from T - 1 down to 0.
 """
 
-import numpy as np
 from numba import njit
 
-from .common import (add_batch_major, add_projection, hold_inactive, store_block, tanh_act,
-                     to_batch_major, zero_inactive)
+from .common import (
+    add_batch_major,
+    add_projection,
+    hold_inactive,
+    matmul_into,
+    store_block,
+    tanh_act,
+    to_batch_major,
+    zero_inactive,
+)
 
 
 @njit(cache=True, error_model="numpy")
-def rnn_forward(xp, bias, h0, w_hh, mask, lengths, reverse, relu, use_mask, save, states,
+def rnn_forward(xp, bias, h0, w_hh, w_hhT, mask, lengths, reverse, relu, use_mask, save, states,
                 hs, hin, pre, u):
     """Run the recurrence.
 
     xp: (H, T B) input projection W_ih x^T (column t B + b is x_t of sequence b); bias: (H,)
-    b_ih + b_hh; h0: (H, B); w_hh: (H, H); mask: (H, B) (read when use_mask); lengths: (B,)
-    int64; relu: ReLU instead of tanh.
+    b_ih + b_hh; h0: (H, B); w_hh: (H, H) and (read instead when B == 1) w_hhT = W_hh^T;
+    mask: (H, B) (read when use_mask); lengths: (B,) int64; relu: ReLU instead of tanh.
     Writes states: (T, 1, B, H), the state after each time index; hs: (T, H, B) the same
     feature-major when save, else (2, H, B) scratch; hin: (H, T B), the masked h_{t-1} that met
     W_hh at index t (when save); pre, u: (H, B) scratch.
@@ -39,7 +46,7 @@ def rnn_forward(xp, bias, h0, w_hh, mask, lengths, reverse, relu, use_mask, save
             for e in range(HB):
                 uf[e] = hpf[e] * mf[e]
             src = u
-        np.dot(w_hh, src, pre)
+        matmul_into(w_hh, w_hhT, src, pre)
         if save:
             store_block(hin, src, t * B)
         add_projection(pre, xp, bias, t * B, H)
@@ -59,14 +66,14 @@ def rnn_forward(xp, bias, h0, w_hh, mask, lengths, reverse, relu, use_mask, save
 
 
 @njit(cache=True, error_model="numpy")
-def rnn_backward(g_states, hs, w_hhT, mask, lengths, reverse, relu, use_mask, dpre, dh, dt,
+def rnn_backward(g_states, hs, w_hhT, w_hh, mask, lengths, reverse, relu, use_mask, dpre, dh, dt,
                  dp, tmp):
     """Backpropagate through the recurrence of ``rnn_forward``.
 
     g_states: (T, 1, B, H) gradient w.r.t. the states; hs: (T, H, B) saved by the forward;
-    w_hhT: (H, H) = W_hh^T (contiguous); mask, lengths as in the forward. Writes dpre: (H, T B),
-    the gradient w.r.t. the pre-activations (zero past a sequence's end); dh: (H, B), ends as
-    the gradient w.r.t. h0. dt, dp, tmp: (H, B) scratch.
+    w_hhT: (H, H) = W_hh^T and (read instead when B == 1) w_hh; mask, lengths as in the
+    forward. Writes dpre: (H, T B), the gradient w.r.t. the pre-activations (zero past a
+    sequence's end); dh: (H, B), ends as the gradient w.r.t. h0. dt, dp, tmp: (H, B) scratch.
     """
     T = g_states.shape[0]
     H, B = dh.shape
@@ -88,7 +95,7 @@ def rnn_backward(g_states, hs, w_hhT, mask, lengths, reverse, relu, use_mask, dp
         if t >= shortest:
             zero_inactive(dp, lengths, t)
         store_block(dpre, dp, t * B)
-        np.dot(w_hhT, dp, tmp)
+        matmul_into(w_hhT, w_hh, dp, tmp)
         dhf, tf = dh.reshape(HB), tmp.reshape(HB)
         if use_mask:
             mf = mask.reshape(HB)
