@@ -157,17 +157,21 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="adding_problem_results", help="output folder")
     args = p.parse_args(argv)
+    if args.lengths is None:
+        args.lengths = [10] if args.quick else [50, 100]
+    if args.steps is None:
+        args.steps = 10 if args.quick else 2000
     if args.quick:
-        args.lengths = args.lengths or [10]
-        args.steps = args.steps or 10
         args.hidden = min(args.hidden, 8)
         args.batch = min(args.batch, 16)
-    args.lengths = args.lengths or [50, 100]
-    args.steps = args.steps or 2000
-    args.eval_every = args.eval_every or max(1, min(100, args.steps // 5))
-    args.test_size = args.test_size or (100 if args.quick else 1000)
     if min(args.lengths) < 2 or args.steps < 1:
         p.error("--lengths must be >= 2 and --steps >= 1")
+    if args.eval_every is None:
+        args.eval_every = max(1, min(100, args.steps // 5))
+    if args.test_size is None:
+        args.test_size = 100 if args.quick else 1000
+    if args.eval_every < 1 or args.test_size < 1:
+        p.error("--eval-every and --test-size must be >= 1")
     os.makedirs(args.out, exist_ok=True)
 
     results = []

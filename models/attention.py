@@ -7,8 +7,10 @@ Every form ends in the same primitive, ``masked_softmax`` (a fused numba kernel,
 .. math:: p_{ij} = \frac{\exp(s\, x_{ij} + b_{ij})}{\sum_k \exp(s\, x_{ik} + b_{ik})}
 
 where ``b`` is the mask turned into an additive bias (0 where a key takes part, ``-inf`` where it
-is masked). **A row whose keys are all masked comes out as zeros, with zero gradients** (PyTorch
-returns NaN there): a fully padded query, or a query that may see no key, contributes nothing.
+is masked). **A row whose keys are all masked comes out as zeros, with zero gradients**: a fully
+padded query, or a query that may see no key, contributes nothing. (A plain softmax gives NaN
+there, as PyTorch's ``nn.MultiheadAttention`` with ``need_weights=True`` and its SDPA before
+version 2.5 do.)
 
 Two mask conventions exist and both are PyTorch's:
 
@@ -101,9 +103,9 @@ def _bias_rows(bias_shape, scores_shape):
 @masked_softmax_p.def_forward
 def _masked_softmax_forward(scores, bias=None, *, scale):
     shape, dtype = scores.shape, scores.dtype
-    out = np.zeros(shape, dtype=dtype)
     if scores.size == 0:
-        return out
+        return np.zeros(shape, dtype=dtype)
+    out = np.empty(shape, dtype=dtype)
     width = shape[-1]
     if bias is None:
         bias2 = np.zeros((1, width), dtype=dtype)
@@ -172,9 +174,9 @@ masked_softmax_grad_p = mg.Primitive("attention_masked_softmax_grad")
 @masked_softmax_grad_p.def_forward
 def _masked_softmax_grad_forward(grad_out, y, *, scale):
     dtype = np.result_type(grad_out, y)
-    out = np.zeros(y.shape, dtype=dtype)
     if y.size == 0:
-        return out
+        return np.zeros(y.shape, dtype=dtype)
+    out = np.empty(y.shape, dtype=dtype)
     width = y.shape[-1]
     kern.masked_softmax_backward(
         np.ascontiguousarray(grad_out, dtype=dtype).reshape(-1, width),
@@ -282,8 +284,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     1 / sqrt(E). dropout_p: applied to the attention weights whenever > 0 (pass 0.0 in eval
     mode, as with PyTorch).
 
-    **A query whose keys are all masked gets a zero output row and zero gradients** (PyTorch
-    gives NaN).
+    **A query whose keys are all masked gets a zero output row and zero gradients**, not NaN
+    (as PyTorch >= 2.5; older versions gave NaN).
     """
     who = "scaled_dot_product_attention"
     query, key, value, batch = _check_qkv(query, key, value, who)
@@ -338,8 +340,9 @@ class MultiheadAttention(Module):
       (N, L, S) averaged over heads, or (N, num_heads, L, S) with
       ``average_attn_weights=False``; ``None`` when ``need_weights=False``.
 
-    A query with every key masked gets zeros (PyTorch: NaN). Dropout on the attention weights
-    acts in training mode only.
+    A query with every key masked gets zero weights and a zero attention row (so its output is
+    ``out_proj.bias``); PyTorch gives NaN there when ``need_weights=True``. Dropout on the
+    attention weights acts in training mode only.
     """
 
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, *, batch_first=False,

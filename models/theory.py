@@ -854,7 +854,7 @@ def verify_lambdify(seed=0):
         fn = sympy.lambdify(symbols, expr, "numpy")
         for _ in range(3):
             point = [sympy.Rational(int(rng.integers(-90, 91)), 97) for _ in symbols]
-            exact = np.array(expr.evalf(30, subs=dict(zip(symbols, point))).tolist(),
+            exact = np.array(expr.evalf(30, subs=dict(zip(symbols, point, strict=True))).tolist(),
                              dtype=np.float64)
             worst = max(worst, _rel(fn(*[float(p) for p in point]), exact))
     return worst
@@ -923,7 +923,7 @@ def run_checks(quick=False, seed=0):
                           "T = 1..8, read off the engine's graphs"))
     swell_rows = swell.expression_swell(scalar_rnn_unroll(seed), (2, 4, 8, 16))
     ratios = [r.ratio for r in swell_rows]
-    growing = all(b > a for a, b in zip(ratios, ratios[1:]))
+    growing = all(b > a for a, b in zip(ratios, ratios[1:], strict=False))
     rows.append(Check("swell: count_ops(d h_T/d w) grows faster than the graph", _exact(growing),
                       0, "; ".join(f"T={r.steps}: {r.derivative_ops} vs "
                                    f"{r.graph_ops + r.backward_ops}" for r in swell_rows)))

@@ -77,7 +77,7 @@ def derive_report(model, steps=3, latex=False, nonlinearity="tanh"):
     """The text ``minigrad derive`` prints (a list of lines)."""
     import sympy
 
-    from minigrad.symbolic import ExpressionTooLarge
+    from minigrad.symbolic import ExpressionTooLargeError
 
     from . import theory
 
@@ -102,7 +102,7 @@ def derive_report(model, steps=3, latex=False, nonlinearity="tanh"):
                " steps read off the scopes t=k)")
     try:
         prod = theory.derive_product(model, steps, 1, nl, max_size=200_000)
-    except ExpressionTooLarge as err:
+    except ExpressionTooLargeError as err:
         out.append(f"  not traced: {err}")
         prod = None
     if prod is not None:

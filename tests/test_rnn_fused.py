@@ -150,10 +150,7 @@ def _options(kw, B=3, H=2, seed=1):
     return kw
 
 
-@pytest.mark.parametrize("mode, make_kw, kw", CASES)
-def test_forward_and_gradients_match_numpy_reference(mode, make_kw, kw):
-    p = make_inputs(mode, **make_kw)
-    kw = _options(kw)
+def check_against_reference(mode, p, kw):
     want = reference(mode, p, **kw)
     out, t = run_fused(mode, p, **kw)
     np.testing.assert_allclose(out.data, want, rtol=1e-10, atol=1e-13)
@@ -167,6 +164,24 @@ def test_forward_and_gradients_match_numpy_reference(mode, make_kw, kw):
     with mg.no_grad():
         again, _ = run_fused(mode, p, **kw)
     np.testing.assert_array_equal(again.data, out.data)
+
+
+@pytest.mark.parametrize("mode, make_kw, kw", CASES)
+def test_forward_and_gradients_match_numpy_reference(mode, make_kw, kw):
+    check_against_reference(mode, make_inputs(mode, **make_kw), _options(kw))
+
+
+@pytest.mark.parametrize("mode, make_kw, kw", [
+    ("rnn", {}, {"hidden_mask": "mask", "nonlinearity": "relu"}),
+    ("lstm", {"peephole": True}, {"reverse": True, "hidden_mask": "mask"}),
+    ("lstm", {"coupled": True}, {"coupled": True}),
+    ("gru", {}, {"reset_after": False, "hidden_mask": "mask"}),
+    ("gru", {}, {"reverse": True, "hidden_mask": "mask"}),
+])
+def test_batch_of_one(mode, make_kw, kw):
+    """B == 1 takes a non-BLAS matrix-vector path."""
+    p = make_inputs(mode, B=1, H=3, **make_kw)
+    check_against_reference(mode, p, _options(kw, B=1, H=3))
 
 
 def test_states_past_the_end_hold_the_documented_values():

@@ -1,9 +1,9 @@
 """Hand-written unrolled RNN / LSTM / GRU loops for the viz tests.
 
 They follow the project's scope convention for unrolled recurrent layers (CONTRIBUTING.md):
-``mg.scope(<ClassName>) / mg.scope("layer{k}") / mg.scope("forward"|"reverse") / mg.scope("t={t}")``,
-the step's new hidden state named ``"h"`` and the LSTM cell state named ``"c"``; parameters have
-PyTorch's names. They let the viz tests run independently of ``models``.
+scopes ``<ClassName> / layer{k} / [forward|reverse] / t={t}``, the step's new hidden state named
+``"h"`` and the LSTM cell state named ``"c"``; parameters have PyTorch's names. They let the viz
+tests run independently of ``models``.
 """
 
 import numpy as np

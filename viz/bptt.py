@@ -9,8 +9,8 @@ and cell states as distinct, labelled edge styles; optionally the gradient overl
 
 from . import escape
 from .graph import COLORS, DIRECTIONS, GraphView, base_scene, shape_text, tensor_node_attrs
-from .scene import INVISIBLE
 from .overlay import LogScale, fmt, legend_rows, lookup_norms
+from .scene import INVISIBLE
 from .unroll import Unrolled
 
 H_COLOR, C_COLOR, W_COLOR, X_COLOR = "#2b5cb8", "#e07b00", "#8c8c8c", "#444444"
@@ -80,21 +80,21 @@ class _Drawing:
             first = -(-max_steps // 2)
             self.hidden_times = set(times[first:len(times) - max_steps // 2])
         self._order = None
+        self._through = {}
+        self._alias = self._same_inputs()
         self._columns()
         self._row_paths = {}
         self._betweens = {}
         # Declared top to bottom (Graphviz starts from the declaration order): the outputs,
         # then the layers from the last down to layer 0, then the inputs.
-        self._outputs_path = self.scene.cluster(("outputs",), name="cluster_outputs",
-                                                style="invis")
+        self._outputs_path = self.scene.cluster(("outputs",), name="cluster_outputs", **_BAND)
         self._rows()
         self.layers = []
         for row in unrolled.rows:
             if self._row_paths[row][:1] not in self.layers:
                 self.layers.append(self._row_paths[row][:1])
         self._src = self._source_layers()
-        self._inputs_path = self.scene.cluster(("inputs",), name="cluster_inputs",
-                                               style="invis")
+        self._inputs_path = self.scene.cluster(("inputs",), name="cluster_inputs", **_BAND)
         self._others()
         self._edges()
         if legend:
@@ -127,13 +127,53 @@ class _Drawing:
             if key[1] in self.hidden_times:
                 return f"f{r}"
             return f"s{r}_{key[1]}" if self.cell else f"n{i}"
+        if i in self._alias:
+            return self.unit(self._alias[i])
+        owned = un.shared[i] and un.owner[i] is not None
+        if self.cell and i not in un.init and not owned:
+            if un.above[i] and un.below[i]:
+                return None     # between layers: edges pass through (see _sources)
+            if not un.below[i]:
+                return "out"    # outputs and loss: one node
         if self.hidden(i):
             if un.below[i] and un.above[i] and self._src[i] is not None:
                 return f"fold_b{self._src[i]}"
             return "fold_in" if un.below[i] and not un.above[i] else "fold_out"
-        if self.cell and un.shared[i] and un.owner[i] is not None:
+        if self.cell and owned:
             return f"w{un.row_index[un.owner[i]]}"
         return f"n{i}"
+
+    def _same_inputs(self):
+        """``{i: j}`` for input leaves that view the same memory as an earlier one of the same
+        time step (``x[t]`` sliced once per direction of a bidirectional layer): drawn once."""
+        un, view = self.un, self.view
+        first, alias = {}, {}
+        for i, t in enumerate(view.tensors):
+            if t.grad_fn is not None or un.time[i] is None or not un.below[i] or un.shared[i]:
+                continue
+            if i in un.init or i in un.private:
+                continue
+            a = t.data
+            key = (un.time[i], a.shape, a.strides, a.dtype.str,
+                   a.__array_interface__["data"][0], view.name(i))
+            if key in first:
+                alias[i] = first[key]
+            else:
+                first[key] = i
+        return alias
+
+    def _sources(self, p):
+        """The tensors whose drawn nodes stand for tensor ``p``: ``p`` itself, or, for a
+        tensor the cell view passes through (between layers), its nearest drawn ancestors."""
+        if self.unit(p) is not None:
+            return [p]
+        got = self._through.get(p)
+        if got is None:
+            got = []
+            for q in self.view.parents(p):
+                got += [s for s in self._sources(q) if s not in got]
+            self._through[p] = got
+        return got
 
     def kind(self, p):
         """The edge style of an edge carrying tensor ``p``: h, c, w (weights), data."""
@@ -186,8 +226,8 @@ class _Drawing:
         k = self._src[i] if i is not None else None
         if i is not None and un.above[i] and un.below[i] and k is not None:
             if k not in self._betweens:
-                self._betweens[k] = self.scene.cluster(("between", k), name=f"cluster_between{k}",
-                                                       style="invis")
+                self._betweens[k] = self.scene.cluster((("between", k),),
+                                                       name=f"cluster_between{k}", **_BAND)
             return self._betweens[k]
         if i is not None and un.below[i] and not un.above[i]:
             return self._inputs_path
@@ -262,6 +302,7 @@ class _Drawing:
                         scene.node(f"n{i}", step_path, **self._op_attrs(i))
                         self._place(f"n{i}", t)
 
+
     def _fold_node(self, r, row, path, folded):
         n = len(folded)
         fold_path = path + (("fold", r),)
@@ -277,12 +318,18 @@ class _Drawing:
     def _others(self):
         un, view, scene = self.un, self.view, self.scene
         roots = set(view.roots)
+        self._outputs = []
         for i in self._time_order():
-            if (un.step[i] is not None or i in un.init or i in un.private
+            if (un.step[i] is not None or i in un.init or i in un.private or i in self._alias
                     or (un.shared[i] and un.owner[i] is not None)):
                 continue
+            unit = self.unit(i)
+            if unit is None:
+                continue
+            if unit == "out":
+                self._outputs.append(i)
+                continue
             if self.hidden(i):
-                unit = self.unit(i)
                 if not scene.has_node(unit):
                     n = len(self.hidden_times)
                     what = "inputs" if unit == "fold_in" else "outputs"
@@ -306,6 +353,26 @@ class _Drawing:
                 self._place(f"n{i}", un.time[i])
             elif self.cell or un.below[i] or un.shared[i]:
                 self._place(f"n{i}", "start" if un.below[i] or un.shared[i] else "end")
+        if self._outputs:
+            self._outputs_node()
+
+    def _outputs_node(self):
+        """Cell view: one node for everything computed from the steps that no later step
+        reads (the layer's stacked outputs, heads, the loss), named after the roots."""
+        view = self.view
+        roots = [i for i in view.roots if i in self._outputs]
+        lines = ['<B>outputs → loss</B>' if roots and view.tensors[roots[0]].numel() == 1
+                 else "<B>outputs</B>"]
+        for i in roots[:4]:
+            t = view.tensors[i]
+            text = f"{t.op or view.name(i) or 'leaf'} {shape_text(t.shape)}"
+            lines.append(f'<FONT POINT-SIZE="9">{escape.html(text)}</FONT>')
+        lines.append(f'<FONT POINT-SIZE="9">({len(self._outputs)} ops and leaves)</FONT>')
+        ops = sorted({view.tensors[i].op for i in self._outputs if view.tensors[i].op})
+        self.scene.node("out", self._outputs_path, label=escape.raw_label("<BR/>".join(lines)),
+                        shape="box", style="rounded,filled", fillcolor=COLORS["root"],
+                        penwidth="2", tooltip=escape.tooltip("ops: " + ", ".join(ops)))
+        self._place("out", "end")
 
     def _theta_attrs(self, members):
         view = self.view
@@ -366,22 +433,14 @@ class _Drawing:
 
     # ---- edges ---------------------------------------------------------------------------
     def _stack_bands(self, legend):
-        """Stack, from the top: outputs, the layers (the last one on top; in a bidirectional
-        layer, the reverse row above the forward one), inputs, legend (see
-        :meth:`viz.scene.Scene.stack`)."""
-        directions = {}
-        for row in self.un.rows:
-            path = self._row_paths[row]
-            if row[2]:
-                directions.setdefault(path[:1], []).append(path)
+        """Stack, from the top: outputs, the layers (the last one on top), inputs, legend (see
+        :meth:`viz.scene.Scene.stack`); the rows inside the layers are ordered by
+        :meth:`_row_order`."""
         bands = [self._outputs_path]
         for k in reversed(range(len(self.layers))):
             bands += ([self._betweens[k]] if k in self._betweens else []) + [self.layers[k]]
         bands.append(self._inputs_path)
-        heads = self.scene.stack(bands + (["legend"] if legend else []), "band")
-        for k, (layer, paths) in enumerate(directions.items()):
-            heads += self.scene.stack(paths, f"dir{k}_", layer)
-        for head in heads:
+        for head in self.scene.stack(bands + (["legend"] if legend else []), "band"):
             self.scene.edge(head, "bar0", style="invis")
 
     def _time_order(self):
@@ -404,7 +463,9 @@ class _Drawing:
         edges = []
         for i in self._time_order():
             v = self.unit(i)
-            for p in view.parents(i):
+            if v is None:
+                continue
+            for p in [s for q in view.parents(i) for s in self._sources(q)]:
                 u = self.unit(p)
                 if u == v:
                     continue
@@ -414,7 +475,7 @@ class _Drawing:
                 if key in seen:
                     continue
                 seen.add(key)
-                attrs = self._edge_attrs(p, kind)
+                attrs = self._edge_attrs(p, kind, self._recurrent(p, i))
                 cu, cv = self.col.get(u), self.col.get(v)
                 tail, head = u, v
                 if cu is not None and cv is not None and cu > cv:
@@ -426,9 +487,29 @@ class _Drawing:
                     attrs.update(constraint="false", dir="back")
                     tail, head = v, u
                 edges.append((tail, head, attrs))
+        if self.cell:
+            edges += self._row_order()
         self._barriers(edges)
         for u, v, attrs in edges:
             self.scene.edge(u, v, **attrs)
+
+    def _row_order(self):
+        """Cell view: invisible flat edges, in every time column, from each row's cell to the
+        next row's below (the last layer on top; in a bidirectional layer the reverse row
+        above the forward one, though Graphviz does not always keep that). Graphviz puts a
+        flat edge's tail above its head."""
+        rows = list(reversed(range(len(self.un.rows))))
+        edges = []
+        for column in self.columns:
+            if column in ("start", "end"):
+                continue
+            if column == "fold":
+                marks = [f"f{r}" for r in rows if self.scene.has_node(f"f{r}")]
+            else:
+                marks = [f"s{r}_{column}" for r in rows if self.scene.has_node(f"s{r}_{column}")]
+            for upper, lower in zip(marks, marks[1:], strict=False):
+                edges.append((upper, lower, {"style": "invis", "constraint": "false"}))
+        return edges
 
     def _barriers(self, edges):
         """An invisible barrier node between consecutive time columns, with each column's
@@ -458,9 +539,28 @@ class _Drawing:
             if k < last and nid not in outgoing:
                 self.scene.edge(nid, f"bar{k}", style="invis")
 
-    def _edge_attrs(self, p, kind):
+    def _recurrent(self, p, i):
+        """Whether the edge from tensor ``p`` into tensor ``i`` carries a state from one step
+        of a row to a later one (or an initial state into the first)."""
+        un = self.un
+        key = un.step[i] if un.step[i] is not None else un.private.get(i)
+        if key is None:
+            return False
+        if p in un.init:
+            return un.init[p][0] == key[0]
+        return un.step[p] is not None and un.step[p][0] == key[0] and un.step[p][1] != key[1]
+
+    def _edge_attrs(self, p, kind, recurrent=True):
+        """Style of an edge carrying tensor ``p``. The gradient overlay goes on the recurrent
+        state edges (``recurrent``); other edges carrying a state (up to the next layer, out
+        to the outputs) are drawn thin."""
         attrs = {}
-        if kind in ("h", "c"):
+        if kind in ("h", "c") and not recurrent:
+            color = H_COLOR if kind == "h" else C_COLOR
+            attrs.update(color=color, penwidth="0.8")
+            if kind == "c":
+                attrs["color"] = f"{color}:#ffffff:{color}"
+        elif kind in ("h", "c"):
             color = H_COLOR if kind == "h" else C_COLOR
             attrs.update(color=color, penwidth="1.6" if kind == "h" else "1.2")
             if self.cell:   # xlabel: placed after the layout, so it cannot disturb it
@@ -495,6 +595,9 @@ class _Drawing:
                  + "</TABLE>")
         self.scene.node("legend", (), label=escape.raw_label(table), shape="box",
                         style="rounded", color="#bbbbbb")
+
+
+_BAND = {"style": "invis", "label": ""}   # clusters inherit the graph's label otherwise
 
 
 def _is_step(nid):

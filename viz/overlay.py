@@ -220,10 +220,10 @@ class LogScale:
 
 def ramp_color(frac):
     """The colour at ``frac`` in [0, 1] of a pale-yellow -> dark-red ramp, as ``#rrggbb``."""
-    for (f0, c0), (f1, c1) in zip(_RAMP, _RAMP[1:]):
+    for (f0, c0), (f1, c1) in zip(_RAMP, _RAMP[1:], strict=False):
         if frac <= f1:
             w = (frac - f0) / (f1 - f0)
-            rgb = [round(a + (b - a) * w) for a, b in zip(c0, c1)]
+            rgb = [round(a + (b - a) * w) for a, b in zip(c0, c1, strict=True)]
             return "#%02x%02x%02x" % tuple(rgb)
     return "#%02x%02x%02x" % _RAMP[-1][1]
 
@@ -242,8 +242,8 @@ def fmt(value):
 def legend_rows(scale):
     """HTML table rows (markup) explaining the gradient scale."""
     cells = "".join(
-        f'<TD BGCOLOR="{scale.color(v)}" FIXEDSIZE="TRUE" WIDTH="52" HEIGHT="16"><FONT POINT-SIZE="8">{escape.html(fmt(v))}'
-        f"</FONT></TD>" for v in scale.ticks())
+        f'<TD BGCOLOR="{scale.color(v)}" FIXEDSIZE="TRUE" WIDTH="52" HEIGHT="16">'
+        f'<FONT POINT-SIZE="8">{escape.html(fmt(v))}</FONT></TD>' for v in scale.ticks())
     return (
         '<TR><TD COLSPAN="5" ALIGN="LEFT"><B>gradient overlay</B> (real backward pass)</TD></TR>'
         '<TR><TD COLSPAN="5" ALIGN="LEFT"><FONT POINT-SIZE="9">edge colour and width: '

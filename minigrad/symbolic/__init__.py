@@ -8,7 +8,7 @@
 
 from .trace import (
     DEFAULT_MAX_SIZE,
-    ExpressionTooLarge,
+    ExpressionTooLargeError,
     Trace,
     as_sympy,
     expression_size,
@@ -18,5 +18,5 @@ from .trace import (
     trace,
 )
 
-__all__ = ["DEFAULT_MAX_SIZE", "ExpressionTooLarge", "Trace", "as_sympy", "expression_size",
+__all__ = ["DEFAULT_MAX_SIZE", "ExpressionTooLargeError", "Trace", "as_sympy", "expression_size",
            "register_size_rule", "symbols_like", "to_sympy", "trace"]

@@ -8,8 +8,8 @@ product (``mg.grad`` of ``p``'s output with ``grad_outputs=v``) must equal the s
 the worst entry's distance relative to the largest entry (``max|a - b| / max|b|``).
 
 The sample points live in ``SAMPLES``: name -> function(rng) -> ``(args, params)``, where args are
-numpy arrays (float arrays are differentiated unless the primitive declares them non-differentiable).
-Ops declared outside the core register theirs with ``register_sample``.
+numpy arrays (float arrays are differentiated unless the primitive declares them
+non-differentiable). Ops declared outside the core register theirs with ``register_sample``.
 """
 
 import dataclasses
@@ -200,45 +200,61 @@ def _check_case(prim, args, params, rng, tol):
                          f"{sym_out.shape}, engine output of shape {out.shape}")
     variables = [s for i in diff for s in sym_args[i].reshape(-1)]
     point = [x for i in diff for x in args[i].reshape(-1)]
-    value = sympy.lambdify(variables, [_drop_delta(sympy.sympify(e))
-                                       for e in sym_out.reshape(-1)], modules="numpy")
+    value = fast_lambdify(variables, [_drop_delta(sympy.sympify(e))
+                                      for e in sym_out.reshape(-1)])
     value_err = _rel_error(np.array(value(*point), dtype=np.float64).reshape(out.shape),
                            out.data)
     if not diff or not out.requires_grad:
         return value_err, np.nan, np.nan, "no differentiable input"
-    v_sym = symbols_like(out.shape, "v")
-    u_sym = {i: symbols_like(args[i].shape, f"u{i}") for i in diff}
-    loss = sympy.Add(*[a * b for a, b in zip(v_sym.reshape(-1), sym_out.reshape(-1))])
-    first = {i: [sympy.diff(loss, s) for s in sym_args[i].reshape(-1)] for i in diff}
-    inner = sympy.Add(*[u * g for i in diff for u, g in zip(u_sym[i].reshape(-1), first[i])])
-    second = {i: [sympy.diff(inner, s) for s in sym_args[i].reshape(-1)] for i in diff}
-    # ---- numbers
     v = rng.standard_normal(out.shape)
     u = {i: rng.standard_normal(args[i].shape) for i in diff}
-    variables += list(v_sym.reshape(-1)) + [s for i in diff for s in u_sym[i].reshape(-1)]
-    point += list(v.reshape(-1)) + [x for i in diff for x in u[i].reshape(-1)]
-    # The points avoid kinks, where the distributional DiracDelta terms of d|x|, dMax, ... vanish.
-    rows = [[_drop_delta(e) for e in first[i]] for i in diff]
-    rows += [[_drop_delta(e) for e in second[i]] for i in diff]
-    evaluate = sympy.lambdify(variables, rows, modules="numpy")
-    sym_values = [np.array(row, dtype=np.float64) for row in evaluate(*point)]
     ins = [tensors[i] for i in diff]
     g1 = grad(out, ins, grad_outputs=Tensor(v), retain_graph=True, allow_unused=True)
-    err1 = max(_rel_error(_numbers(g, args[i]), s.reshape(args[i].shape))
-               for g, i, s in zip(g1, diff, sym_values[:len(diff)]))
     try:
-        g1 = grad(out, ins, grad_outputs=Tensor(v), create_graph=True, allow_unused=True)
-    except RuntimeError as err:
-        return value_err, err1, np.nan, f"first order only ({str(err).split(';')[0]})"
+        g1_graph = grad(out, ins, grad_outputs=Tensor(v), create_graph=True, allow_unused=True)
+        note = ""
+    except RuntimeError as err:  # a first-order-only kernel: no second derivatives to check
+        g1_graph, note = None, f"first order only ({str(err).split(';')[0]})"
+    v_sym = symbols_like(out.shape, "v")
+    u_sym = {i: symbols_like(args[i].shape, f"u{i}") for i in diff}
+    loss = sympy.Add(*[a * b for a, b in zip(v_sym.reshape(-1), sym_out.reshape(-1), strict=True)])
+    first = {i: [sympy.diff(loss, s) for s in sym_args[i].reshape(-1)] for i in diff}
+    # The points avoid kinks, where the distributional DiracDelta terms of d|x|, dMax, ... vanish.
+    rows = [[_drop_delta(e) for e in first[i]] for i in diff]
+    variables += list(v_sym.reshape(-1))
+    point += list(v.reshape(-1))
+    if g1_graph is not None:
+        inner = sympy.Add(*[u * g for i in diff
+                            for u, g in zip(u_sym[i].reshape(-1), first[i], strict=True)])
+        rows += [[_drop_delta(sympy.diff(inner, s)) for s in sym_args[i].reshape(-1)]
+                 for i in diff]
+        variables += [s for i in diff for s in u_sym[i].reshape(-1)]
+        point += [x for i in diff for x in u[i].reshape(-1)]
+    evaluate = fast_lambdify(variables, rows)
+    sym_values = [np.array(row, dtype=np.float64) for row in evaluate(*point)]
+    err1 = max(_rel_error(_numbers(g, args[i]), s.reshape(args[i].shape))
+               for g, i, s in zip(g1, diff, sym_values[:len(diff)], strict=True))
+    if g1_graph is None:
+        return value_err, err1, np.nan, note
     total = None
-    for gi, i in zip(g1, diff):
+    for gi, i in zip(g1_graph, diff, strict=True):
         if gi is not None and gi.requires_grad:
             term = (gi * Tensor(u[i])).sum()
             total = term if total is None else total + term
     g2 = grad(total, ins, allow_unused=True) if total is not None else [None] * len(diff)
     err2 = max(_rel_error(_numbers(g, args[i]), s.reshape(args[i].shape))
-               for g, i, s in zip(g2, diff, sym_values[len(diff):]))
+               for g, i, s in zip(g2, diff, sym_values[len(diff):], strict=True))
     return value_err, err1, err2, ""
+
+
+def fast_lambdify(variables, exprs):
+    """``sympy.lambdify`` to numpy with common subexpressions shared (``cse=True``) and terms
+    printed in stored order: derivatives of unrolled graphs repeat subtrees, which otherwise
+    dominate the printing time."""
+    from sympy.printing.numpy import NumPyPrinter
+
+    printer = NumPyPrinter({"order": "none", "fully_qualified_modules": False})
+    return sympy.lambdify(variables, exprs, modules="numpy", cse=True, printer=printer)
 
 
 def _drop_delta(expr):

@@ -7,7 +7,8 @@ symbolic rule on numpy object arrays of sympy expressions.
 
 Before anything is built, the size of the result is estimated from the graph (a tree size: every
 use of a subexpression counts, as it does when sympy differentiates or prints); a trace whose
-estimate exceeds ``max_size`` raises ``ExpressionTooLarge`` with the estimate instead of hanging.
+estimate exceeds ``max_size`` raises ``ExpressionTooLargeError`` with the estimate instead of
+hanging.
 """
 
 import math
@@ -21,7 +22,7 @@ from ..tensor import Tensor
 DEFAULT_MAX_SIZE = 200_000
 
 
-class ExpressionTooLarge(ValueError):
+class ExpressionTooLargeError(ValueError):
     """Raised by ``to_sympy`` when the expected expression size exceeds ``max_size``."""
 
     def __init__(self, message, estimate):
@@ -144,7 +145,7 @@ def _estimate(order, symbolic_ids):
             est = float(rule(node, ins))
         else:
             n_out = max(t.data.size, 1)
-            est = sum(s * max(p.data.size, 1) for s, p in zip(ins, node.inputs))
+            est = sum(s * max(p.data.size, 1) for s, p in zip(ins, node.inputs, strict=True))
             est = est / n_out + 1.0
             est = max(est, max(ins, default=1.0) + 1.0)
         sizes[id(t)] = est if math.isfinite(est) else math.inf
@@ -212,7 +213,7 @@ def trace(outputs, inputs=None, max_size=DEFAULT_MAX_SIZE):
     where spec is a name (``"W_hh"`` -> symbols ``W_hh_i_j``), a sympy Symbol (one-element
     tensors), a sympy Matrix or an array of sympy expressions of the tensor's shape. Any other
     tensor the walk reaches without a recorded node becomes exact rationals of its values.
-    Returns a ``Trace``. Raises ``ExpressionTooLarge`` when the estimated size exceeds
+    Returns a ``Trace``. Raises ``ExpressionTooLargeError`` when the estimated size exceeds
     ``max_size`` (None: no limit) and ``NotImplementedError`` naming an op without a rule.
     """
     outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
@@ -234,7 +235,7 @@ def trace(outputs, inputs=None, max_size=DEFAULT_MAX_SIZE):
         sizes = _estimate(order, symbolic)
         total = sum(sizes[id(o)] * max(o.data.size, 1) for o in outs)
         if not total <= max_size:
-            raise ExpressionTooLarge(_too_large_message(total, order, max_size), total)
+            raise ExpressionTooLargeError(_too_large_message(total, order, max_size), total)
     values = {}
     for t in order:
         if id(t) in symbolic:

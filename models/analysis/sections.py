@@ -70,6 +70,11 @@ class Context:
         os.makedirs(os.path.dirname(full), exist_ok=True)
         return full
 
+    def folder(self, *parts):
+        full = os.path.join(self.out_dir, *parts)
+        os.makedirs(full, exist_ok=True)
+        return full
+
     def note(self, text):
         if self.progress is not None:
             self.progress(text)
@@ -484,37 +489,47 @@ def derivations(cfg, ctx):
 
 
 def bptt_picture(cfg, ctx):
-    import models
     import viz
 
     r = ctx.report
     r.heading("6. The unrolled graph with its gradients")
-    name = "fig6_bptt.png" if viz.has_dot() else "fig6_bptt.dot"
     render_demo = _render_demo()
     if render_demo is not None:
-        path = render_demo(ctx.out_dir)
+        paths = render_demo(ctx.folder("bptt"), formats=("png",)) or []
+        source = "`viz.cli.render_demo`, what `minigrad render` draws"
+    else:
+        paths = _draw_own(cfg, ctx, viz)
+        source = "`viz.draw_bptt(loss, grads=True)` and `viz.render`"
+    pictures = [p for p in paths if p.endswith(".png")]
+    sources = [p for p in paths if p.endswith(".dot")]
+    for path in pictures:
         name = os.path.relpath(path, ctx.out_dir)
-        source = "`viz.cli.render_demo` (what `minigrad render` draws)"
-    else:
-        mg.manual_seed(cfg.seed)
-        rnn = models.RNN(2, 4, fused=False)
-        net = LastStepRegressor(rnn)
-        x, y = adding_problem(2, cfg.render_steps, np.random.default_rng(cfg.seed))
-        loss = mg.nn.functional.mse_loss(net(mg.tensor(x)), mg.tensor(y))
-        watcher = viz.watch(loss)
-        loss.backward()
-        graph = viz.draw_bptt(loss, model=net, grads=watcher, max_steps=8)
-        viz.render(graph, ctx.path(name))
-        watcher.remove()
-        source = "`viz.draw_bptt(loss, grads=True)` + `viz.render`"
-    if name.endswith(".dot"):
-        r.paragraph(f"Graphviz's `dot` was not found, so the picture is the DOT source "
-                    f"[{name}] from {source}.")
-    else:
-        r.image(name, f"A tanh RNN unrolled over {cfg.render_steps} steps, drawn from its "
-                f"recorded graph by {source}; edge width and colour: ||dL/dh_t|| from the real "
-                "backward pass")
-    return {"figure": os.path.join(ctx.out_dir, name)}
+        cell = "an LSTM" if "lstm" in os.path.basename(path) else "a tanh RNN"
+        r.image(name, f"{cell} unrolled over its steps, drawn from the recorded graph by "
+                f"{source}; edge width and colour: ||dL/dh_t|| (and ||dL/dc_t||) from the "
+                "real backward pass")
+    if not pictures:
+        links = ", ".join(f"`{os.path.relpath(p, ctx.out_dir)}`" for p in sources)
+        r.paragraph(f"Graphviz's `dot` program was not found, so only the DOT sources were "
+                    f"written ({links or 'none'}); install Graphviz to get the pictures.")
+    return {"figures": list(paths)}
+
+
+def _draw_own(cfg, ctx, viz):
+    import models
+
+    mg.manual_seed(cfg.seed)
+    net = LastStepRegressor(models.RNN(2, 4, fused=False))
+    x, y = adding_problem(2, cfg.render_steps, np.random.default_rng(cfg.seed))
+    loss = mg.nn.functional.mse_loss(net(mg.tensor(x)), mg.tensor(y))
+    watcher = viz.watch(loss)
+    loss.backward()
+    graph = viz.draw_bptt(loss, model=net, grads=watcher, max_steps=8)
+    watcher.remove()
+    paths = [viz.render(graph, ctx.path("bptt", "rnn_grads.dot"))]
+    if viz.has_dot():
+        paths.append(viz.render(graph, ctx.path("bptt", "rnn_grads.png")))
+    return paths
 
 
 def _render_demo():

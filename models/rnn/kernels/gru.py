@@ -18,11 +18,9 @@ from .common import (
     add_batch_major,
     add_projection,
     hold_inactive,
-    load_block,
     load_projection,
     matmul_into,
     sigmoid_act,
-    store_block,
     tanh_act,
     to_batch_major,
     zero_inactive,
@@ -31,7 +29,7 @@ from .common import (
 
 @njit(cache=True, error_model="numpy")
 def gru_forward(xp, bias, bhn, h0, w_hh, w_rz, w_n, w_hhT, w_rzT, w_nT, mask, lengths, reverse,
-                reset_after, use_mask, save, states, gates, hin, hs, aux, pre, u, xn, hn):
+                reset_after, use_mask, save, states, gates, hs, aux, pre, u, xn, hn):
     """Run the recurrence.
 
     xp: (3 H, T B) input projection W_ih x^T (column t B + b is x_t of sequence b); bias:
@@ -41,17 +39,18 @@ def gru_forward(xp, bias, bhn, h0, w_hh, w_rz, w_n, w_hhT, w_rzT, w_nT, mask, le
     when B == 1 (the unused ones may be empty). mask: (H, B) (read when use_mask); lengths:
     (B,) int64.
     Writes states: (T, 1, B, H). When save: gates (T, 3 H, B) the gate activations r, z, n;
-    hin (H, T B) u at index t; hs (T, H, B) h_t; aux (H, T B) = u W_hn^T + b_hn (reset_after) or
-    r * u (not); else gates is (1, 3 H, B) and hs (2, H, B) scratch. pre: (3 H, B), u, xn, hn:
-    (H, B) scratch.
+    hs (T, H, B) h_t; aux (T, H, B) = u W_hn^T + b_hn (reset_after) or r * u (not); else
+    gates, aux are (1, ., B) and hs (2, H, B) scratch. pre: (3 H, B), u, xn, hn: (H, B)
+    scratch.
     """
     T = states.shape[0]
     H, B = h0.shape
     HB = H * B
     one = h0.dtype.type(1.0)
-    shortest = lengths.min() if B > 0 else T
+    shortest = lengths.min()
     pf = pre.reshape(3 * HB)
     pre_rz = pf[:2 * HB].reshape((2 * H, B))
+    xnf, hnf = xn.reshape(HB), hn.reshape(HB)
     hp = h0
     for s in range(T):
         t = T - 1 - s if reverse else s
@@ -62,38 +61,30 @@ def gru_forward(xp, bias, bhn, h0, w_hh, w_rz, w_n, w_hhT, w_rzT, w_nT, mask, le
             for e in range(HB):
                 uf[e] = hpf[e] * mf[e]
             src = u
-        if save:
-            store_block(hin, src, t * B)
         if reset_after:
             matmul_into(w_hh, w_hhT, src, pre)
         else:
             matmul_into(w_rz, w_rzT, src, pre_rz)
         add_projection(pre, xp, bias, t * B, 2 * H)
         load_projection(xn, xp, bias, 2 * H, t * B)
-        af = gates[k].reshape(3 * HB)
+        af, ax = gates[k].reshape(3 * HB), aux[k]
         a_rz, a_r, a_z, a_n = af[:2 * HB], af[:HB], af[HB:2 * HB], af[2 * HB:]
+        axf = ax.reshape(HB)
         p_rz = pf[:2 * HB]
         for e in range(2 * HB):
             a_rz[e] = sigmoid_act(p_rz[e])
-        xnf, hnf = xn.reshape(HB), hn.reshape(HB)
         if reset_after:
-            p_n = pre[2 * H:]
             for j in range(H):
                 bj = bhn[j]
-                hnj, pj = hn[j], p_n[j]
                 for b in range(B):
-                    hnj[b] = pj[b] + bj
+                    ax[j, b] = pre[2 * H + j, b] + bj
             for e in range(HB):
-                a_n[e] = tanh_act(xnf[e] + a_r[e] * hnf[e])
-            if save:
-                store_block(aux, hn, t * B)
+                a_n[e] = tanh_act(xnf[e] + a_r[e] * axf[e])
         else:
-            uf, srcf = u.reshape(HB), src.reshape(HB)
+            srcf = src.reshape(HB)
             for e in range(HB):
-                uf[e] = a_r[e] * srcf[e]  # r * u (u is no longer needed)
-            if save:
-                store_block(aux, u, t * B)
-            matmul_into(w_n, w_nT, u, hn)
+                axf[e] = a_r[e] * srcf[e]
+            matmul_into(w_n, w_nT, ax, hn)
             for e in range(HB):
                 a_n[e] = tanh_act(xnf[e] + hnf[e])
         h = hs[t if save else s & 1]
@@ -108,32 +99,27 @@ def gru_forward(xp, bias, bhn, h0, w_hh, w_rz, w_n, w_hhT, w_rzT, w_nT, mask, le
 
 
 @njit(cache=True, error_model="numpy")
-def gru_backward(g_states, gates, hin, hs, h0, aux, w_hhT, w_rzT, w_nT, w_hh, w_rz, w_n, mask,
-                 lengths, reverse, reset_after, use_mask, dpre, dhn, dh, dt, dp, dxn, ddir, tmp,
-                 drh, blk):
+def gru_backward(g_states, gates, hs, h0, aux, w_hhT, w_rzT, w_nT, w_hh, w_rz, w_n, mask,
+                 lengths, reverse, reset_after, use_mask, dpre, dxn, dh, dt, ddir, tmp, drh, uu):
     """Backpropagate through the recurrence of ``gru_forward``.
 
-    g_states: (T, 1, B, H) gradient w.r.t. the states; gates, hin, hs, aux saved by the forward;
+    g_states: (T, 1, B, H) gradient w.r.t. the states; gates, hs, aux saved by the forward;
     h0: (H, B); reset_after: w_hhT (H, 3 H) = W_hh^T; otherwise w_rzT (H, 2 H) and w_nT (H, H),
     the transposed row blocks; w_hh, w_rz, w_n the untransposed ones, read (instead) when B == 1
-    (all contiguous; the unused ones may be empty). Writes dpre:
-    (3 H, T B), the gradient w.r.t. the input projection W_ih x^T + b_ih (zero past a sequence's
-    end; when not reset_after also the gradient w.r.t. u W_hh^T + b_hh, the n block meeting
-    r * u); dhn: (H, T B), when reset_after the gradient w.r.t. u W_hn^T + b_hn; dh: (H, B), ends
-    as the gradient w.r.t. h0. dp: (3 H, B) and dt, dxn, ddir, tmp, drh, blk: (H, B) scratch.
+    (all contiguous; the unused ones may be empty). Writes dpre: (T, 3 H, B), the gradient
+    w.r.t. u W_hh^T + b_hh (r, z, n blocks; zero past a sequence's end) which, when not
+    reset_after, is also the gradient w.r.t. the input projection W_ih x^T + b_ih; when
+    reset_after, dxn: (T, H, B) the input projection's n block (its r, z blocks are dpre's);
+    dh: (H, B), ends as the gradient w.r.t. h0. dt, ddir, tmp, drh, uu: (H, B) scratch.
     """
     T = g_states.shape[0]
     H, B = dh.shape
     HB = H * B
     one = dh.dtype.type(1.0)
     zero = dh.dtype.type(0.0)
-    shortest = lengths.min() if B > 0 else T
-    dpf = dp.reshape(3 * HB)
-    dp_rz = dpf[:2 * HB].reshape((2 * H, B))
-    d_r, d_z, d_n = dpf[:HB], dpf[HB:2 * HB], dpf[2 * HB:]
-    dhf, dtf, dxnf, ddirf, tf, drhf, blkf = (dh.reshape(HB), dt.reshape(HB), dxn.reshape(HB),
-                                             ddir.reshape(HB), tmp.reshape(HB),
-                                             drh.reshape(HB), blk.reshape(HB))
+    shortest = lengths.min()
+    dhf, dtf, ddirf, tf, drhf, uf = (dh.reshape(HB), dt.reshape(HB), ddir.reshape(HB),
+                                     tmp.reshape(HB), drh.reshape(HB), uu.reshape(HB))
     dh[:, :] = zero
     for s in range(T - 1, -1, -1):
         t = T - 1 - s if reverse else s
@@ -142,36 +128,47 @@ def gru_backward(g_states, gates, hin, hs, h0, aux, w_hhT, w_rzT, w_nT, w_hh, w_
         else:
             hp = hs[t + 1 if reverse else t - 1]
         add_batch_major(dt, dh, g_states[t, 0])
-        af, hpf = gates[t].reshape(3 * HB), hp.reshape(HB)
+        dp = dpre[t]
+        dpf = dp.reshape(3 * HB)
+        dp_rz = dpf[:2 * HB].reshape((2 * H, B))
+        d_r, d_z, d_n = dpf[:HB], dpf[HB:2 * HB], dpf[2 * HB:]
+        af, hpf, axf = gates[t].reshape(3 * HB), hp.reshape(HB), aux[t].reshape(HB)
         a_r, a_z, a_n = af[:HB], af[HB:2 * HB], af[2 * HB:]
+        # d_n first holds the gradient w.r.t. n's pre-activation
         for e in range(HB):
             z, n = a_z[e], a_n[e]
-            dxnf[e] = dtf[e] * (one - z) * (one - n * n)
+            d_n[e] = dtf[e] * (one - z) * (one - n * n)
         for e in range(HB):
             ddirf[e] = dtf[e] * a_z[e]
         for e in range(HB):
             z = a_z[e]
             d_z[e] = dtf[e] * (hpf[e] - a_n[e]) * z * (one - z)
         if reset_after:
-            load_block(blk, aux, t * B)  # u W_hn^T + b_hn
+            dx = dxn[t]
+            dxf = dx.reshape(HB)
+            dxf[:] = d_n
             for e in range(HB):
                 r = a_r[e]
-                d_r[e] = dxnf[e] * blkf[e] * r * (one - r)
+                d_r[e] = dxf[e] * axf[e] * r * (one - r)
             for e in range(HB):
-                d_n[e] = dxnf[e] * a_r[e]
+                d_n[e] = dxf[e] * a_r[e]
             if t >= shortest:
                 zero_inactive(dp, lengths, t)
-                zero_inactive(dxn, lengths, t)
-            store_block(dhn, dp[2 * H:], t * B)
+                zero_inactive(dx, lengths, t)
             matmul_into(w_hhT, w_hh, dp, tmp)
         else:
             if t >= shortest:
-                zero_inactive(dxn, lengths, t)
-            matmul_into(w_nT, w_n, dxn, drh)  # gradient w.r.t. r * u
-            load_block(blk, hin, t * B)  # u
+                zero_inactive(dp, lengths, t)
+            matmul_into(w_nT, w_n, dpf[2 * HB:].reshape((H, B)), drh)  # w.r.t. r * u
+            if use_mask:
+                mf = mask.reshape(HB)
+                for e in range(HB):
+                    uf[e] = hpf[e] * mf[e]
+            else:
+                uf[:] = hpf
             for e in range(HB):
                 r = a_r[e]
-                d_r[e] = drhf[e] * blkf[e] * r * (one - r)
+                d_r[e] = drhf[e] * uf[e] * r * (one - r)
             for e in range(HB):
                 drhf[e] = drhf[e] * a_r[e]
             if t >= shortest:
@@ -179,8 +176,6 @@ def gru_backward(g_states, gates, hin, hs, h0, aux, w_hhT, w_rzT, w_nT, w_hh, w_
             matmul_into(w_rzT, w_rz, dp_rz, tmp)
             for e in range(HB):
                 tf[e] += drhf[e]
-        store_block(dpre, dp_rz, t * B)
-        store_block(dpre[2 * H:], dxn, t * B)
         if use_mask:
             mf = mask.reshape(HB)
             for e in range(HB):

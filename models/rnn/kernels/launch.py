@@ -4,8 +4,9 @@ with numpy, call the per-step kernels.
 Forward: the input projection W_ih x^T of all T steps is one (G H, I) x (I, T B) GEMM; the
 kernel then runs one (G H, H) x (H, B) GEMM and the gate math per step. Backward: the kernel
 runs the recurrence backwards (one (H, G H) x (G H, B) GEMM per step) and returns the gradient
-w.r.t. the gate pre-activations of all steps as one (G H, T B) matrix; the gradients of x,
-W_ih, W_hh and the biases are then single GEMMs / sums over all T B columns. The kernels keep
+w.r.t. the gate pre-activations of all steps, (T, G H, B); transposed once to (G H, T B), it
+gives the gradients of x, W_ih, W_hh and the biases as single GEMMs / sums over all T B
+columns (W_hh's other factor, h_{t-1}, is read back from the output states). The kernels keep
 per-step arrays feature-major, (H, B); see ``common``.
 
 Arrays come in as a dict ``name -> ndarray`` (``x`` (T, B, I), ``h0``, ``c0`` (B, H),
@@ -93,17 +94,18 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
     xp = np.matmul(w_ih, used_input(x, lengths).reshape(T * B, I).T)  # (G H, T B)
     use_mask = mask is not None
     mask_fm = _fm(mask) if use_mask else _empty(dtype)
-    hin = np.empty((H, T * B), dtype) if save else _empty(dtype)
     n = T if save else 1
     gates = np.empty((n, GH, B), dtype)
     pre = np.empty((GH, B), dtype)
     u = np.empty((H, B), dtype)
     bias, bhn = _bias(arrays, mode, H, reset_after, dtype)
     hs = np.empty((T if save and mode != "lstm" else 2, H, B), dtype)
-    res = {"states": states, "hin": hin, "hs": hs} if save else None
+    res = {"states": states} if save else None
     if mode == "rnn":
         rnn_kernels.rnn_forward(xp, bias, _fm(h0), *_pair(w_hh, B, False), mask_fm, lengths,
-                                reverse, relu, use_mask, save, states, hs, hin, pre, u)
+                                reverse, relu, use_mask, save, states, hs, pre, u)
+        if save:
+            res["hs"] = hs
     elif mode == "lstm":
         peep = arrays["peephole"]
         use_peep = peep is not None
@@ -111,7 +113,7 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
         cs = np.empty((T if save else 2, H, B), dtype)
         lstm_kernels.lstm_forward(xp, bias, _fm(h0), _fm(arrays["c0"]), *_pair(w_hh, B, False),
                                   peep_rep, mask_fm, lengths, reverse, coupled, use_peep,
-                                  use_mask, save, states, gates, hin, hs, cs, pre, u)
+                                  use_mask, save, states, gates, hs, cs, pre, u)
         if save:
             res.update(gates=gates, cs=cs)
     else:
@@ -122,19 +124,41 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
             (w, wt) = (empty, empty)
             (w_rz, w_rzT), (w_n, w_nT) = (_pair(w_hh[:2 * H], B, False),
                                           _pair(w_hh[2 * H:], B, False))
-        aux = np.empty((H, T * B), dtype) if save else empty
+        aux = np.empty((n, H, B), dtype)
         gru_kernels.gru_forward(xp, bias, bhn, _fm(h0), w, w_rz, w_n, wt, w_rzT, w_nT, mask_fm,
                                 lengths, reverse, reset_after, use_mask, save, states, gates,
-                                hin, hs, aux, pre, u, np.empty((H, B), dtype),
+                                hs, aux, pre, u, np.empty((H, B), dtype),
                                 np.empty((H, B), dtype))
         if save:
-            res.update(gates=gates, aux=aux)
+            res.update(gates=gates, hs=hs, aux=aux)
     return states, res
 
 
 def grad_layout(names, arrays, needs):
     """(name, shape) of the gradients the backward pass returns, in input order."""
     return [(name, arrays[name].shape) for name, need in zip(names, needs, strict=True) if need]
+
+
+def _columns(a):
+    """(T, R, B) per-step blocks -> (R, T B), one column per (step, sequence)."""
+    T, R, B = a.shape
+    return np.ascontiguousarray(a.transpose(1, 0, 2)).reshape(R, T * B)
+
+
+def _previous_states(states, h0, mask, reverse):
+    """(T B, H): the (masked) h_{t-1} that met W_hh at each time index t, read back from the
+    output states (past a sequence's end the values do not matter: its gradient is 0 there)."""
+    T, _, B, H = states.shape
+    prev = np.empty((T, B, H), states.dtype)
+    if reverse:
+        prev[-1] = h0
+        prev[:-1] = states[1:, 0]
+    else:
+        prev[0] = h0
+        prev[1:] = states[:-1, 0]
+    if mask is not None:
+        prev *= mask
+    return prev.reshape(T * B, H)
 
 
 def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse=False,
@@ -157,16 +181,16 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
         return flat
     use_mask = mask is not None
     mask_fm = _fm(mask) if use_mask else _empty(dtype)
-    dpre = np.empty((GH, T * B), dtype)
+    dpre = np.empty((T, GH, B), dtype)
     dh = np.empty((H, B), dtype)
-    dhh = None  # the gradient w.r.t. u W_hh^T + b_hh when it differs from dpre
+    dxn = None  # GRU reset_after: the input projection's n block differs from dpre's
 
-    def scratch(rows=H):
-        return np.empty((rows, B), dtype)
+    def scratch():
+        return np.empty((H, B), dtype)
 
     if mode == "rnn":
         rnn_kernels.rnn_backward(g, res["hs"], *_pair(w_hh, B, True), mask_fm, lengths, reverse,
-                                 relu, use_mask, dpre, dh, scratch(), scratch(), scratch())
+                                 relu, use_mask, dpre, dh, scratch(), scratch())
     elif mode == "lstm":
         peep = arrays["peephole"]
         use_peep = peep is not None
@@ -176,7 +200,7 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
         lstm_kernels.lstm_backward(g, res["gates"], res["cs"], _fm(arrays["c0"]),
                                    *_pair(w_hh, B, True), peep_rep, mask_fm, lengths, reverse,
                                    coupled, use_peep, use_mask, dpre, dh, dc, dpeep, scratch(),
-                                   scratch(), scratch(), scratch(), scratch(GH), scratch())
+                                   scratch(), scratch(), scratch(), scratch())
         if "c0" in out:
             out["c0"][...] = dc.T
         if "peephole" in out:
@@ -185,41 +209,60 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
         empty = _empty(dtype)
         if reset_after:
             (w, wt), (w_rz, w_rzT), (w_n, w_nT) = _pair(w_hh, B, True), (empty,) * 2, (empty,) * 2
-            dhh = np.empty((H, T * B), dtype)  # the n block; r, z blocks equal dpre's
+            dxn = np.empty((T, H, B), dtype)
         else:
             (w, wt) = (empty, empty)
             (w_rzT, w_rz), (w_nT, w_n) = (_pair(w_hh[:2 * H], B, True),
                                           _pair(w_hh[2 * H:], B, True))
-        gru_kernels.gru_backward(g, res["gates"], res["hin"], res["hs"], _fm(h0), res["aux"],
-                                 w, w_rzT, w_nT, wt, w_rz, w_n, mask_fm, lengths, reverse,
-                                 reset_after, use_mask, dpre, dhh if reset_after else empty,
-                                 dh, scratch(), scratch(3 * H), scratch(), scratch(), scratch(),
-                                 scratch(), scratch())
+        gru_kernels.gru_backward(g, res["gates"], res["hs"], _fm(h0), res["aux"], w, w_rzT, w_nT,
+                                 wt, w_rz, w_n, mask_fm, lengths, reverse, reset_after, use_mask,
+                                 dpre, dxn if reset_after else _empty(dtype, 3), dh, scratch(),
+                                 scratch(), scratch(), scratch(), scratch())
     if "h0" in out:
         out["h0"][...] = dh.T
+    _weight_grads(out, mode, x, w_ih, res, h0, mask, lengths, _columns(dpre),
+                  None if dxn is None else _columns(dxn), reverse, reset_after)
+    return flat
+
+
+def _weight_grads(out, mode, x, w_ih, res, h0, mask, lengths, d_hh, d_xn, reverse,
+                  reset_after):
+    """The gradients of x, W_ih, W_hh and the biases from the per-column gradients d_hh
+    (G H, T B) w.r.t. u W_hh^T + b_hh and (GRU reset_after only; else None) d_xn (H, T B),
+    the n block of the gradient w.r.t. W_ih x^T + b_ih whose other blocks are d_hh's."""
+    T, B, I = x.shape
+    H = h0.shape[1]
+    # The input side as row blocks: (rows of W_ih, gradient columns).
+    if d_xn is None:
+        blocks = [(slice(None), d_hh)]
+    else:
+        blocks = [(slice(0, 2 * H), d_hh[:2 * H]), (slice(2 * H, 3 * H), d_xn)]
     if "x" in out:
-        np.matmul(dpre.T, w_ih, out=out["x"].reshape(T * B, I))
+        dx = out["x"].reshape(T * B, I)
+        for k, (rows, d) in enumerate(blocks):
+            part = np.matmul(d.T, w_ih[rows])
+            if k == 0:
+                dx[...] = part
+            else:
+                dx += part
     if "weight_ih" in out:
-        np.matmul(dpre, used_input(x, lengths).reshape(T * B, I), out=out["weight_ih"])
-    hin = res["hin"]
+        x2 = used_input(x, lengths).reshape(T * B, I)
+        for rows, d in blocks:
+            np.matmul(d, x2, out=out["weight_ih"][rows])
+    if "bias_ih" in out:
+        for rows, d in blocks:
+            np.sum(d, axis=1, out=out["bias_ih"][rows])
+    if "bias_hh" in out:
+        if d_xn is None and "bias_ih" in out:
+            out["bias_hh"][...] = out["bias_ih"]
+        else:
+            np.sum(d_hh, axis=1, out=out["bias_hh"])
     if "weight_hh" in out:
         dw = out["weight_hh"]
-        if mode != "gru":
-            np.matmul(dpre, hin.T, out=dw)
-        elif reset_after:
-            np.matmul(dpre[:2 * H], hin.T, out=dw[:2 * H])
-            np.matmul(dhh, hin.T, out=dw[2 * H:])
-        else:  # the n block met r * u, not u
-            np.matmul(dpre[:2 * H], hin.T, out=dw[:2 * H])
-            np.matmul(dpre[2 * H:], res["aux"].T, out=dw[2 * H:])
-    if "bias_ih" in out:
-        np.sum(dpre, axis=1, out=out["bias_ih"])
-    if "bias_hh" in out:
-        db = out["bias_hh"]
-        if "bias_ih" in out:
-            db[...] = out["bias_ih"]
+        prev = _previous_states(res["states"], h0, mask, reverse)
+        if mode == "gru" and not reset_after:  # the n block met r * u, not u
+            np.matmul(d_hh[:2 * H], prev, out=dw[:2 * H])
+            ru = np.ascontiguousarray(res["aux"].transpose(0, 2, 1)).reshape(T * B, H)
+            np.matmul(d_hh[2 * H:], ru, out=dw[2 * H:])
         else:
-            np.sum(dpre, axis=1, out=db)
-        if dhh is not None:
-            np.sum(dhh, axis=1, out=db[2 * H:])
-    return flat
+            np.matmul(d_hh, prev, out=dw)

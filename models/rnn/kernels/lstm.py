@@ -21,7 +21,6 @@ from .common import (
     hold_inactive,
     matmul_into,
     sigmoid_act,
-    store_block,
     tanh_act,
     to_batch_major,
     zero_inactive,
@@ -30,18 +29,16 @@ from .common import (
 
 @njit(cache=True, error_model="numpy")
 def lstm_forward(xp, bias, h0, c0, w_hh, w_hhT, peep, mask, lengths, reverse, coupled, use_peep,
-                 use_mask, save, states, gates, hin, hs, cs, pre, u):
+                 use_mask, save, states, gates, hs, cs, pre, u):
     """Run the recurrence.
 
     xp: (G H, T B) input projection W_ih x^T (column t B + b is x_t of sequence b); bias:
-    (G H,) b_ih + b_hh; h0, c0: (H, B); w_hh: (G H, H) and (read when B == 1) w_hhT = W_hh^T;
-    peep: (3, H B) rows w_ci, w_cf, w_co
-    repeated over the batch (read when use_peep); mask: (H, B) (read when use_mask); lengths:
-    (B,) int64.
+    (G H,) b_ih + b_hh; h0, c0: (H, B); w_hh: (G H, H) and (read instead when B == 1)
+    w_hhT = W_hh^T; peep: (3, H B) rows w_ci, w_cf, w_co repeated over the batch (read when
+    use_peep); mask: (H, B) (read when use_mask); lengths: (B,) int64.
     Writes states: (T, 2, B, H), h then c after each time index. When save: gates (T, G H, B)
-    the gate activations, hin (H, T B) the masked h_{t-1} that met W_hh at index t, cs
-    (T, H, B) c_t; else gates is (1, G H, B) and cs (2, H, B) scratch. hs: (2, H, B),
-    pre: (G H, B), u: (H, B) scratch.
+    the gate activations and cs (T, H, B) c_t; else gates is (1, G H, B) and cs (2, H, B)
+    scratch. hs: (2, H, B), pre: (G H, B), u: (H, B) scratch.
     """
     T = states.shape[0]
     H, B = h0.shape
@@ -52,7 +49,7 @@ def lstm_forward(xp, bias, h0, c0, w_hh, w_hhT, peep, mask, lengths, reverse, co
     else:
         oi, of, og, oo = 0, HB, 2 * HB, 3 * HB
     wci, wcf, wco = peep[0], peep[1], peep[2]
-    shortest = lengths.min() if B > 0 else T
+    shortest = lengths.min()
     hp, cp = h0, c0
     for s in range(T):
         t = T - 1 - s if reverse else s
@@ -64,8 +61,6 @@ def lstm_forward(xp, bias, h0, c0, w_hh, w_hhT, peep, mask, lengths, reverse, co
                 uf[e] = hpf[e] * mf[e]
             src = u
         matmul_into(w_hh, w_hhT, src, pre)
-        if save:
-            store_block(hin, src, t * B)
         add_projection(pre, xp, bias, t * B, pre.shape[0])
         h, c = hs[s & 1], cs[t if save else s & 1]
         pf, af = pre.reshape(pre.size), gates[k].reshape(pre.size)
@@ -109,16 +104,15 @@ def lstm_forward(xp, bias, h0, c0, w_hh, w_hhT, peep, mask, lengths, reverse, co
 
 @njit(cache=True, error_model="numpy")
 def lstm_backward(g_states, gates, cs, c0, w_hhT, w_hh, peep, mask, lengths, reverse, coupled,
-                  use_peep, use_mask, dpre, dh, dc, dpeep, dht, dct, dcu, tcs, dp, tmp):
+                  use_peep, use_mask, dpre, dh, dc, dpeep, dht, dct, dcu, tcs, tmp):
     """Backpropagate through the recurrence of ``lstm_forward``.
 
     g_states: (T, 2, B, H) gradient w.r.t. the states; gates, cs saved by the forward; c0:
-    (H, B); w_hhT: (H, G H) = W_hh^T and (read when B == 1) w_hh; peep, mask, lengths as in
-    the forward.
-    Writes dpre: (G H, T B), the gradient w.r.t. the gate pre-activations (zero past a
-    sequence's end); dh, dc: (H, B), end as the gradients w.r.t. h0 and c0; dpeep: (3, H B),
-    the peephole gradient per batch column (when use_peep). dht, dct, dcu, tcs, tmp: (H, B)
-    and dp: (G H, B) scratch.
+    (H, B); w_hhT: (H, G H) = W_hh^T and (read instead when B == 1) w_hh; peep, mask, lengths
+    as in the forward. Writes dpre: (T, G H, B), the gradient w.r.t. the gate pre-activations
+    (zero past a sequence's end); dh, dc: (H, B), end as the gradients w.r.t. h0 and c0;
+    dpeep: (3, H B), the peephole gradient per batch column (when use_peep). dht, dct, dcu,
+    tcs, tmp: (H, B) scratch.
     """
     T = g_states.shape[0]
     H, B = dh.shape
@@ -131,7 +125,7 @@ def lstm_backward(g_states, gates, cs, c0, w_hhT, w_hh, peep, mask, lengths, rev
         oi, of, og, oo = 0, HB, 2 * HB, 3 * HB
     wci, wcf, wco = peep[0], peep[1], peep[2]
     dwci, dwcf, dwco = dpeep[0], dpeep[1], dpeep[2]
-    shortest = lengths.min() if B > 0 else T
+    shortest = lengths.min()
     dh[:, :] = zero
     dc[:, :] = zero
     if use_peep:
@@ -146,6 +140,7 @@ def lstm_backward(g_states, gates, cs, c0, w_hhT, w_hh, peep, mask, lengths, rev
             cp = cs[t + 1 if reverse else t - 1]
         add_batch_major(dht, dh, g_states[t, 0])
         add_batch_major(dct, dc, g_states[t, 1])
+        dp = dpre[t]
         af, dpf = gates[t].reshape(dp.size), dp.reshape(dp.size)
         cpf, cf = cp.reshape(HB), cs[t].reshape(HB)
         a_i, a_f, a_g, a_o = af[oi:oi + HB], af[of:of + HB], af[og:og + HB], af[oo:oo + HB]
@@ -197,7 +192,6 @@ def lstm_backward(g_states, gates, cs, c0, w_hhT, w_hh, peep, mask, lengths, rev
         else:
             for e in range(HB):
                 dcf[e] = dcuf[e] * a_f[e]
-        store_block(dpre, dp, t * B)
         matmul_into(w_hhT, w_hh, dp, tmp)
         tf = tmp.reshape(HB)
         if use_mask:

@@ -13,7 +13,6 @@ from .common import (
     add_projection,
     hold_inactive,
     matmul_into,
-    store_block,
     tanh_act,
     to_batch_major,
     zero_inactive,
@@ -21,22 +20,21 @@ from .common import (
 
 
 @njit(cache=True, error_model="numpy")
-def rnn_forward(xp, bias, h0, w_hh, w_hhT, mask, lengths, reverse, relu, use_mask, save, states,
-                hs, hin, pre, u):
+def rnn_forward(xp, bias, h0, w_hh, w_hhT, mask, lengths, reverse, relu, use_mask, save,
+                states, hs, pre, u):
     """Run the recurrence.
 
     xp: (H, T B) input projection W_ih x^T (column t B + b is x_t of sequence b); bias: (H,)
     b_ih + b_hh; h0: (H, B); w_hh: (H, H) and (read instead when B == 1) w_hhT = W_hh^T;
     mask: (H, B) (read when use_mask); lengths: (B,) int64; relu: ReLU instead of tanh.
     Writes states: (T, 1, B, H), the state after each time index; hs: (T, H, B) the same
-    feature-major when save, else (2, H, B) scratch; hin: (H, T B), the masked h_{t-1} that met
-    W_hh at index t (when save); pre, u: (H, B) scratch.
+    feature-major when save, else (2, H, B) scratch; pre, u: (H, B) scratch.
     """
     T = states.shape[0]
     H, B = h0.shape
     HB = H * B
     zero = h0.dtype.type(0.0)
-    shortest = lengths.min() if B > 0 else T
+    shortest = lengths.min()
     hp = h0
     for s in range(T):
         t = T - 1 - s if reverse else s
@@ -47,8 +45,6 @@ def rnn_forward(xp, bias, h0, w_hh, w_hhT, mask, lengths, reverse, relu, use_mas
                 uf[e] = hpf[e] * mf[e]
             src = u
         matmul_into(w_hh, w_hhT, src, pre)
-        if save:
-            store_block(hin, src, t * B)
         add_projection(pre, xp, bias, t * B, H)
         h = hs[t if save else s & 1]
         hf, pf = h.reshape(HB), pre.reshape(HB)
@@ -66,26 +62,28 @@ def rnn_forward(xp, bias, h0, w_hh, w_hhT, mask, lengths, reverse, relu, use_mas
 
 
 @njit(cache=True, error_model="numpy")
-def rnn_backward(g_states, hs, w_hhT, w_hh, mask, lengths, reverse, relu, use_mask, dpre, dh, dt,
-                 dp, tmp):
+def rnn_backward(g_states, hs, w_hhT, w_hh, mask, lengths, reverse, relu, use_mask, dpre, dh,
+                 dt, tmp):
     """Backpropagate through the recurrence of ``rnn_forward``.
 
     g_states: (T, 1, B, H) gradient w.r.t. the states; hs: (T, H, B) saved by the forward;
     w_hhT: (H, H) = W_hh^T and (read instead when B == 1) w_hh; mask, lengths as in the
-    forward. Writes dpre: (H, T B), the gradient w.r.t. the pre-activations (zero past a
-    sequence's end); dh: (H, B), ends as the gradient w.r.t. h0. dt, dp, tmp: (H, B) scratch.
+    forward. Writes dpre: (T, H, B), the gradient w.r.t. the pre-activations (zero past a
+    sequence's end); dh: (H, B), ends as the gradient w.r.t. h0. dt, tmp: (H, B) scratch.
     """
     T = g_states.shape[0]
     H, B = dh.shape
     HB = H * B
     one = dh.dtype.type(1.0)
     zero = dh.dtype.type(0.0)
-    shortest = lengths.min() if B > 0 else T
+    shortest = lengths.min()
     dh[:, :] = zero
+    dhf, dtf, tf = dh.reshape(HB), dt.reshape(HB), tmp.reshape(HB)
     for s in range(T - 1, -1, -1):
         t = T - 1 - s if reverse else s
         add_batch_major(dt, dh, g_states[t, 0])
-        hf, dtf, dpf = hs[t].reshape(HB), dt.reshape(HB), dp.reshape(HB)
+        dp = dpre[t]
+        hf, dpf = hs[t].reshape(HB), dp.reshape(HB)
         if relu:
             for e in range(HB):
                 dpf[e] = dtf[e] if hf[e] > zero else zero
@@ -94,9 +92,7 @@ def rnn_backward(g_states, hs, w_hhT, w_hh, mask, lengths, reverse, relu, use_ma
                 dpf[e] = dtf[e] * (one - hf[e] * hf[e])
         if t >= shortest:
             zero_inactive(dp, lengths, t)
-        store_block(dpre, dp, t * B)
         matmul_into(w_hhT, w_hh, dp, tmp)
-        dhf, tf = dh.reshape(HB), tmp.reshape(HB)
         if use_mask:
             mf = mask.reshape(HB)
             for e in range(HB):
