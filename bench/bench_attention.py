@@ -13,9 +13,10 @@ multi-head attention uses embed_dim = heads * d. Rows:
 * ``mha``           MultiheadAttention(batch_first=True), need_weights=False
 * ``mha weights``   need_weights=True (averaged weights)
 
-Both libraries run with the same thread count (BLAS threads are set before numpy loads); the
-median of ``--repeat`` runs is reported, after two warm-up runs. The machine is shared, so
-timings are noisy: compare the ratio column, and rerun.
+Both libraries run with the same thread count (BLAS threads are set before numpy loads). Each
+case runs minigrad and PyTorch alternately, ``--repeat`` times each after two warm-up runs, and
+reports the median CPU time of the calling thread (with one thread, all the work; time lost to
+other processes on a shared machine is left out). Timings stay noisy: compare the ratio column.
 """
 
 import argparse
@@ -51,15 +52,23 @@ except ImportError:  # PyTorch is optional
 SIZES = [(2, 2, 8, 4)] if ARGS.quick else [(32, 8, 64, 64), (8, 4, 256, 32)]
 
 
-def timeit(fn, repeat):
-    fn()
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
+def timeit_pair(ours, theirs, repeat):
+    """Median CPU times (ms) of two functions, measured alternately so that a change in the
+    machine's load hits both alike. ``time.thread_time`` counts only this thread's CPU time:
+    with one BLAS / PyTorch thread all work runs on it, and time spent descheduled by other
+    processes on the shared machine is left out."""
+    fns = [ours] if theirs is None else [ours, theirs]
+    for fn in fns:
         fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * float(np.median(times))
+        fn()
+    times = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, bucket in zip(fns, times, strict=True):
+            start = time.thread_time()
+            fn()
+            bucket.append(time.thread_time() - start)
+    medians = [1e3 * float(np.median(b)) for b in times]
+    return medians[0], (medians[1] if theirs is not None else float("nan"))
 
 
 def _unfused_sdpa(q, k, v, keep):
@@ -152,8 +161,8 @@ def torch_cases(B, H, T, d, rng):
 
 def main():
     rng = np.random.default_rng(0)
-    print(f"attention forward+backward, float32, {ARGS.threads} thread(s), median of "
-          f"{ARGS.repeat} runs (ms)")
+    print(f"attention forward+backward, float32, {ARGS.threads} thread(s), median CPU time of "
+          f"{ARGS.repeat} alternating runs (ms)")
     header = f"{'case':<14} {'(B, heads, T, d)':<18} {'minigrad':>9} {'PyTorch':>9} {'ratio':>6}"
     print(header)
     print("-" * len(header))
@@ -161,11 +170,9 @@ def main():
         ours = minigrad_cases(B, H, T, d, rng)
         theirs = torch_cases(B, H, T, d, rng) if torch is not None else {}
         for name, fn in ours.items():
-            t_ours = timeit(fn, ARGS.repeat)
-            t_theirs = timeit(theirs[name], ARGS.repeat) if name in theirs else float("nan")
-            ratio = t_ours / t_theirs
+            t_ours, t_theirs = timeit_pair(fn, theirs.get(name), ARGS.repeat)
             print(f"{name:<14} {str((B, H, T, d)):<18} {t_ours:9.2f} {t_theirs:9.2f} "
-                  f"{ratio:6.2f}", flush=True)
+                  f"{t_ours / t_theirs:6.2f}", flush=True)
     if torch is None:
         print("(PyTorch is not installed: no comparison column)")
 

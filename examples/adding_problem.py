@@ -59,6 +59,11 @@ def build(kind, hidden):
     raise ValueError(f"unknown model {kind!r}; choose from {MODELS}")
 
 
+def _mse_to(y):
+    target = mg.tensor(y)
+    return lambda out: mg.nn.functional.mse_loss(out, target)
+
+
 def test_mse(net, x, y, chunk=500):
     errs = []
     with mg.no_grad():
@@ -81,9 +86,7 @@ def train_one(kind, steps_T, args, position):
                position=position, leave=True, dynamic_ncols=True)
     for step in bar:
         x, y = adding_problem(args.batch, steps_T, rng)
-        target = mg.tensor(y)
-        monitor.train_step(mg.tensor(x), lambda out: mg.nn.functional.mse_loss(out, target),
-                           opt)
+        monitor.train_step(mg.tensor(x), _mse_to(y), opt)
         if step % args.eval_every == 0 or step == args.steps:
             curve.append((step, test_mse(net, x_test, y_test)))
             bar.set_postfix(test_mse=f"{curve[-1][1]:.4f}")
@@ -102,9 +105,9 @@ def plot(results, lengths, path):
 
     fig, axes = plt.subplots(1, len(lengths), figsize=(6.2 * len(lengths), 4.4), squeeze=False,
                              sharey=True)
-    for ax, steps_T in zip(axes[0], lengths):
+    for ax, steps_T in zip(axes[0], lengths, strict=True):
         for i, r in enumerate(x for x in results if x["T"] == steps_T):
-            s, m = zip(*r["curve"])
+            s, m = zip(*r["curve"], strict=True)
             ax.plot(s, m, lw=1.6, color=f"C{i}", label=f"{r['model']} ({r['final_mse']:.4f})")
         ax.axhline(ADDING_BASELINE_MSE, color="gray", ls="--", lw=1, label="predict 1: 1/6")
         ax.axhline(0.01, color="gray", ls=":", lw=1, label="0.01")

@@ -8,7 +8,7 @@ LSTM whose last hidden state goes through a linear layer to scores over the voca
 greedy continuation, and how strongly the loss's gradient reaches each position of the window
 (``models.analysis.gradient_flow``).
 
-    python examples/next_word.py            # ~1-2 minutes
+    python examples/next_word.py            # well under a minute
     python examples/next_word.py --quick    # a few seconds (used by the tests)
 """
 
@@ -59,15 +59,27 @@ class NextWord(mg.nn.Module):
     """ids (B, W) -> logits (B, V): embedding, LSTM over the window, linear read-out of the
     last hidden state."""
 
-    def __init__(self, vocab_size, embed=32, hidden=64):
+    def __init__(self, vocab_size, embed=32, hidden=64, dropout=0.3):
         super().__init__()
         self.embed = mg.nn.Embedding(vocab_size, embed)
+        self.drop = mg.nn.Dropout(dropout)
         self.lstm = models.LSTM(embed, hidden, batch_first=True)
         self.head = mg.nn.Linear(hidden, vocab_size)
 
     def forward(self, ids):
-        out, _ = self.lstm(self.embed(ids))
-        return self.head(out[:, -1])
+        out, _ = self.lstm(self.drop(self.embed(ids)))
+        return self.head(self.drop(out[:, -1]))
+
+
+def evaluate(model, x, y):
+    """(cross-entropy, top-1 accuracy) in eval mode (no dropout)."""
+    was = model.training
+    model.eval()
+    with mg.no_grad():
+        logits = model(mg.tensor(x)).data
+    model.train(was)
+    loss = float(mg.nn.functional.cross_entropy(mg.tensor(logits), y).item())
+    return loss, float(np.mean(np.argmax(logits, axis=1) == y))
 
 
 def detokenize(tokens):
@@ -79,13 +91,14 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="a few steps only (smoke test)")
     p.add_argument("--window", type=int, default=8, help="words of context (default 8)")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default 1500)")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default 1000)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--dropout", type=float, default=0.3)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    steps = args.steps if args.steps is not None else (20 if args.quick else 1500)
+    steps = args.steps if args.steps is not None else (20 if args.quick else 1000)
     if args.window < 1 or steps < 1:
         p.error("--window and --steps must be positive")
 
@@ -95,16 +108,17 @@ def main(argv=None):
         tokens = tokenize(f.read())
     vocab = Vocab(tokens)
     x_all, y_all = windows(vocab.encode(tokens), args.window)
-    order = rng.permutation(len(x_all))
-    n_val = max(1, len(order) // 10)
-    val, train = order[:n_val], order[n_val:]
+    # Hold out the last tenth of the text (contiguous), so no held-out target is a training one.
+    n_val = max(1, len(x_all) // 10)
+    train, val = np.arange(len(x_all) - n_val), np.arange(len(x_all) - n_val, len(x_all))
     print(f"text: {len(tokens)} tokens, vocabulary {len(vocab)}, {len(train)} training windows "
-          f"of {args.window} words, {len(val)} held out")
+          f"of {args.window} words, {len(val)} held out (the text's last tenth)")
 
-    model = NextWord(len(vocab), hidden=args.hidden)
+    model = NextWord(len(vocab), hidden=args.hidden, dropout=args.dropout)
     opt = mg.optim.Adam(model.parameters(), lr=args.lr)
     start = time.perf_counter()
-    bar = tqdm(range(steps), desc="training", unit="step", dynamic_ncols=True)
+    best = (float("inf"), 0, model.state_dict())
+    bar = tqdm(range(1, steps + 1), desc="training", unit="step", dynamic_ncols=True)
     for step in bar:
         idx = train[rng.integers(0, len(train), size=args.batch)]
         logits = model(mg.tensor(x_all[idx]))
@@ -113,18 +127,18 @@ def main(argv=None):
         loss.backward()
         mg.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
-        if step % 25 == 0 or step == steps - 1:
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+        if step % 50 == 0 or step == steps:
+            held_out = evaluate(model, x_all[val], y_all[val])[0]
+            if held_out < best[0]:  # early stopping: keep the best held-out weights
+                best = (held_out, step, model.state_dict())
+            bar.set_postfix(loss=f"{loss.item():.3f}", held_out=f"{held_out:.3f}")
     seconds = time.perf_counter() - start
+    model.load_state_dict(best[2])
+    print(f"kept the weights of step {best[1]} (best held-out cross-entropy)")
 
     model.eval()
-    with mg.no_grad():
-        results = {}
-        for name, idx in (("train", train), ("held-out", val)):
-            logits = model(mg.tensor(x_all[idx])).data
-            loss = float(mg.nn.functional.cross_entropy(mg.tensor(logits), y_all[idx]).item())
-            acc = float(np.mean(np.argmax(logits, axis=1) == y_all[idx]))
-            results[name] = (loss, acc)
+    results = {name: evaluate(model, x_all[idx], y_all[idx])
+               for name, idx in (("train", train), ("held-out", val))}
     print(f"trained {steps} steps in {seconds:.1f} s")
     for name, (loss, acc) in results.items():
         print(f"  {name:9s} cross-entropy {loss:.3f}  perplexity {np.exp(loss):6.1f}  "

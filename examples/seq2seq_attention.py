@@ -221,9 +221,9 @@ def main(args):
           f"{seconds:.0f} s of training ({cpu:.0f} s CPU); by source length: "
           + ", ".join(f"{k}: {100 * v:.1f}%" for k, v in buckets.items()))
 
-    folder = tempfile.mkdtemp(prefix="seq2seq-")
-    path = args.checkpoint or os.path.join(folder, "seq2seq_attention.npz")
-    size = check_save_load(model, data, args, path)
+    with tempfile.TemporaryDirectory(prefix="seq2seq-") as folder:
+        path = args.checkpoint or os.path.join(folder, "seq2seq_attention.npz")
+        size = check_save_load(model, data, args, path)
     print(f"saved to {path} ({size / 1024:.0f} KiB); the reloaded model decodes identically")
     src_tokens, _ = plot_heatmap(model, data, args.heatmap)
     print(f"attention heatmap of a {len(src_tokens)}-token source: {args.heatmap}")

@@ -6,7 +6,8 @@ sentences from templates with people, places, organisations and dates, tagged in
 "georgia", "chelsea", "sydney" are a person in one template and a place in another — so a tag
 can only be decided from the words around it, sometimes from words that come *after* it: that
 is what the backward direction of the bidirectional LSTM contributes. Variable-length sentences
-are padded and run with ``lengths=``; padded positions are ignored by the loss.
+are padded and run with ``lengths=``; padded positions are ignored by the loss. The script
+trains the bidirectional tagger and, for comparison, a forward-only one with the same budget.
 
     python examples/tagging.py            # ~1 minute
     python examples/tagging.py --quick    # a few seconds (used by the tests)
@@ -52,6 +53,10 @@ TEMPLATES = [
     "{PER} and {APER} started {ORG} together .",
     "after {DATE} the {ORG} office in {ALOC} closed .",
     "it rained in {LOC} all day .",
+    "{ALOC} has cold winters and long summers .",
+    "{ALOC} is famous for its old harbour .",
+    "{APER} has a sister in {LOC} .",
+    "{APER} is famous for her old songs .",
 ]
 
 
@@ -105,13 +110,13 @@ def encode(sentences, word_ids, pad_tag=-100):
 
 
 class Tagger(mg.nn.Module):
-    """ids (B, T) -> tag scores (B, T, n_tags): embedding, bidirectional LSTM, linear."""
+    """ids (B, T) -> tag scores (B, T, n_tags): embedding, (bidirectional) LSTM, linear."""
 
-    def __init__(self, vocab_size, n_tags, embed=32, hidden=48):
+    def __init__(self, vocab_size, n_tags, embed=32, hidden=48, bidirectional=True):
         super().__init__()
         self.embed = mg.nn.Embedding(vocab_size, embed, padding_idx=0)
-        self.lstm = models.LSTM(embed, hidden, batch_first=True, bidirectional=True)
-        self.head = mg.nn.Linear(2 * hidden, n_tags)
+        self.lstm = models.LSTM(embed, hidden, batch_first=True, bidirectional=bidirectional)
+        self.head = mg.nn.Linear((2 if bidirectional else 1) * hidden, n_tags)
 
     def forward(self, ids, lengths):
         out, _ = self.lstm(self.embed(ids), lengths=lengths)
@@ -144,7 +149,7 @@ def evaluate(model, sentences, word_ids):
         tp += len(g & p)
         fp += len(p - g)
         fn += len(g - p)
-        for w, gt, pt in zip(words, gold, guess):
+        for w, gt, pt in zip(words, gold, guess, strict=True):
             if w in AMBIGUOUS:
                 amb_total += 1
                 amb_right += gt == pt
@@ -166,19 +171,49 @@ def main(argv=None):
 
     mg.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    train = make_data(200 if args.quick else 3000, rng)
+    data = make_data(200 if args.quick else 3000, rng)
     test = make_data(50 if args.quick else 500, np.random.default_rng(args.seed + 1))
-    vocab = ["<pad>", "<unk>"] + sorted({w for words, _ in train for w in words})
+    vocab = ["<pad>", "<unk>"] + sorted({w for words, _ in data for w in words})
     word_ids = {w: i for i, w in enumerate(vocab)}
-    print(f"{len(train)} training / {len(test)} test sentences, vocabulary {len(vocab)}, "
+    print(f"{len(data)} training / {len(test)} test sentences, vocabulary {len(vocab)}, "
           f"tags {', '.join(TAGS)}")
 
-    model = Tagger(len(vocab), len(TAGS))
+    results = {}
+    for bidirectional in (True, False):
+        name = "bidirectional" if bidirectional else "forward only"
+        mg.manual_seed(args.seed)
+        model = Tagger(len(vocab), len(TAGS), bidirectional=bidirectional)
+        seconds = train(model, data, word_ids, steps, args, name)
+        model.eval()
+        results[name] = evaluate(model, test, word_ids) + (seconds,)
+
+    print(f"\n{'model':14s} {'token acc':>9s} {'entity F1':>9s} {'ambiguous':>9s} {'time':>6s}")
+    for name, (acc, f1, amb, _, seconds) in results.items():
+        print(f"{name:14s} {acc:9.1%} {f1:9.3f} {amb:9.1%} {seconds:5.1f}s")
+    print("(ambiguous: names such as 'jordan' tagged right as a person or a place; the word "
+          "that decides it often comes after the name, which only the backward direction sees)")
+
+    pred = results["bidirectional"][3]
+    print("\nsample predictions of the bidirectional tagger (word/tag; [gold] where wrong):")
+    for b in range(4):
+        print("  " + _show(test[b], pred[b]))
+    fwd = results["forward only"][3]
+    wrong = [b for b, (words, gold) in enumerate(test)
+             if any(w in AMBIGUOUS and TAGS[fwd[b, i]] != gold[i] for i, w in enumerate(words))]
+    if wrong:
+        print("the forward-only tagger on sentences where it misreads an ambiguous name:")
+        for b in wrong[:3]:
+            print("  " + _show(test[b], fwd[b]))
+    return 0
+
+
+def train(model, data, word_ids, steps, args, name):
+    rng = np.random.default_rng(args.seed)
     opt = mg.optim.Adam(model.parameters(), lr=args.lr)
     start = time.perf_counter()
-    bar = tqdm(range(steps), desc="training", unit="step", dynamic_ncols=True)
+    bar = tqdm(range(steps), desc=f"training ({name})", unit="step", dynamic_ncols=True)
     for step in bar:
-        batch = [train[i] for i in rng.integers(0, len(train), size=args.batch)]
+        batch = [data[i] for i in rng.integers(0, len(data), size=args.batch)]
         ids, tags, lengths = encode(batch, word_ids)
         scores = model(mg.tensor(ids), lengths)
         loss = mg.nn.functional.cross_entropy(
@@ -189,22 +224,16 @@ def main(argv=None):
         opt.step()
         if step % 20 == 0 or step == steps - 1:
             bar.set_postfix(loss=f"{loss.item():.3f}")
-    seconds = time.perf_counter() - start
+    return time.perf_counter() - start
 
-    model.eval()
-    acc, f1, amb, pred = evaluate(model, test, word_ids)
-    print(f"trained {steps} steps in {seconds:.1f} s")
-    print(f"test: token accuracy {acc:.1%}, entity F1 {f1:.3f}, ambiguous names tagged right "
-          f"{amb:.1%}")
-    print("\nsample predictions (word/predicted tag; [gold] where they differ):")
-    for b in range(4):
-        words, gold = test[b]
-        shown = []
-        for i, w in enumerate(words):
-            guess = TAGS[pred[b, i]]
-            shown.append(f"{w}/{guess}" + (f"[{gold[i]}]" if guess != gold[i] else ""))
-        print("  " + " ".join(shown))
-    return 0
+
+def _show(sentence, pred):
+    words, gold = sentence
+    shown = []
+    for i, w in enumerate(words):
+        guess = TAGS[pred[i]]
+        shown.append(f"{w}/{guess}" + (f"[{gold[i]}]" if guess != gold[i] else ""))
+    return " ".join(shown)
 
 
 if __name__ == "__main__":

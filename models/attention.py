@@ -118,7 +118,11 @@ def _masked_softmax_forward(scores, bias=None, *, scale):
         bias2 = np.ascontiguousarray(b, dtype=dtype).reshape(-1, width)
     scores2 = np.ascontiguousarray(scores).reshape(-1, width)
     out2 = out.reshape(-1, width)
-    kern.masked_softmax_shift(scores2, bias2, rows, dtype.type(scale), out2)
+    ints = np.dtype(f"int{8 * dtype.itemsize}")
+    slot = np.empty(1, dtype=dtype)
+    kern.masked_softmax_shift(scores2, bias2, rows, dtype.type(scale), out2, out2.view(ints),
+                              slot, slot.view(ints), ints.type(8 * dtype.itemsize - 1),
+                              ints.type(np.iinfo(ints).max))
     np.exp(out2, out=out2)
     kern.masked_softmax_normalize(out2)
     return out

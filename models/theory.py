@@ -31,8 +31,8 @@ import numpy as np
 import sympy
 
 import minigrad as mg
-from minigrad.symbolic import bounds, cost, rules_check, swell
-from minigrad.symbolic.trace import as_sympy, trace
+from minigrad import symbolic
+from minigrad.symbolic import bounds, cost, rules_check, swell, trace
 
 from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 
@@ -108,7 +108,7 @@ _STEP = re.compile(r"^t=(\d+)$")
 
 def _step_label(tensor, default):
     """The time step of a node: scope ``t=k`` (0-based) is step k + 1; else ``default``."""
-    for part in tensor._node.scope:
+    for part in tensor.scope.split("/"):
         m = _STEP.match(part)
         if m:
             return int(m.group(1)) + 1
@@ -130,12 +130,12 @@ def name_nodes(result, mode, hidden, rows, default_label="t"):
     """
     keys, gates, defs = {}, {}, {}
     for tensor, value in result.nodes():
-        op = tensor._node.prim.name
+        op = tensor.op
         state = tensor.name if tensor.name in ("h", "c") else None
         if op not in _ACTIVATIONS and state is None:
             continue
         label = _step_label(tensor, default_label)
-        arg = result.value(tensor._node.inputs[0]) if op in _ACTIVATIONS else None
+        arg = result.value(tensor.parents[0]) if op in _ACTIVATIONS else None
         flat = value.reshape(-1)
         for j, expr in enumerate(flat):
             unit = j % hidden
@@ -956,9 +956,24 @@ def _fused_bptt_cases(rng):
     for args, params in _fused_cases(rng):
         tensors = [mg.tensor(a, dtype=mg.float64, requires_grad=True) for a in args]
         out = mg.bind(mg.REGISTRY["rnn_fused"], *tensors, **params)
-        extra = {"saved": out._node.saved, "needs": (True,) * len(args)}
+        extra = {"saved": out.grad_fn.saved, "needs": (True,) * len(args)}
         cases.append(([rng.standard_normal(out.shape)] + list(args), {**params, **extra}))
     return cases
+
+
+def _fused_size(node, sizes):
+    """Size guard for ``rnn_fused``: each step's state element holds, per gate, H copies of
+    the previous state's expression (so the tree grows like (G H)^T)."""
+    names = node.params["names"]
+    steps, _, inputs = node.inputs[0].shape
+    hidden = node.inputs[names.index("h0")].shape[1]
+    gates = len(GATES[node.params["mode"]])
+    leaf = max(sizes, default=1.0)
+    size, total = leaf, 0.0
+    for _ in range(steps):
+        size = gates * (hidden * (size + leaf + 1) + inputs * (2 * leaf + 1) + 4 * leaf)
+        total += size
+    return total / max(steps, 1)
 
 
 def _register_model_samples():
@@ -982,10 +997,16 @@ def _register_model_samples():
     for name, sample in samples.items():
         if name in mg.REGISTRY:
             rules_check.register_sample(name)(sample)
+    if "rnn_fused" in mg.REGISTRY:
+        symbolic.register_size_rule("rnn_fused")(_fused_size)
 
 
 _register_model_samples()
 __all__ = ["activation_gamma", "derive_step", "derive_product", "derive_bptt",
-           "bptt_sum_of_products", "textbook_jacobian", "direct_path", "general_product",
-           "weight_symbols", "weight_matrices", "state_symbols", "name_nodes", "rewrite",
-           "as_sympy", "cost", "swell"]
+           "bptt_sum_of_products", "textbook_jacobian", "step_jacobian", "direct_path",
+           "general_product", "weight_symbols", "weight_matrices", "state_symbols",
+           "name_nodes", "rewrite", "is_zero_matrix", "StepDerivation", "ProductDerivation",
+           "BPTTDerivation", "StepFunctions", "engine_states", "engine_jacobian",
+           "random_layer", "layer_weights", "verify_products", "verify_paths", "verify_bptt",
+           "verify_bound", "verify_lambdify", "rnn_unroll", "scalar_rnn_unroll", "Check",
+           "run_checks"]

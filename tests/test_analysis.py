@@ -219,13 +219,15 @@ def test_jacobian_norms_lstm_state_matches_numpy(rng):
     steps = []
     for t in range(6):
         a = x[t] @ w_ih.T + h @ w_hh.T + bias
-        i, f, g, o = sig(a[:, :H]), sig(a[:, H:2 * H]), np.tanh(a[:, 2 * H:3 * H]), sig(a[:, 3 * H:])
+        i, f = sig(a[:, :H]), sig(a[:, H:2 * H])
+        g, o = np.tanh(a[:, 2 * H:3 * H]), sig(a[:, 3 * H:])
         c_new = f * c + i * g
         tc = np.tanh(c_new)
         dc_dh = ((c * f * (1 - f))[:, :, None] * w_hh[H:2 * H]
                  + (g * i * (1 - i))[:, :, None] * w_hh[:H]
                  + (i * (1 - g ** 2))[:, :, None] * w_hh[2 * H:3 * H])
-        dh_dh = (tc * o * (1 - o))[:, :, None] * w_hh[3 * H:] + (o * (1 - tc ** 2))[:, :, None] * dc_dh
+        dh_dh = ((tc * o * (1 - o))[:, :, None] * w_hh[3 * H:]
+                 + (o * (1 - tc ** 2))[:, :, None] * dc_dh)
         jac = np.zeros((2, 2 * H, 2 * H))
         jac[:, :H, :H] = dh_dh
         jac[:, :H, H:] = np.einsum("bi,ij->bij", o * (1 - tc ** 2) * f, np.eye(H))

@@ -47,13 +47,14 @@ def test_analyze_quick_writes_every_file(tmp_path, capsys):
     assert "report.md" in printed and "report.html" in printed
     names = set(os.listdir(out))
     for name in ("report.md", "report.html", "fig1_sigma_sweep.png", "fig2_models.png",
-                 "fig3_remedies.png", "fig3b_exploding.png", "fig4_heatmap.png"):
+                 "fig3_remedies.png", "fig3b_exploding.png", "fig4_heatmap.png",
+                 "fig4b_trained.png"):
         assert name in names, name
     pictures = os.listdir(out / "bptt")
     assert any(p.endswith(".png") for p in pictures) or any(p.endswith(".dot") for p in pictures)
     assert sorted(os.listdir(out / "data")) == [
         "fig1_sigma_sweep.csv", "fig2_models.csv", "fig3_remedies.csv", "fig3b_exploding.csv",
-        "fig4_heatmap.csv"]
+        "fig4_heatmap.csv", "fig4b_trained.csv"]
     page = (out / "report.html").read_text(encoding="utf-8")
     for src in re.findall(r'<img src="([^"]+)"', page) + re.findall(r'href="(data/[^"]+)"',
                                                                      page):

@@ -129,3 +129,39 @@ def test_step_functions_evaluate_the_derived_formula(rng):
     jac = fn.jacobian(x[0, 0], states[0], states[1], w)
     expected = np.diag(1 - states[1] ** 2) @ layer.weight_hh_l0.data
     np.testing.assert_allclose(jac, expected, rtol=1e-14)
+
+
+@pytest.mark.parametrize("mode", ["rnn", "lstm", "gru"])
+def test_fused_and_unrolled_layers_trace_to_the_same_function(mode, rng):
+    from minigrad import symbolic
+
+    import minigrad as mg
+
+    fused = theory.random_layer(mode, 1, 1, rng)
+    fused.fused = True
+    arrays, _ = theory.weight_symbols(mode, 1, 1)
+    traced = []
+    for layer in (fused, theory.random_layer(mode, 1, 1, rng)):
+        x = mg.tensor(np.zeros((3, 1, 1)), dtype=mg.float64, requires_grad=True)
+        out, _ = layer(x)
+        inputs = {x: symbolic.symbols_like(x, "x")}
+        inputs.update({getattr(layer, f"{stem}_l0"): arrays[stem] for stem in theory.STEMS})
+        traced.append(symbolic.to_sympy(out.sum(), inputs))
+    symbols = sorted(traced[0].free_symbols, key=sympy.default_sort_key)
+    assert set(symbols) == traced[1].free_symbols
+    point = rng.uniform(-1, 1, len(symbols))
+    values = [float(sympy.lambdify(symbols, e)(*point)) for e in traced]
+    assert values[0] == pytest.approx(values[1], rel=1e-13)
+
+
+def test_fused_graph_size_guard():
+    import minigrad as mg
+    from minigrad import symbolic
+
+    rng = np.random.default_rng(0)
+    layer = theory.random_layer("lstm", 2, 4, rng)
+    layer.fused = True
+    x = mg.tensor(np.zeros((40, 1, 2)), dtype=mg.float64, requires_grad=True)
+    out, _ = layer(x)
+    with pytest.raises(symbolic.ExpressionTooLargeError, match="operations"):
+        symbolic.to_sympy(out, {x: "x"})

@@ -151,3 +151,14 @@ def test_lambdify_bridge_reproduces_the_engine_forward(rng):
     fn = sympy.lambdify(symbols, expr, "numpy")
     got = fn(*x.data.reshape(-1), *weight.data.reshape(-1))
     np.testing.assert_allclose(got, out.data, rtol=1e-13, atol=0)
+
+
+def test_symbolic_vjp_differentiates_a_forward_rule():
+    x, g = sympy.symbols("x g", real=True)
+    tanh_rule = mg.REGISTRY["tanh"].symbolic
+    arr = np.array([x, sympy.Rational(1, 2)], dtype=object)
+    (d,) = symbolic.symbolic_vjp(tanh_rule, np.array([g, 1], dtype=object), [arr], wrt=[0])
+    assert d[0] == g * (1 - sympy.tanh(x) ** 2)
+    assert d[1] == 1 - sympy.tanh(sympy.Rational(1, 2)) ** 2  # numbers are put back
+    with pytest.raises(ValueError, match="grad_out has shape"):
+        symbolic.symbolic_vjp(tanh_rule, np.array([g], dtype=object), [arr], wrt=[0])

@@ -65,12 +65,10 @@ def test_overlay_labels_and_edges_follow_the_norms():
         text = f"{rec.norm(tensor):.1e}"
         label = re.search(rf"cluster_r0_t{t} {{\n\s*(.*)", src).group(1)
         assert f"||∂L/∂h|| {text}" in label
-    widths = {}
-    for a, b, attrs in re.findall(r"^\s*(s0_\d+) -> (s0_\d+) \[(.*)\]$", src, flags=re.M):
-        widths[int(a.split("_")[1])] = float(re.search(r"penwidth=([\d.]+)", attrs).group(1))
+    widths = recurrent_widths(src)          # edge t -> t+1 carries h_t
     norms = [rec.norm(by_time[t]) for t in range(T - 1)]
     order = np.argsort(norms)
-    assert [widths[t] for t in order] == sorted(widths.values())  # wider = larger gradient
+    assert [widths[t] for t in order] == sorted(widths)   # wider = larger gradient
     assert "gradient overlay" in src and "log scale" in src
 
 
@@ -100,7 +98,10 @@ def test_watch_needs_unrolled_states():
     x = mg.randn(3, requires_grad=True)
     with pytest.raises(ValueError, match="found no state tensors"):
         viz.watch((x.tanh() * 2).sum())
-    rec = viz.watch(nets.run("RNN", T=2)[4])
+    model, _, _, _, loss = nets.run("RNN", T=2)
+    with pytest.raises(TypeError, match="not the model"):
+        viz.watch(model)
+    rec = viz.watch(loss)
     rec.remove()
     assert "captured=0" in repr(rec)
 

@@ -103,7 +103,7 @@ class _Drawing:
 
     # ---- classification ----------------------------------------------------------------
     def _title(self, model):
-        nets = sorted({"/".join(r[0]) for r in self.un.rows})
+        nets = list(dict.fromkeys("/".join(r[0]) for r in self.un.rows))
         name = type(model).__name__ if model is not None else (", ".join(n for n in nets if n)
                                                                 or "recurrent net")
         layers = len({r[:2] for r in self.un.rows})
@@ -222,16 +222,16 @@ class _Drawing:
         layers), with the inputs (below them), or, when it is computed from one layer and read
         by a later one (the concatenated states of a bidirectional layer, say), in a band just
         above the layer it comes from."""
-        un = self.un
-        k = self._src[i] if i is not None else None
-        if i is not None and un.above[i] and un.below[i] and k is not None:
+        un, k = self.un, self._src[i]
+        if un.above[i] and un.below[i] and k is not None and not self.cell:
+            if k + 1 < len(self.layers):
+                return self.layers[k + 1]
+        if un.above[i] and un.below[i] and k is not None:
             if k not in self._betweens:
                 self._betweens[k] = self.scene.cluster((("between", k),),
                                                        name=f"cluster_between{k}", **_BAND)
             return self._betweens[k]
-        if i is not None and un.below[i] and not un.above[i]:
-            return self._inputs_path
-        return self._outputs_path
+        return self._inputs_path if un.below[i] and not un.above[i] else self._outputs_path
 
     def _place(self, nid, column):
         """Put node ``nid`` in the time column ``column`` ("start", a time, "fold", "end")."""

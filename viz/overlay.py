@@ -48,6 +48,10 @@ class GradientRecorder:
         """Register hooks on the state tensors in the graph behind ``outputs`` (a Tensor or a
         tuple / list of them, e.g. a layer's ``(output, (h_n, c_n))`` or the loss). Returns
         ``self``. Raises ``ValueError`` if the graph holds no such tensor."""
+        if hasattr(outputs, "named_parameters"):
+            raise TypeError("watch: pass the output (or loss) of a forward pass, not the "
+                            "model: the hidden states to watch exist only once the model has "
+                            "run, e.g. rec = viz.watch(loss, model)")
         view = GraphView(outputs, model, None, "watch")
         found = 0
         for i, t in enumerate(view.tensors):

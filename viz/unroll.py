@@ -48,18 +48,22 @@ class Unrolled:
                 "under scopes like ('LSTM', 'layer0', 't=3'), as the unrolled layers "
                 "(models.LSTM(..., fused=False)) record them. Use viz.draw_graph for other "
                 "graphs.")
-        net_order = {}
-        for row in row_times:
-            net_order.setdefault(row[0], len(net_order))
-        self.rows = sorted(row_times, key=lambda r: (net_order[r[0]], r[1], _DIR_ORDER[r[2]]))
-        self.row_index = {r: k for k, r in enumerate(self.rows)}
         self.row_times = {r: sorted(row_times[r], reverse=r[2] == DIRECTIONS[1])
-                          for r in self.rows}
-        self.times = sorted(set().union(*row_times.values()))
+                          for r in row_times}
         self.step_ops = {}
         for i, key in enumerate(self.step):
             if key is not None:
                 self.step_ops.setdefault(key, []).append(i)
+        # Nets in the order they start: by when their first step is complete (an encoder's
+        # before the decoder that reads its final state).
+        start = {}
+        for row, times in self.row_times.items():
+            done = max(self.step_ops[(row, times[0])])
+            start[row[0]] = min(start.get(row[0], done), done)
+        self.rows = sorted(row_times, key=lambda r: (start[r[0]], r[0], r[1],
+                                                     _DIR_ORDER[r[2]]))
+        self.row_index = {r: k for k, r in enumerate(self.rows)}
+        self.times = sorted(set().union(*row_times.values()))
         self._times()
         self._shared()
         self._sides()

@@ -17,6 +17,7 @@ from .trace import (
     to_sympy,
     trace,
 )
+from .vjp import symbolic_vjp
 
 __all__ = ["DEFAULT_MAX_SIZE", "ExpressionTooLargeError", "Trace", "as_sympy", "expression_size",
-           "register_size_rule", "symbols_like", "to_sympy", "trace"]
+           "register_size_rule", "symbols_like", "symbolic_vjp", "to_sympy", "trace"]

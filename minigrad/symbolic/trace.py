@@ -116,10 +116,29 @@ def _size_along_dim(node, sizes):
     return 2 * n * sum(sizes) + 2
 
 
+def _size_elementwise(node, sizes):
+    """One element of each input, and the op."""
+    return sum(sizes) + 1
+
+
+def _size_view(node, sizes):
+    """Elements are moved, not combined (concat: the inputs' sizes weighted by their counts)."""
+    counts = [max(p.data.size, 1) for p in node.inputs]
+    return sum(s * c for s, c in zip(sizes, counts, strict=True)) / sum(counts)
+
+
+_ELEMENTWISE = ("add", "sub", "mul", "div", "pow", "pow_scalar", "neg", "exp", "log", "sqrt",
+                "abs", "tanh", "sigmoid", "relu", "leaky_relu", "softplus", "clamp", "maximum",
+                "minimum", "where", "tanh_backward", "sigmoid_backward", "leaky_relu_backward")
+_VIEWS = ("reshape", "permute", "expand", "getitem", "concat", "cast", "embedding")
+
 SIZE_RULES = {"matmul": _size_matmul, "softmax": _size_along_dim,
-              "log_softmax": _size_along_dim, "softmax_backward": _size_along_dim}
+              "log_softmax": _size_along_dim, "softmax_backward": _size_along_dim,
+              **dict.fromkeys(_ELEMENTWISE, _size_elementwise),
+              **dict.fromkeys(_VIEWS, _size_view)}
 """op name -> fn(node, input_sizes) giving the mean tree size of one output element; ops not
-listed use the generic rule (inputs' total size spread over the output's elements, plus one)."""
+listed (reductions, scatters, unknown ops) use the generic rule: the inputs' total size spread
+over the output's elements, plus one."""
 
 
 def register_size_rule(name):

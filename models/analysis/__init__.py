@@ -3,9 +3,15 @@
 - ``gradient_flow(model, x, loss_fn)``: ``||dL/dh_t||`` (and ``||dL/dc_t||``) per step and layer;
 - ``jacobian_norms(model, x, k)``: ``||dh_T/dh_t||`` (spectral, Frobenius, singular values)
   with the bound ``(gamma sigma_max)^(T-t)``;
-- ``spectral_radius``, ``sigma_max`` and initialisers that set them;
-- ``GradientMonitor``: a training callback recording gradient norms and clipping events;
-- ``build_report`` / ``minigrad analyze``: the report with its plots and tables.
+- ``spectral_radius``, ``sigma_max`` and initialisers that set them (``set_sigma_max_``,
+  ``set_spectral_radius_``, ``orthogonal_recurrent_``, ``identity_recurrent_``,
+  ``set_forget_bias_``);
+- ``GradientMonitor``: a training callback recording gradient norms per parameter and per time
+  step, and clipping events;
+- ``run_analysis`` / ``minigrad analyze -o DIR``: the report with its plots and tables.
+
+Both fused and unrolled layers work: unrolled graphs name their states (``find_states``), fused
+layers are driven step by step through their own kernel (``exposed_states``).
 """
 
 from .diagnostics import ClipEvent, GradientMonitor

@@ -2,14 +2,14 @@
 
 ``GradientMonitor`` is a callback for an ordinary training loop::
 
-    rec = GradientMonitor(model, max_norm=1.0)      # max_norm=None: record, never clip
+    rec = GradientMonitor(model, max_norm=1.0)   # max_norm=None: record, never clip
     for step in range(steps):
-        with rec.exposed():                          # fused layers expose their states
+        with rec.exposed():                       # fused layers expose their states
             loss = loss_fn(model(x))
-        rec.track(loss)                              # hooks on this step's states
+        rec.track(loss)                           # hooks on this step's states
         opt.zero_grad()
         loss.backward()
-        rec.after_backward(loss)                     # norms, clipping, the step counter
+        rec.after_backward(loss)                  # norms, clipping, the step counter
         opt.step()
 
 or ``rec.train_step(x, loss_fn, opt)`` doing the same in one call. The per-step gradients come

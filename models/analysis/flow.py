@@ -112,7 +112,7 @@ def gradient_flow(model, x, loss_fn=None, keep_grads=False, **forward_kwargs):
         for kind in layer.kinds:
             shape = (layer.steps,) + layer.states[kind][0].shape
             stacked = np.zeros(shape, dtype=np.float64)
-            for (k, kd, t), g in zip(slots, grads):
+            for (k, kd, t), g in zip(slots, grads, strict=True):
                 if k == key and kd == kind and g is not None:
                     stacked[t] = g.data
             norms = np.sqrt(np.sum(stacked.reshape(layer.steps, -1) ** 2, axis=1))

@@ -69,7 +69,7 @@ class JacobianNorms:
         spec, fro = self.curve("spectral"), self.curve("frobenius")
         bound = self.bound if self.bound is not None else [None] * len(spec)
         return [(int(d), float(s), float(f), None if b is None else float(b))
-                for d, s, f, b in zip(self.distance, spec, fro, bound)]
+                for d, s, f, b in zip(self.distance, spec, fro, bound, strict=True)]
 
 
 def state_jacobians(layer_states, k=None):
@@ -97,7 +97,7 @@ def state_jacobians(layer_states, k=None):
     earlier = [(d, j, layer_states.states[s][steps - 1 - d])
                for d in range(1, k + 1) for j, s in enumerate(kinds)]
     inputs = [t for _, _, t in earlier]
-    for j_out, out in enumerate(last):
+    for j_out in range(len(last)):
         for i in range(hidden):
             seeds = []
             for j, o in enumerate(last):
@@ -108,7 +108,7 @@ def state_jacobians(layer_states, k=None):
             grads = mg.grad(last, inputs, grad_outputs=seeds, retain_graph=True,
                             allow_unused=True)
             row = j_out * hidden + i
-            for (d, j_in, _), g in zip(earlier, grads):
+            for (d, j_in, _), g in zip(earlier, grads, strict=True):
                 if g is not None:
                     jac[:, d, row, j_in * hidden:(j_in + 1) * hidden] = g.data
     if "c" in kinds:

@@ -19,7 +19,7 @@ def _pyplot():
     return plt
 
 
-def _positive(values, floor=1e-30):
+def _positive(values, floor=1e-300):
     """Values for a log axis: non-positive and non-finite entries become NaN (not drawn);
     tiny positives are clipped at ``floor``."""
     arr = np.asarray(values, dtype=np.float64).copy()
@@ -91,7 +91,7 @@ def heatmaps(path, panels, title, xlabel="time step t", ylabel="training step"):
     vmin, vmax = ((np.percentile(finite, 2), np.percentile(finite, 99.5)) if finite.size
                   else (-6.0, 0.0))
     im = None
-    for i, (p, v) in enumerate(zip(panels, logs)):
+    for i, (p, v) in enumerate(zip(panels, logs, strict=True)):
         ax, side = axes[2 * i], axes[2 * i + 1]
         steps = np.asarray(p["steps"], dtype=np.float64)
         step = steps[1] - steps[0] if len(steps) > 1 else 1.0
@@ -106,8 +106,17 @@ def heatmaps(path, panels, title, xlabel="time step t", ylabel="training step"):
         side.set_ylim(bottom, top)
         side.set_yticklabels([])
         if p.get("loss") is not None:
-            side.plot(_positive(p["loss"]), steps, color="C0", lw=1.4)
-            side.set_xscale("log")
+            loss = _positive(p["loss"])
+            side.plot(loss, steps, color="C0", lw=1.4)
+            finite = loss[np.isfinite(loss)]
+            if finite.size and finite.max() > 10 * finite.min():
+                from matplotlib.ticker import LogLocator, NullFormatter
+
+                side.set_xscale("log")
+                side.xaxis.set_major_locator(LogLocator(numticks=3))
+                side.xaxis.set_minor_formatter(NullFormatter())
+            else:
+                side.locator_params(axis="x", nbins=2)
         side.set_xlabel("loss", fontsize=9)
         side.tick_params(axis="x", labelsize=7)
         side.grid(True, alpha=0.3)
@@ -119,28 +128,39 @@ def heatmaps(path, panels, title, xlabel="time step t", ylabel="training step"):
     return path
 
 
-def training_runs(path, runs, title, clip_marks=True):
+def training_runs(path, runs, title, clip_marks=True, smooth=1):
     """Loss (top) and total gradient norm (bottom) against training step for several runs.
 
-    runs: list of dicts with ``label``, ``loss`` and ``norm`` arrays, optionally ``clips``
-    (the steps at which the gradient was clipped) and ``max_norm``.
+    runs: list of dicts with ``label``, ``loss`` and ``norm`` arrays, optionally ``max_norm``
+    (drawn as a dotted line). ``smooth > 1`` draws the loss's moving average over that many
+    steps, with the per-step values faint behind it.
     """
     plt = _pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.2, 6.0), sharex=True)
     for i, r in enumerate(runs):
         color = f"C{i}"
-        steps = np.arange(len(r["loss"]))
-        top.plot(steps, _positive(r["loss"]), color=color, lw=1.3, label=r["label"])
-        bottom.plot(steps, _positive(r["norm"]), color=color, lw=1.0, label=r["label"])
+        loss = _positive(r["loss"], 1e-30)
+        steps = np.arange(len(loss))
+        if smooth > 1 and len(loss) > smooth:
+            top.plot(steps, loss, color=color, lw=0.6, alpha=0.25)
+            kernel = np.ones(smooth) / smooth
+            filled = np.where(np.isfinite(loss), loss, np.nanmax(loss[np.isfinite(loss)])
+                              if np.isfinite(loss).any() else 1.0)
+            avg = np.convolve(filled, kernel, mode="valid")
+            top.plot(steps[smooth - 1:], avg, color=color, lw=1.6, label=r["label"])
+        else:
+            top.plot(steps, loss, color=color, lw=1.3, label=r["label"])
+        bottom.plot(steps, _positive(r["norm"]), color=color, lw=0.9, label=r["label"])
         if clip_marks and r.get("max_norm") is not None:
             bottom.axhline(r["max_norm"], color=color, ls=":", lw=1)
-    for ax, label in ((top, "training loss (MSE)"), (bottom, "total gradient norm (before clipping)")):
+    for ax, label in ((top, "training loss (MSE)"),
+                      (bottom, "total gradient norm (before clipping)")):
         ax.set_yscale("log")
         ax.set_ylabel(label, fontsize=9)
         ax.grid(True, alpha=0.3)
     bottom.set_xlabel("training step")
     top.legend(fontsize=8)
-    top.set_title(title)
+    top.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=_DPI)
     plt.close(fig)

@@ -203,11 +203,12 @@ _MD_SPECIAL = re.compile(r"([\\`*\[\]<>|~$])|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])"
 _MD_LINE_START = re.compile(r"^(\s*)([#+\-=]|\d+(?=\.))")
 
 
-def _md_text(text):
+def _md_text(text, line_start=True):
     """Plain text for Markdown: markup characters backslash-escaped (``_`` only where it could
-    start or end emphasis, ``#``/``-``/``+``/``1.`` only at the start), newlines flattened."""
+    start or end emphasis; ``#``/``-``/``+``/``1.`` only at the start of a line, i.e. not in
+    table cells), newlines flattened."""
     out = _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), str(text)).replace("\n", " ")
-    return _MD_LINE_START.sub(_escape_line_start, out)
+    return _MD_LINE_START.sub(_escape_line_start, out) if line_start else out
 
 
 def _escape_line_start(m):
@@ -247,7 +248,7 @@ def _html_inline(text):
 
 
 def _md_cell(value):
-    return _md_text(fmt(value))
+    return _md_text(fmt(value), line_start=False)
 
 
 def _md_table(table):

@@ -13,7 +13,10 @@ import sympy
 _X = sympy.Symbol("x", real=True)
 
 
-def activation_expr(nonlinearity, negative_slope=sympy.Rational(1, 100)):
+_SLOPE = sympy.Rational(1, 100)
+
+
+def activation_expr(nonlinearity, negative_slope=_SLOPE):
     """The activation as a sympy expression in ``x``."""
     if nonlinearity == "tanh":
         return sympy.tanh(_X)
@@ -38,7 +41,7 @@ def _local_gamma(nonlinearity, negative_slope):
     return sympy.Max(*[sympy.Abs(sympy.simplify(c)) for c in candidates])
 
 
-def activation_gamma_exact(nonlinearity, negative_slope=sympy.Rational(1, 100)):
+def activation_gamma_exact(nonlinearity, negative_slope=_SLOPE):
     """``sup_x |phi'(x)|`` as an exact sympy number (tanh 1, sigmoid 1/4, ReLU 1, leaky ReLU
     max(1, slope))."""
     theory_gamma = _theory_gamma()

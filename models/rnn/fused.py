@@ -11,6 +11,8 @@ to ``fused=False`` (the unrolled path, built from small primitives). Its symboli
 the cell equations, so a fused graph can still be traced into sympy expressions.
 """
 
+import math
+
 import numpy as np
 
 import minigrad as mg
@@ -152,16 +154,11 @@ def _arrays(names, arrays):
     return out
 
 
-def _lengths_or_full(lengths, T, B):
-    return np.full(B, T, np.int64) if lengths is None else lengths
-
-
 @rnn_fused_p.def_forward
 def _fused_forward(*arrays, mode, names, nonlinearity, lengths, reverse, hidden_mask, coupled,
                    reset_after, save):
     a = _arrays(names, arrays)
-    T, B = a["x"].shape[:2]
-    states, res = launch.forward(mode, a, _lengths_or_full(lengths, T, B), hidden_mask,
+    states, res = launch.forward(mode, a, lengths, hidden_mask,
                                  relu=nonlinearity == "relu", reverse=reverse, coupled=coupled,
                                  reset_after=reset_after, save=save)
     if res is not None:
@@ -182,7 +179,7 @@ def _fused_backward(ctx, g):
     wanted = launch.grad_layout(params["names"], ctx.saved["arrays"], ctx.needs_input_grad)
     grads, offset = {}, 0
     for name, shape in wanted:
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         grads[name] = mg.from_numpy(flat[offset:offset + size].reshape(shape))
         offset += size
     return tuple(grads.get(name) for name in params["names"])
@@ -265,9 +262,8 @@ def _lstm_step(pre, c, peep, coupled, H, sig, tanh):
 def _bptt_forward(g, *arrays, mode, names, nonlinearity, lengths, reverse, hidden_mask, coupled,
                   reset_after, save, saved, needs):
     a = saved["arrays"]
-    T, B = a["x"].shape[:2]
     g = np.ascontiguousarray(g, dtype=a["x"].dtype)
-    return launch.backward(mode, g, a, saved, _lengths_or_full(lengths, T, B), hidden_mask,
+    return launch.backward(mode, g, a, saved, lengths, hidden_mask,
                            launch.grad_layout(names, a, needs), relu=nonlinearity == "relu",
                            reverse=reverse, coupled=coupled, reset_after=reset_after)
 

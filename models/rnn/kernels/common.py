@@ -137,11 +137,19 @@ def matmul_into(w, wt, u, out):
     M, K = out.shape[0], u.shape[0]
     of = out.reshape(M)
     of[:] = 0
-    for k in range(K):
+    k = 0
+    while k + 4 <= K:  # four rows of wt per pass over out
+        u0, u1, u2, u3 = u[k, 0], u[k + 1, 0], u[k + 2, 0], u[k + 3, 0]
+        w0, w1, w2, w3 = wt[k], wt[k + 1], wt[k + 2], wt[k + 3]
+        for m in range(M):
+            of[m] += u0 * w0[m] + u1 * w1[m] + u2 * w2[m] + u3 * w3[m]
+        k += 4
+    while k < K:
         uk = u[k, 0]
         wk = wt[k]
         for m in range(M):
             of[m] += uk * wk[m]
+        k += 1
 
 
 @njit(cache=True, error_model="numpy")

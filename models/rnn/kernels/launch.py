@@ -14,6 +14,9 @@ Arrays come in as a dict ``name -> ndarray`` (``x`` (T, B, I), ``h0``, ``c0`` (B
 (3, H); absent ones are None), all C-contiguous and of one float dtype, already validated.
 """
 
+import math
+import threading
+
 import numpy as np
 
 from . import gru as gru_kernels
@@ -24,13 +27,39 @@ GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 _EMPTY = {}
 
 
+class _Scratch(threading.local):
+    def __init__(self):
+        self.buffers = {}
+
+
+_SCRATCH = _Scratch()
+
+
+def release_scratch():
+    """Drop this thread's cached temporaries (the largest input projection / gradient buffers
+    used so far; they are kept to spare the page faults of fresh allocations)."""
+    _SCRATCH.buffers.clear()
+
+
+def _scratch(role, shape, dtype):
+    """A reusable array for a temporary that never leaves this module (one per role, dtype
+    and thread; grown as needed)."""
+    size = math.prod(shape)
+    key = (role, dtype)
+    buf = _SCRATCH.buffers.get(key)
+    if buf is None or buf.size < size:
+        buf = np.empty(size, dtype)
+        _SCRATCH.buffers[key] = buf
+    return buf[:size].reshape(shape)
+
+
 def num_gates(mode, coupled):
     """G: the number of gate blocks stacked in W_ih / W_hh."""
     return 3 if mode == "lstm" and coupled else GATES[mode]
 
 
 def _empty(dtype, ndim=2):
-    key = (np.dtype(dtype), ndim)
+    key = (dtype, ndim)
     if key not in _EMPTY:
         _EMPTY[key] = np.empty((0,) * ndim, dtype=dtype)
     return _EMPTY[key]
@@ -66,18 +95,27 @@ def _bias(arrays, mode, H, reset_after, dtype):
     return bias, bhn
 
 
-def used_input(x, lengths):
-    """x with the steps past each sequence's end set to 0 (they never affect the result;
-    zeroing them keeps NaN / inf padding out of the weight gradients)."""
-    T = x.shape[0]
-    if lengths.min() >= T:
-        return x
-    return np.where((np.arange(T)[:, None] < lengths[None, :])[..., None], x, 0).astype(x.dtype)
+def _lengths(lengths, T, B):
+    """(lengths as an int64 array, whether every sequence has all T steps)."""
+    if lengths is None:
+        return np.full(B, T, np.int64), True
+    return lengths, bool(lengths.min() >= T)
+
+
+def used_input(x, lengths, full):
+    """x (T, B, I) as (T B, I), with the steps past each sequence's end set to 0 (they never
+    affect the result; zeroing them keeps NaN / inf padding out of the weight gradients)."""
+    T, B, I = x.shape
+    if full:
+        return x.reshape(T * B, I)
+    keep = (np.arange(T)[:, None] < lengths[None, :])[..., None]
+    return np.where(keep, x, 0).astype(x.dtype).reshape(T * B, I)
 
 
 def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=False,
             reset_after=True, save=True):
-    """Run one layer-direction. lengths: (B,) int64; mask: (B, H) or None.
+    """Run one layer-direction. lengths: (B,) int64 or None (all T steps); mask: (B, H) or
+    None.
 
     Returns (states, residuals): states (T, S, B, H) with S = 2 (h, c) for LSTM else 1;
     residuals a dict of the arrays the backward pass needs (None unless ``save``).
@@ -91,7 +129,9 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
     states = np.empty((T, S, B, H), dtype)
     if T == 0 or B == 0:
         return states, ({"states": states} if save else None)
-    xp = np.matmul(w_ih, used_input(x, lengths).reshape(T * B, I).T)  # (G H, T B)
+    lengths, full = _lengths(lengths, T, B)
+    xp = _scratch("xp", (GH, T * B), dtype)  # W_ih x^T, column t B + b
+    np.matmul(w_ih, used_input(x, lengths, full).T, out=xp)
     use_mask = mask is not None
     mask_fm = _fm(mask) if use_mask else _empty(dtype)
     n = T if save else 1
@@ -139,26 +179,26 @@ def grad_layout(names, arrays, needs):
     return [(name, arrays[name].shape) for name, need in zip(names, needs, strict=True) if need]
 
 
-def _columns(a):
+def _columns(role, a):
     """(T, R, B) per-step blocks -> (R, T B), one column per (step, sequence)."""
     T, R, B = a.shape
-    return np.ascontiguousarray(a.transpose(1, 0, 2)).reshape(R, T * B)
+    out = _scratch(role, (R, T, B), a.dtype)
+    np.copyto(out, a.transpose(1, 0, 2))
+    return out.reshape(R, T * B)
 
 
-def _previous_states(states, h0, mask, reverse):
-    """(T B, H): the (masked) h_{t-1} that met W_hh at each time index t, read back from the
-    output states (past a sequence's end the values do not matter: its gradient is 0 there)."""
-    T, _, B, H = states.shape
-    prev = np.empty((T, B, H), states.dtype)
+def _previous_states(states, h0, mask, reverse, out):
+    """out (T, B, H) = the (masked) h_{t-1} that met W_hh at each time index t, read back
+    from the output states (past a sequence's end the values do not matter: its gradient is 0
+    there)."""
     if reverse:
-        prev[-1] = h0
-        prev[:-1] = states[1:, 0]
+        out[-1] = h0
+        out[:-1] = states[1:, 0]
     else:
-        prev[0] = h0
-        prev[1:] = states[:-1, 0]
+        out[0] = h0
+        out[1:] = states[:-1, 0]
     if mask is not None:
-        prev *= mask
-    return prev.reshape(T * B, H)
+        out *= mask
 
 
 def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse=False,
@@ -170,18 +210,19 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
     H = h0.shape[1]
     GH = w_ih.shape[0]
     dtype = x.dtype
-    flat = np.empty(sum(int(np.prod(shape)) for _, shape in wanted), dtype)
+    sizes = [math.prod(shape) for _, shape in wanted]
+    flat = np.empty(sum(sizes), dtype)
     out, offset = {}, 0
-    for name, shape in wanted:
-        size = int(np.prod(shape))
+    for (name, shape), size in zip(wanted, sizes, strict=True):
         out[name] = flat[offset:offset + size].reshape(shape)
         offset += size
     if T == 0 or B == 0:
         flat[:] = 0
         return flat
+    lengths, full = _lengths(lengths, T, B)
     use_mask = mask is not None
     mask_fm = _fm(mask) if use_mask else _empty(dtype)
-    dpre = np.empty((T, GH, B), dtype)
+    dpre = _scratch("dpre", (T, GH, B), dtype)
     dh = np.empty((H, B), dtype)
     dxn = None  # GRU reset_after: the input projection's n block differs from dpre's
 
@@ -209,7 +250,7 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
         empty = _empty(dtype)
         if reset_after:
             (w, wt), (w_rz, w_rzT), (w_n, w_nT) = _pair(w_hh, B, True), (empty,) * 2, (empty,) * 2
-            dxn = np.empty((T, H, B), dtype)
+            dxn = _scratch("dxn", (T, H, B), dtype)
         else:
             (w, wt) = (empty, empty)
             (w_rzT, w_rz), (w_nT, w_n) = (_pair(w_hh[:2 * H], B, True),
@@ -220,49 +261,86 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
                                  scratch(), scratch(), scratch(), scratch())
     if "h0" in out:
         out["h0"][...] = dh.T
-    _weight_grads(out, mode, x, w_ih, res, h0, mask, lengths, _columns(dpre),
-                  None if dxn is None else _columns(dxn), reverse, reset_after)
+    d_hh = _columns("cols", dpre)
+    d_xn = None if dxn is None else _columns("cols_n", dxn)
+    _weight_grads(out, mode, x, w_ih, res, h0, mask, lengths, full, d_hh, d_xn, reverse,
+                  reset_after)
     return flat
 
 
-def _weight_grads(out, mode, x, w_ih, res, h0, mask, lengths, d_hh, d_xn, reverse,
+def _gemm_cat(d, left, middle, ones, dtype):
+    """d (R, T B) @ [left | middle | 1] (T B, .), the needed column blocks side by side, as one
+    GEMM (one pass over d instead of three). Returns the (R, .) blocks in that order."""
+    parts = [p for p in (left, middle) if p is not None]
+    cols = sum(p.shape[1] for p in parts) + (1 if ones else 0)
+    rhs = _scratch("rhs", (d.shape[1], cols), dtype)
+    c = 0
+    for p in parts:
+        rhs[:, c:c + p.shape[1]] = p
+        c += p.shape[1]
+    if ones:
+        rhs[:, c] = 1
+    prod = np.matmul(d, rhs)
+    blocks, c = [], 0
+    for p in (left, middle):
+        if p is None:
+            blocks.append(None)
+        else:
+            blocks.append(prod[:, c:c + p.shape[1]])
+            c += p.shape[1]
+    blocks.append(prod[:, c] if ones else None)
+    return blocks
+
+
+def _weight_grads(out, mode, x, w_ih, res, h0, mask, lengths, full, d_hh, d_xn, reverse,
                   reset_after):
     """The gradients of x, W_ih, W_hh and the biases from the per-column gradients d_hh
     (G H, T B) w.r.t. u W_hh^T + b_hh and (GRU reset_after only; else None) d_xn (H, T B),
     the n block of the gradient w.r.t. W_ih x^T + b_ih whose other blocks are d_hh's."""
     T, B, I = x.shape
     H = h0.shape[1]
-    # The input side as row blocks: (rows of W_ih, gradient columns).
-    if d_xn is None:
-        blocks = [(slice(None), d_hh)]
-    else:
-        blocks = [(slice(0, 2 * H), d_hh[:2 * H]), (slice(2 * H, 3 * H), d_xn)]
+    dtype = x.dtype
     if "x" in out:
         dx = out["x"].reshape(T * B, I)
-        for k, (rows, d) in enumerate(blocks):
-            part = np.matmul(d.T, w_ih[rows])
-            if k == 0:
-                dx[...] = part
-            else:
-                dx += part
-    if "weight_ih" in out:
-        x2 = used_input(x, lengths).reshape(T * B, I)
-        for rows, d in blocks:
-            np.matmul(d, x2, out=out["weight_ih"][rows])
-    if "bias_ih" in out:
-        for rows, d in blocks:
-            np.sum(d, axis=1, out=out["bias_ih"][rows])
-    if "bias_hh" in out:
-        if d_xn is None and "bias_ih" in out:
-            out["bias_hh"][...] = out["bias_ih"]
+        if d_xn is None:
+            np.matmul(d_hh.T, w_ih, out=dx)
         else:
-            np.sum(d_hh, axis=1, out=out["bias_hh"])
-    if "weight_hh" in out:
-        dw = out["weight_hh"]
-        prev = _previous_states(res["states"], h0, mask, reverse)
-        if mode == "gru" and not reset_after:  # the n block met r * u, not u
-            np.matmul(d_hh[:2 * H], prev, out=dw[:2 * H])
-            ru = np.ascontiguousarray(res["aux"].transpose(0, 2, 1)).reshape(T * B, H)
-            np.matmul(d_hh[2 * H:], ru, out=dw[2 * H:])
-        else:
-            np.matmul(d_hh, prev, out=dw)
+            np.matmul(d_hh[:2 * H].T, w_ih[:2 * H], out=dx)
+            dx += np.matmul(d_xn.T, w_ih[2 * H:])
+    need_ih, need_hh = "weight_ih" in out, "weight_hh" in out
+    need_b = "bias_ih" in out or "bias_hh" in out
+    if not (need_ih or need_hh or need_b):
+        return
+    x2 = used_input(x, lengths, full) if need_ih else None
+    prev = None
+    if need_hh:
+        prev = _scratch("prev", (T, B, h0.shape[1]), dtype)
+        _previous_states(res["states"], h0, mask, reverse, prev)
+        prev = prev.reshape(T * B, H)
+    # (rows, gradient columns, right-hand W_hh factor, which input-side blocks they carry)
+    if mode == "gru" and d_xn is not None:  # reset_after: the n rows differ on the two sides
+        jobs = [(slice(0, 2 * H), d_hh[:2 * H], x2, prev, True, True),
+                (slice(2 * H, 3 * H), d_xn, x2, None, True, False),
+                (slice(2 * H, 3 * H), d_hh[2 * H:], None, prev, False, True)]
+    elif mode == "gru":  # not reset_after: the n rows met r * u, not u
+        ru = None
+        if need_hh:
+            ru = _scratch("ru", (T, B, H), dtype)
+            np.copyto(ru, res["aux"].transpose(0, 2, 1))
+            ru = ru.reshape(T * B, H)
+        jobs = [(slice(0, 2 * H), d_hh[:2 * H], x2, prev, True, True),
+                (slice(2 * H, 3 * H), d_hh[2 * H:], x2, ru, True, True)]
+    else:
+        jobs = [(slice(None), d_hh, x2, prev, True, True)]
+    for rows, d, left, middle, ih_side, hh_side in jobs:
+        dwi, dwh, db = _gemm_cat(d, left if ih_side else None, middle if hh_side else None,
+                                 need_b, dtype)
+        if dwi is not None:
+            out["weight_ih"][rows] = dwi
+        if dwh is not None:
+            out["weight_hh"][rows] = dwh
+        if db is not None:
+            if ih_side and "bias_ih" in out:
+                out["bias_ih"][rows] = db
+            if hh_side and "bias_hh" in out:
+                out["bias_hh"][rows] = db
