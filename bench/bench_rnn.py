@@ -13,8 +13,9 @@ through ``models.LSTM`` etc. (``layer``: includes taking h out of the states and
 Thread counts are fixed per run in a subprocess with OPENBLAS_NUM_THREADS / OMP_NUM_THREADS /
 MKL_NUM_THREADS set (the library itself never sets them) and torch.set_num_threads.
 
-Timing: each case is warmed up, then run in rounds of n calls until ``--seconds`` has passed
-(at least 5 rounds); the best round is reported (the least disturbed one on a shared machine).
+Timing: each case is warmed up, then run in rounds of n calls (~50 ms), the rounds of all
+implementations of one configuration interleaved, for ``--seconds`` per implementation (at
+least 5 rounds each); the best round is reported (the least disturbed one on a shared machine).
 ``--cpu`` reports per-thread CPU time instead of wall time (1 thread only; robust to other
 processes on the machine, blind to what extra threads do).
 """
@@ -37,21 +38,25 @@ def _timer(cpu):
     return time.thread_time if cpu else time.perf_counter
 
 
-def best_time(fn, seconds, cpu=False):
-    """The best per-call time (s) over rounds of calls."""
+def best_times(fns, seconds, cpu=False):
+    """The best per-call time (s) of each function, over rounds of calls that alternate
+    between the functions (so that a burst of load on a shared machine hits all of them)."""
     clock = _timer(cpu)
-    fn()
-    fn()
-    t0 = clock()
-    fn()
-    once = max(clock() - t0, 1e-6)
-    n = max(1, int(0.05 / once))  # rounds of ~50 ms
-    best, rounds, start = float("inf"), 0, time.perf_counter()
-    while rounds < 5 or time.perf_counter() - start < seconds:
+    counts = []
+    for fn in fns:
+        fn()
+        fn()
         t0 = clock()
-        for _ in range(n):
-            fn()
-        best = min(best, (clock() - t0) / n)
+        fn()
+        counts.append(max(1, int(0.05 / max(clock() - t0, 1e-6))))  # rounds of ~50 ms
+    best = [float("inf")] * len(fns)
+    rounds, start = 0, time.perf_counter()
+    while rounds < 5 or time.perf_counter() - start < seconds * len(fns):
+        for k, (fn, n) in enumerate(zip(fns, counts, strict=True)):
+            t0 = clock()
+            for _ in range(n):
+                fn()
+            best[k] = min(best[k], (clock() - t0) / n)
         rounds += 1
     return best
 
@@ -184,16 +189,17 @@ def worker(args):
     for mode in args.modes:
         for cfg in args.configs:
             row = {"mode": mode, "cfg": cfg, "threads": threads}
+            names, fns = [], []
             for name, (fb, f) in minigrad_cases(mode, *cfg).items():
-                row[f"{name}_fb"] = best_time(fb, args.seconds, args.cpu)
-                row[f"{name}_f"] = best_time(f, args.seconds, args.cpu)
+                names += [f"{name}_fb", f"{name}_f"]
+                fns += [fb, f]
             if torch is not None:
-                fb, f = torch_cases(mode, *cfg)
-                row["torch_fb"] = best_time(fb, args.seconds, args.cpu)
-                row["torch_f"] = best_time(f, args.seconds, args.cpu)
+                names += ["torch_fb", "torch_f"]
+                fns += list(torch_cases(mode, *cfg))
             else:
-                row["numpy_f"] = best_time(numpy_forward_case(mode, *cfg), args.seconds,
-                                           args.cpu)
+                names.append("numpy_f")
+                fns.append(numpy_forward_case(mode, *cfg))
+            row.update(zip(names, best_times(fns, args.seconds, args.cpu), strict=True))
             print(json.dumps(row), flush=True)
             rows.append(row)
     return rows

@@ -3,17 +3,29 @@ and a sample point), and every backward rule equals ``sympy.diff`` of its symbol
 first and second order, in float64 at 1e-12."""
 
 import importlib
+import pkgutil
+import warnings
 
 import numpy as np
 import pytest
 
 import minigrad as mg
-import models  # noqa: F401 - registers the models' primitives
+import models
 from minigrad.symbolic import rules_check
 
-for _module in ("models.attention", "models.rnn.fused", "models.theory"):
-    importlib.import_module(_module)  # the last registers the models' sample points
 
+def _import_everything():
+    """Import every module of minigrad and models, so that every primitive is registered
+    (models.theory also registers the sample points of the models' primitives)."""
+    for package in (mg, models):
+        for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            try:
+                importlib.import_module(info.name)
+            except Exception as err:  # someone else's module: reported by its own tests
+                warnings.warn(f"could not import {info.name}: {err}", stacklevel=1)
+
+
+_import_everything()
 OPS = sorted(mg.REGISTRY)
 
 
@@ -43,8 +55,9 @@ def test_backward_rule_equals_sympy_diff(name):
     result = rules_check.check_rule(name)
     assert result.passed, result
     assert result.value <= 1e-12  # the symbolic rule is the forward rule
-    if "first order only" not in result.note:
-        assert not np.isnan(result.second), result
+    if not any(why in result.note for why in ("first order only", "not differentiable",
+                                              "no differentiable input")):
+        assert not np.isnan(result.first) and not np.isnan(result.second), result
 
 
 def test_a_wrong_backward_rule_is_caught():

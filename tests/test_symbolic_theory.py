@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 import sympy
 
+import minigrad as mg
+from minigrad import symbolic
 from models import theory
 
 
@@ -133,10 +135,6 @@ def test_step_functions_evaluate_the_derived_formula(rng):
 
 @pytest.mark.parametrize("mode", ["rnn", "lstm", "gru"])
 def test_fused_and_unrolled_layers_trace_to_the_same_function(mode, rng):
-    from minigrad import symbolic
-
-    import minigrad as mg
-
     fused = theory.random_layer(mode, 1, 1, rng)
     fused.fused = True
     arrays, _ = theory.weight_symbols(mode, 1, 1)
@@ -155,9 +153,6 @@ def test_fused_and_unrolled_layers_trace_to_the_same_function(mode, rng):
 
 
 def test_fused_graph_size_guard():
-    import minigrad as mg
-    from minigrad import symbolic
-
     rng = np.random.default_rng(0)
     layer = theory.random_layer("lstm", 2, 4, rng)
     layer.fused = True

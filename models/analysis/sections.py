@@ -44,9 +44,9 @@ class Config:
     explode_seq: int = 30
     explode_lr: float = 0.003
     explode_seeds: int = 1           # extra seeds repeat each run (the table shows all)
-    heat_steps: int = 400            # training steps of the heatmap runs
+    heat_steps: int = 600            # training steps of the heatmap runs
     heat_seq: int = 20
-    heat_every: int = 10
+    heat_every: int = 15
     train_batch: int = 32
     derive_models: tuple = ("rnn", "lstm", "gru")
     render_steps: int = 5
@@ -383,7 +383,8 @@ def exploding(cfg, ctx):
             shown = [label, float(losses[worst]), worst, float(np.nanmax(norms)),
                      len(monitor.clip_events), len(monitor.nonfinite_steps), final]
             plot_runs.append({"label": label, "loss": losses, "norm": norms, "max_norm": clip})
-        rows.append(shown + [" / ".join(f"{v:.3f}" for v in finals)])
+        rows.append(shown + ([" / ".join(f"{v:.3f}" for v in finals)] if len(seeds) > 1
+                             else []))
         summary[label] = {"max_loss": shown[1], "max_norm": shown[3], "clips": shown[4],
                           "final": shown[6], "finals": finals}
     fig = plots.training_runs(
@@ -405,12 +406,13 @@ def exploding(cfg, ctx):
         "`GradientMonitor(max_norm=1)` clips the total norm (g <- theta g / ||g|| when "
         "||g|| > theta; Pascanu, Mikolov & Bengio 2013) and records every clipping event; the "
         "same run then learns. A 10x smaller learning rate also avoids the blow-up but learns "
-        f"slowly. The last column repeats each run for seeds {', '.join(map(str, seeds))}.")
+        "slowly." + (f" The last column repeats each run for seeds {', '.join(map(str, seeds))}."
+                     if len(seeds) > 1 else ""))
     r.figure(fig.split(os.sep)[-1], "Training loss (moving average; faint: per step) and "
              "total gradient norm before clipping; dotted: the clipping threshold", Table(
                  ["run", "max loss (step > 0)", "at step", "max grad norm", "clip events",
-                  "non-finite steps", f"final loss (last {window} steps)",
-                  "final loss per seed"], rows),
+                  "non-finite steps", f"final loss (last {window} steps)"]
+                 + (["final loss per seed"] if len(seeds) > 1 else []), rows),
              links=[("every number (CSV)", "data/fig3b_exploding.csv")])
     return {"figure": fig, "data": data, "runs": summary}
 
@@ -537,8 +539,11 @@ def derivations(cfg, ctx):
     for model in cfg.derive_models:
         ctx.note(f"derive {model}")
         step = theory.derive_step(model, 1, 1)
-        r.math(step.latex(), caption=f"{model.upper()}: one-step Jacobian (H = 1, derived; "
-               f"equals the textbook formula: {'yes' if step.matches_textbook else 'NO'})")
+        lhs = step.latex().split(" = ", 1)[0]
+        body = step.latex().split(" = ", 1)[1] if model == "rnn" else sympy.latex(step.textbook)
+        r.math(f"{lhs} = {body}", caption=f"{model.upper()}: one-step Jacobian (H = 1; traced "
+               "from the cell's graph, rewritten in its gate and state nodes; equals the "
+               f"textbook formula: {'yes' if step.matches_textbook else 'NO'})")
         general = theory.general_product(model)
         what = {"rnn": r"\frac{\partial h_T}{\partial h_k}",
                 "lstm": r"\text{direct cell path } \frac{\partial c_T}{\partial c_k}",

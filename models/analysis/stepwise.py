@@ -28,17 +28,20 @@ def is_fused_recurrent(module):
 def exposed_states(model):
     """Within the block, fused recurrent sub-modules of ``model`` run step by step with named
     states. Yields ``"stepwise"`` if any layer was switched, else ``"unrolled"``."""
-    patched = []
+    patched, stepwise = [], False
     try:
         for _, module in model.named_modules():
             if is_fused_recurrent(module):
                 _check_supported(module)
+                stepwise = True
+                if "forward" in module.__dict__:
+                    continue  # already exposed by an enclosing block
                 object.__setattr__(module, "forward", _stepwise(module))
                 patched.append(module)
-        yield "stepwise" if patched else "unrolled"
+        yield "stepwise" if stepwise else "unrolled"
     finally:
         for module in patched:
-            del module.__dict__["forward"]
+            module.__dict__.pop("forward", None)
 
 
 def _check_supported(module):

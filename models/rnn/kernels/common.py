@@ -119,8 +119,7 @@ def sigmoid_array(x, out):
 # The kernels keep per-step quantities feature-major, (rows, B) with the batch fastest, so that
 # the recurrent GEMM is W (G H, H) @ u (H, B): OpenBLAS then packs the small operand, not the
 # weights (measured 1.3-2x faster per step at B >= 16), and each gate's (H, B) block is one
-# contiguous run for the gate loops. Per-step blocks of a sequence are stored as (T, rows, B);
-# the input projection, made by one GEMM before the loop, is (rows, T B).
+# contiguous run for the gate loops. Per-step blocks of a sequence are stored as (T, rows, B).
 
 
 @njit(cache=True, error_model="numpy")
@@ -153,39 +152,6 @@ def matmul_into(w, wt, u, out):
 
 
 @njit(cache=True, error_model="numpy")
-def add_projection(pre, xp, bias, col0, rows):
-    """pre[j, b] += xp[j, col0 + b] + bias[j] for j < rows. pre: (R, B); xp: (R', T B);
-    bias: (R',)."""
-    B = pre.shape[1]
-    if B == 1:  # a column: skip the per-row slicing
-        for j in range(rows):
-            pre[j, 0] += xp[j, col0] + bias[j]
-        return
-    for j in range(rows):
-        bj = bias[j]
-        pj = pre[j]
-        xj = xp[j, col0:col0 + B]
-        for b in range(B):
-            pj[b] += xj[b] + bj
-
-
-@njit(cache=True, error_model="numpy")
-def load_projection(dst, xp, bias, row0, col0):
-    """dst[j, b] = xp[row0 + j, col0 + b] + bias[row0 + j]. dst: (R, B); xp: (R', T B)."""
-    R, B = dst.shape
-    if B == 1:
-        for j in range(R):
-            dst[j, 0] = xp[row0 + j, col0] + bias[row0 + j]
-        return
-    for j in range(R):
-        bj = bias[row0 + j]
-        dj = dst[j]
-        xj = xp[row0 + j, col0:col0 + B]
-        for b in range(B):
-            dj[b] = xj[b] + bj
-
-
-@njit(cache=True, error_model="numpy")
 def to_batch_major(src, dst):
     """dst[b, j] = src[j, b]. src: (H, B); dst: (B, H)."""
     H, B = src.shape
@@ -197,20 +163,6 @@ def to_batch_major(src, dst):
         db = dst[b]
         for j in range(H):
             db[j] = src[j, b]
-
-
-@njit(cache=True, error_model="numpy")
-def add_batch_major(dst, carry, src):
-    """dst[j, b] = carry[j, b] + src[b, j]. dst, carry: (H, B); src: (B, H)."""
-    H, B = dst.shape
-    if B == 1:
-        for j in range(H):
-            dst[j, 0] = carry[j, 0] + src[0, j]
-        return
-    for j in range(H):
-        dj, cj = dst[j], carry[j]
-        for b in range(B):
-            dj[b] = cj[b] + src[b, j]
 
 
 @njit(cache=True, error_model="numpy")
