@@ -140,25 +140,6 @@ def test_in_place_keeps_the_dtype():
     assert x.dtype == np.float32
 
 
-def test_the_readme_core_snippets_run(capsys):
-    """docs/README_core.md promises that its snippets run as written, in order."""
-    import pathlib
-    import re
-
-    doc = pathlib.Path(__file__).resolve().parent.parent / "docs" / "README_core.md"
-    if not doc.exists():
-        pytest.skip("docs/README_core.md is not there (merged into README.md?)")
-    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)
-    assert len(blocks) > 5
-    namespace = {}
-    for i, block in enumerate(blocks):
-        exec(compile(block, f"README_core.md block {i}", "exec"), namespace)
-    out = capsys.readouterr().out
-    assert "[3.0, -6.0]" in out and "layer0/t=1 tanh" in out
-    assert "float32 float64 float32 float32" in out
-
-
-
 def test_as_tensor_keeps_the_sign_of_zero():
     from minigrad.tensor import as_tensor
     like = mg.tensor([1.0])

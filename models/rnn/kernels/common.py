@@ -119,7 +119,9 @@ def sigmoid_array(x, out):
 # The kernels keep per-step quantities feature-major, (rows, B) with the batch fastest, so that
 # the recurrent GEMM is W (G H, H) @ u (H, B): OpenBLAS then packs the small operand, not the
 # weights (measured 1.3-2x faster per step at B >= 16), and each gate's (H, B) block is one
-# contiguous run for the gate loops. Per-step blocks of a sequence are stored as (T, rows, B).
+# contiguous run for the gate loops. Per-step blocks of a sequence are stored as (T, rows, B);
+# the input projection, one GEMM before the loop, is (rows, T B) and is added to each step's
+# recurrent GEMM output in one pass (cheaper than transposing it whole in memory).
 
 
 @njit(cache=True, error_model="numpy")
@@ -149,6 +151,53 @@ def matmul_into(w, wt, u, out):
         for m in range(M):
             of[m] += uk * wk[m]
         k += 1
+
+
+@njit(cache=True, error_model="numpy")
+def add_projection(pre, xp, bias, col0, rows):
+    """pre[j, b] += xp[j, col0 + b] + bias[j] for j < rows. pre: (R, B); xp: (R', T B);
+    bias: (R',)."""
+    B = pre.shape[1]
+    if B == 1:  # a column: skip the per-row slicing
+        for j in range(rows):
+            pre[j, 0] += xp[j, col0] + bias[j]
+        return
+    for j in range(rows):
+        bj = bias[j]
+        pj = pre[j]
+        xj = xp[j, col0:col0 + B]
+        for b in range(B):
+            pj[b] += xj[b] + bj
+
+
+@njit(cache=True, error_model="numpy")
+def load_projection(dst, xp, bias, row0, col0):
+    """dst[j, b] = xp[row0 + j, col0 + b] + bias[row0 + j]. dst: (R, B); xp: (R', T B)."""
+    R, B = dst.shape
+    if B == 1:
+        for j in range(R):
+            dst[j, 0] = xp[row0 + j, col0] + bias[row0 + j]
+        return
+    for j in range(R):
+        bj = bias[row0 + j]
+        dj = dst[j]
+        xj = xp[row0 + j, col0:col0 + B]
+        for b in range(B):
+            dj[b] = xj[b] + bj
+
+
+@njit(cache=True, error_model="numpy")
+def add_batch_major(dst, carry, src):
+    """dst[j, b] = carry[j, b] + src[b, j]. dst, carry: (H, B); src: (B, H)."""
+    H, B = dst.shape
+    if B == 1:
+        for j in range(H):
+            dst[j, 0] = carry[j, 0] + src[0, j]
+        return
+    for j in range(H):
+        dj, cj = dst[j], carry[j]
+        for b in range(B):
+            dj[b] = cj[b] + src[b, j]
 
 
 @njit(cache=True, error_model="numpy")

@@ -15,7 +15,10 @@ indices run from T - 1 down to 0.
 from numba import njit
 
 from .common import (
+    add_batch_major,
+    add_projection,
     hold_inactive,
+    load_projection,
     matmul_into,
     sigmoid_act,
     tanh_act,
@@ -25,26 +28,28 @@ from .common import (
 
 
 @njit(cache=True, error_model="numpy")
-def gru_forward(xp, bhn, h0, w_hh, w_rz, w_n, w_hhT, w_rzT, w_nT, mask, lengths, reverse,
-                reset_after, use_mask, save, states, gates, hs, aux, pre, u, hn):
+def gru_forward(xp, bias, bhn, h0, w_hh, w_rz, w_n, w_hhT, w_rzT, w_nT, mask, lengths,
+                reverse, reset_after, use_mask, save, states, gates, hs, aux, pre, u, xn, hn):
     """Run the recurrence.
 
-    xp: (T, 3 H, B) input projection x_t W_ih^T plus (b_ir + b_hr, b_iz + b_hz, b_in), plus
-    b_hn in the n block when not reset_after, feature-major; bhn: (H B,) b_hn repeated over
-    the batch (read when reset_after); h0: (H, B); reset_after: w_hh (3 H, H); otherwise w_rz
-    (2 H, H) and w_n (H, H), the row blocks of W_hh; w_hhT, w_rzT, w_nT their transposes, read
-    (instead) when B == 1 (the unused ones may be empty). mask: (H, B) (read when use_mask);
-    lengths: (B,) int64.
+    xp: (3 H, T B) input projection W_ih x^T (column t B + b is x_t of sequence b); bias:
+    (3 H,) = (b_ir + b_hr, b_iz + b_hz, b_in), plus b_hn when not reset_after; bhn: (H B,)
+    b_hn repeated over the batch (read when reset_after); h0: (H, B); reset_after: w_hh
+    (3 H, H); otherwise w_rz (2 H, H) and w_n (H, H), the row blocks of W_hh; w_hhT, w_rzT,
+    w_nT their transposes, read (instead) when B == 1 (the unused ones may be empty). mask:
+    (H, B) (read when use_mask); lengths: (B,) int64.
     Writes states: (T, 1, B, H). When save: gates (T, 3 H, B) the gate activations r, z, n;
     hs (T, H, B) h_t; aux (T, H, B) = u W_hn^T + b_hn (reset_after) or r * u (not); else
-    gates, aux are (1, ., B) and hs (2, H, B) scratch. pre: (3 H, B), u, hn: (H, B) scratch.
+    gates, aux are (1, ., B) and hs (2, H, B) scratch. pre: (3 H, B), u, xn, hn: (H, B)
+    scratch.
     """
     T = states.shape[0]
     H, B = h0.shape
     HB = H * B
     one = h0.dtype.type(1.0)
     shortest = lengths.min()
-    pf, uf, hnf, mf = pre.reshape(3 * HB), u.reshape(HB), hn.reshape(HB), mask.reshape(mask.size)
+    pf, uf, mf = pre.reshape(3 * HB), u.reshape(HB), mask.reshape(mask.size)
+    xnf, hnf = xn.reshape(HB), hn.reshape(HB)
     pre_rz = pf[:2 * HB].reshape((2 * H, B))
     p_rz, p_n = pf[:2 * HB], pf[2 * HB:]
     hp = h0
@@ -61,23 +66,25 @@ def gru_forward(xp, bhn, h0, w_hh, w_rz, w_n, w_hhT, w_rzT, w_nT, mask, lengths,
             matmul_into(w_hh, w_hhT, src, pre)
         else:
             matmul_into(w_rz, w_rzT, src, pre_rz)
-        af, xf, ax = gates[k].reshape(3 * HB), xp[t].reshape(3 * HB), aux[k]
+        add_projection(pre, xp, bias, t * B, 2 * H)
+        load_projection(xn, xp, bias, 2 * H, t * B)
+        af, ax = gates[k].reshape(3 * HB), aux[k]
         a_rz, a_r, a_z, a_n = af[:2 * HB], af[:HB], af[HB:2 * HB], af[2 * HB:]
-        x_rz, x_n, axf = xf[:2 * HB], xf[2 * HB:], ax.reshape(HB)
+        axf = ax.reshape(HB)
         for e in range(2 * HB):
-            a_rz[e] = sigmoid_act(p_rz[e] + x_rz[e])
+            a_rz[e] = sigmoid_act(p_rz[e])
         if reset_after:
             for e in range(HB):
                 v = p_n[e] + bhn[e]
                 axf[e] = v
-                a_n[e] = tanh_act(x_n[e] + a_r[e] * v)
+                a_n[e] = tanh_act(xnf[e] + a_r[e] * v)
         else:
             srcf = src.reshape(HB)
             for e in range(HB):
                 axf[e] = a_r[e] * srcf[e]
             matmul_into(w_n, w_nT, ax, hn)
             for e in range(HB):
-                a_n[e] = tanh_act(x_n[e] + hnf[e])
+                a_n[e] = tanh_act(xnf[e] + hnf[e])
         h = hs[t if save else s & 1]
         hf, hpf = h.reshape(HB), hp.reshape(HB)
         for e in range(HB):
@@ -90,21 +97,20 @@ def gru_forward(xp, bhn, h0, w_hh, w_rz, w_n, w_hhT, w_rzT, w_nT, mask, lengths,
 
 
 @njit(cache=True, error_model="numpy")
-def gru_backward(g_fm, gates, hs, h0, aux, w_hhT, w_rzT, w_nT, w_hh, w_rz, w_n, mask, lengths,
+def gru_backward(g_states, gates, hs, h0, aux, w_hhT, w_rzT, w_nT, w_hh, w_rz, w_n, mask, lengths,
                  reverse, reset_after, use_mask, dpre, dxn, dh, dt, ddir, tmp, drh, uu):
     """Backpropagate through the recurrence of ``gru_forward``.
 
-    g_fm: (T, 1, H, B) gradient w.r.t. the states, feature-major; gates, hs, aux saved by the
-    forward; h0: (H, B); reset_after: w_hhT (H, 3 H) = W_hh^T; otherwise w_rzT (H, 2 H) and
-    w_nT (H, H), the transposed row blocks; w_hh, w_rz, w_n the untransposed ones, read
-    (instead) when B == 1 (all contiguous; the unused ones may be empty). Writes dpre:
-    (T, 3 H, B), the gradient w.r.t. u W_hh^T + b_hh (r, z, n blocks; zero past a sequence's
-    end) which, when not reset_after, is also the gradient w.r.t. the input projection
-    W_ih x^T + b_ih; when reset_after, dxn: (T, H, B) the input projection's n block (its r, z
-    blocks are dpre's); dh: (H, B), ends as the gradient w.r.t. h0. dt, ddir, tmp, drh, uu:
-    (H, B) scratch.
+    g_states: (T, 1, B, H) gradient w.r.t. the states; gates, hs, aux saved by the forward;
+    h0: (H, B); reset_after: w_hhT (H, 3 H) = W_hh^T; otherwise w_rzT (H, 2 H) and w_nT (H, H),
+    the transposed row blocks; w_hh, w_rz, w_n the untransposed ones, read (instead) when B == 1
+    (all contiguous; the unused ones may be empty). Writes dpre: (T, 3 H, B), the gradient
+    w.r.t. u W_hh^T + b_hh (r, z, n blocks; zero past a sequence's end) which, when not
+    reset_after, is also the gradient w.r.t. the input projection W_ih x^T + b_ih; when
+    reset_after, dxn: (T, H, B) the input projection's n block (its r, z blocks are dpre's);
+    dh: (H, B), ends as the gradient w.r.t. h0. dt, ddir, tmp, drh, uu: (H, B) scratch.
     """
-    T = g_fm.shape[0]
+    T = g_states.shape[0]
     H, B = dh.shape
     HB = H * B
     one = dh.dtype.type(1.0)
@@ -120,7 +126,7 @@ def gru_backward(g_fm, gates, hs, h0, aux, w_hhT, w_rzT, w_nT, w_hh, w_rz, w_n, 
             hp = h0
         else:
             hp = hs[t + 1 if reverse else t - 1]
-        gf = g_fm[t, 0].reshape(HB)
+        add_batch_major(dt, dh, g_states[t, 0])
         dp = dpre[t]
         dpf = dp.reshape(3 * HB)
         dp_rz = dpf[:2 * HB].reshape((2 * H, B))
@@ -128,9 +134,7 @@ def gru_backward(g_fm, gates, hs, h0, aux, w_hhT, w_rzT, w_nT, w_hh, w_rz, w_n, 
         af, hpf, axf = gates[t].reshape(3 * HB), hp.reshape(HB), aux[t].reshape(HB)
         a_r, a_z, a_n = af[:HB], af[HB:2 * HB], af[2 * HB:]
         for e in range(HB):
-            d = dhf[e] + gf[e]
-            dtf[e] = d
-            ddirf[e] = d * a_z[e]
+            ddirf[e] = dtf[e] * a_z[e]
         # d_n first holds the gradient w.r.t. n's pre-activation
         for e in range(HB):
             z, n = a_z[e], a_n[e]

@@ -95,30 +95,6 @@ def _bias(arrays, mode, H, reset_after, dtype):
     return bias, bhn
 
 
-def _projection(x2, w_ih, bias, T, B):
-    """(T, G H, B): x_t W_ih^T + bias for every step, feature-major (a scratch array)."""
-    GH = w_ih.shape[0]
-    xp = _scratch("xp", (T, GH, B), x2.dtype)
-    if B == 1:  # (T, G H) is already the layout
-        np.matmul(x2, w_ih.T, out=xp.reshape(T, GH))
-        xp.reshape(T, GH)[...] += bias
-        return xp
-    cols = _scratch("xp_cols", (GH, T, B), x2.dtype)  # one GEMM: W_ih (G H, I) @ x^T (I, T B)
-    np.matmul(w_ih, x2.T, out=cols.reshape(GH, T * B))
-    np.add(cols.transpose(1, 0, 2), bias[None, :, None], out=xp)
-    return xp
-
-
-def _feature_major_grad(g):
-    """(T, S, B, H) -> (T, S, H, B)."""
-    T, S, B, H = g.shape
-    if B == 1:
-        return g.reshape(T, S, H, 1)
-    out = _scratch("g_fm", (T, S, H, B), g.dtype)
-    np.copyto(out, g.transpose(0, 1, 3, 2))
-    return out
-
-
 def _lengths(lengths, T, B):
     """(lengths as an int64 array, whether every sequence has all T steps)."""
     if lengths is None:
@@ -155,7 +131,8 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
         return states, ({"states": states} if save else None)
     lengths, full = _lengths(lengths, T, B)
     bias, bhn = _bias(arrays, mode, H, reset_after, dtype)
-    xp = _projection(used_input(x, lengths, full), w_ih, bias, T, B)
+    xp = _scratch("xp", (GH, T * B), dtype)  # W_ih x^T, column t B + b
+    np.matmul(w_ih, used_input(x, lengths, full).T, out=xp)
     use_mask = mask is not None
     mask_fm = _fm(mask) if use_mask else _empty(dtype)
     n = T if save else 1
@@ -165,8 +142,8 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
     hs = np.empty((T if save and mode != "lstm" else 2, H, B), dtype)
     res = {"states": states} if save else None
     if mode == "rnn":
-        rnn_kernels.rnn_forward(xp, _fm(h0), *_pair(w_hh, B, False), mask_fm, lengths, reverse,
-                                relu, use_mask, save, states, hs, pre, u)
+        rnn_kernels.rnn_forward(xp, bias, _fm(h0), *_pair(w_hh, B, False), mask_fm, lengths,
+                                reverse, relu, use_mask, save, states, hs, pre, u)
         if save:
             res["hs"] = hs
     elif mode == "lstm":
@@ -174,9 +151,10 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
         use_peep = peep is not None
         peep_rep = (np.repeat(peep, B, axis=1) if use_peep else np.empty((3, 0), dtype))
         cs = np.empty((T if save else 2, H, B), dtype)
-        lstm_kernels.lstm_forward(xp, _fm(h0), _fm(arrays["c0"]), *_pair(w_hh, B, False),
-                                  peep_rep, mask_fm, lengths, reverse, coupled, use_peep,
-                                  use_mask, save, states, gates, hs, cs, pre, u)
+        lstm_kernels.lstm_forward(xp, bias, _fm(h0), _fm(arrays["c0"]),
+                                  *_pair(w_hh, B, False), peep_rep, mask_fm, lengths, reverse,
+                                  coupled, use_peep, use_mask, save, states, gates, hs, cs, pre,
+                                  u)
         if save:
             res.update(gates=gates, cs=cs)
     else:
@@ -188,9 +166,10 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
             (w_rz, w_rzT), (w_n, w_nT) = (_pair(w_hh[:2 * H], B, False),
                                           _pair(w_hh[2 * H:], B, False))
         aux = np.empty((n, H, B), dtype)
-        gru_kernels.gru_forward(xp, np.repeat(bhn, B), _fm(h0), w, w_rz, w_n, wt, w_rzT, w_nT,
-                                mask_fm, lengths, reverse, reset_after, use_mask, save, states,
-                                gates, hs, aux, pre, u, np.empty((H, B), dtype))
+        gru_kernels.gru_forward(xp, bias, np.repeat(bhn, B), _fm(h0), w, w_rz, w_n, wt, w_rzT,
+                                w_nT, mask_fm, lengths, reverse, reset_after, use_mask, save,
+                                states, gates, hs, aux, pre, u, np.empty((H, B), dtype),
+                                np.empty((H, B), dtype))
         if save:
             res.update(gates=gates, hs=hs, aux=aux)
     return states, res
@@ -244,7 +223,6 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
     lengths, full = _lengths(lengths, T, B)
     use_mask = mask is not None
     mask_fm = _fm(mask) if use_mask else _empty(dtype)
-    g = _feature_major_grad(g)
     dpre = _scratch("dpre", (T, GH, B), dtype)
     dh = np.empty((H, B), dtype)
     dxn = None  # GRU reset_after: the input projection's n block differs from dpre's

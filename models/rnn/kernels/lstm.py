@@ -16,6 +16,8 @@ processed for time indices ``t < lengths[b]``; at the others its state is held. 
 from numba import njit
 
 from .common import (
+    add_batch_major,
+    add_projection,
     hold_inactive,
     matmul_into,
     sigmoid_act,
@@ -26,14 +28,14 @@ from .common import (
 
 
 @njit(cache=True, error_model="numpy")
-def lstm_forward(xp, h0, c0, w_hh, w_hhT, peep, mask, lengths, reverse, coupled, use_peep,
+def lstm_forward(xp, bias, h0, c0, w_hh, w_hhT, peep, mask, lengths, reverse, coupled, use_peep,
                  use_mask, save, states, gates, hs, cs, pre, u):
     """Run the recurrence.
 
-    xp: (T, G H, B) input projection x_t W_ih^T + b_ih + b_hh, feature-major; h0, c0: (H, B);
-    w_hh: (G H, H) and (read instead when B == 1) w_hhT = W_hh^T; peep: (3, H B) rows w_ci,
-    w_cf, w_co repeated over the batch (read when use_peep); mask: (H, B) (read when
-    use_mask); lengths: (B,) int64.
+    xp: (G H, T B) input projection W_ih x^T (column t B + b is x_t of sequence b); bias:
+    (G H,) b_ih + b_hh; h0, c0: (H, B); w_hh: (G H, H) and (read instead when B == 1)
+    w_hhT = W_hh^T; peep: (3, H B) rows w_ci, w_cf, w_co repeated over the batch (read when
+    use_peep); mask: (H, B) (read when use_mask); lengths: (B,) int64.
     Writes states: (T, 2, B, H), h then c after each time index. When save: gates (T, G H, B)
     the gate activations and cs (T, H, B) c_t; else gates is (1, G H, B) and cs (2, H, B)
     scratch. hs: (2, H, B), pre: (G H, B), u: (H, B) scratch.
@@ -63,40 +65,40 @@ def lstm_forward(xp, h0, c0, w_hh, w_hhT, peep, mask, lengths, reverse, coupled,
                 uf[e] = hpf[e] * mf[e]
             src = u
         matmul_into(w_hh, w_hhT, src, pre)
+        add_projection(pre, xp, bias, t * B, pre.shape[0])
         h, c = hs[s & 1], cs[t if save else s & 1]
-        af, xf = gates[k].reshape(GHB), xp[t].reshape(GHB)
+        af = gates[k].reshape(GHB)
         cpf, cf, hf = cp.reshape(HB), c.reshape(HB), h.reshape(HB)
         a_i, a_f, a_g, a_o = af[oi:oi + HB], af[of:of + HB], af[og:og + HB], af[oo:oo + HB]
-        x_i, x_f, x_g, x_o = xf[oi:oi + HB], xf[of:of + HB], xf[og:og + HB], xf[oo:oo + HB]
         if use_peep:
             if not coupled:
                 for e in range(HB):
-                    a_i[e] = sigmoid_act(p_i[e] + x_i[e] + wci[e] * cpf[e])
+                    a_i[e] = sigmoid_act(p_i[e] + wci[e] * cpf[e])
             for e in range(HB):
-                a_f[e] = sigmoid_act(p_f[e] + x_f[e] + wcf[e] * cpf[e])
+                a_f[e] = sigmoid_act(p_f[e] + wcf[e] * cpf[e])
         else:
             # i and f are adjacent blocks: one loop (just f when coupled).
-            a_if, x_if = af[:og], xf[:og]
+            a_if = af[:og]
             for e in range(og):
-                a_if[e] = sigmoid_act(p_if[e] + x_if[e])
+                a_if[e] = sigmoid_act(p_if[e])
         if coupled:
             for e in range(HB):
-                g = tanh_act(p_g[e] + x_g[e])
+                g = tanh_act(p_g[e])
                 a_g[e] = g
                 cf[e] = a_f[e] * cpf[e] + (one - a_f[e]) * g
         else:
             for e in range(HB):
-                g = tanh_act(p_g[e] + x_g[e])
+                g = tanh_act(p_g[e])
                 a_g[e] = g
                 cf[e] = a_f[e] * cpf[e] + a_i[e] * g
         if use_peep:
             for e in range(HB):
-                o = sigmoid_act(p_o[e] + x_o[e] + wco[e] * cf[e])
+                o = sigmoid_act(p_o[e] + wco[e] * cf[e])
                 a_o[e] = o
                 hf[e] = o * tanh_act(cf[e])
         else:
             for e in range(HB):
-                o = sigmoid_act(p_o[e] + x_o[e])
+                o = sigmoid_act(p_o[e])
                 a_o[e] = o
                 hf[e] = o * tanh_act(cf[e])
         if t >= shortest:
@@ -108,18 +110,18 @@ def lstm_forward(xp, h0, c0, w_hh, w_hhT, peep, mask, lengths, reverse, coupled,
 
 
 @njit(cache=True, error_model="numpy")
-def lstm_backward(g_fm, gates, cs, c0, w_hhT, w_hh, peep, mask, lengths, reverse, coupled,
+def lstm_backward(g_states, gates, cs, c0, w_hhT, w_hh, peep, mask, lengths, reverse, coupled,
                   use_peep, use_mask, dpre, dh, dc, dpeep, dht, dct, dcu, tmp):
     """Backpropagate through the recurrence of ``lstm_forward``.
 
-    g_fm: (T, 2, H, B) gradient w.r.t. the states (h, c), feature-major; gates, cs saved by the
-    forward; c0: (H, B); w_hhT: (H, G H) = W_hh^T and (read instead when B == 1) w_hh; peep,
-    mask, lengths as in the forward. Writes dpre: (T, G H, B), the gradient w.r.t. the gate
+    g_states: (T, 2, B, H) gradient w.r.t. the states (h, c); gates, cs saved by the forward;
+    c0: (H, B); w_hhT: (H, G H) = W_hh^T and (read instead when B == 1) w_hh; peep, mask,
+    lengths as in the forward. Writes dpre: (T, G H, B), the gradient w.r.t. the gate
     pre-activations (zero past a sequence's end); dh, dc: (H, B), end as the gradients w.r.t.
     h0 and c0; dpeep: (3, H B), the peephole gradient per batch column (when use_peep). dht,
     dct, dcu, tmp: (H, B) scratch.
     """
-    T = g_fm.shape[0]
+    T = g_states.shape[0]
     H, B = dh.shape
     HB = H * B
     one = dh.dtype.type(1.0)
@@ -144,10 +146,8 @@ def lstm_backward(g_fm, gates, cs, c0, w_hhT, w_hh, peep, mask, lengths, reverse
             cp = c0
         else:
             cp = cs[t + 1 if reverse else t - 1]
-        ghf, gcf = g_fm[t, 0].reshape(HB), g_fm[t, 1].reshape(HB)
-        for e in range(HB):
-            dhtf[e] = dhf[e] + ghf[e]
-            dctf[e] = dcf[e] + gcf[e]
+        add_batch_major(dht, dh, g_states[t, 0])
+        add_batch_major(dct, dc, g_states[t, 1])
         dp = dpre[t]
         af, dpf = gates[t].reshape(dp.size), dp.reshape(dp.size)
         cpf, cf = cp.reshape(HB), cs[t].reshape(HB)

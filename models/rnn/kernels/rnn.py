@@ -8,17 +8,25 @@ With ``reverse`` the time indices run from T - 1 down to 0.
 
 from numba import njit
 
-from .common import hold_inactive, matmul_into, tanh_act, to_batch_major, zero_inactive
+from .common import (
+    add_batch_major,
+    add_projection,
+    hold_inactive,
+    matmul_into,
+    tanh_act,
+    to_batch_major,
+    zero_inactive,
+)
 
 
 @njit(cache=True, error_model="numpy")
-def rnn_forward(xp, h0, w_hh, w_hhT, mask, lengths, reverse, relu, use_mask, save, states, hs,
-                pre, u):
+def rnn_forward(xp, bias, h0, w_hh, w_hhT, mask, lengths, reverse, relu, use_mask, save,
+                states, hs, pre, u):
     """Run the recurrence.
 
-    xp: (T, H, B) input projection x_t W_ih^T + b_ih + b_hh, feature-major; h0: (H, B); w_hh:
-    (H, H) and (read instead when B == 1) w_hhT = W_hh^T; mask: (H, B) (read when use_mask);
-    lengths: (B,) int64; relu: ReLU instead of tanh.
+    xp: (H, T B) input projection W_ih x^T (column t B + b is x_t of sequence b); bias: (H,)
+    b_ih + b_hh; h0: (H, B); w_hh: (H, H) and (read instead when B == 1) w_hhT = W_hh^T;
+    mask: (H, B) (read when use_mask); lengths: (B,) int64; relu: ReLU instead of tanh.
     Writes states: (T, 1, B, H), the state after each time index; hs: (T, H, B) the same
     feature-major when save, else (2, H, B) scratch; pre, u: (H, B) scratch.
     """
@@ -38,15 +46,16 @@ def rnn_forward(xp, h0, w_hh, w_hhT, mask, lengths, reverse, relu, use_mask, sav
                 uf[e] = hpf[e] * mf[e]
             src = u
         matmul_into(w_hh, w_hhT, src, pre)
+        add_projection(pre, xp, bias, t * B, H)
         h = hs[t if save else s & 1]
-        hf, xf = h.reshape(HB), xp[t].reshape(HB)
+        hf = h.reshape(HB)
         if relu:
             for e in range(HB):
-                v = pf[e] + xf[e]
+                v = pf[e]
                 hf[e] = zero if v < zero else v  # NaN passes through
         else:
             for e in range(HB):
-                hf[e] = tanh_act(pf[e] + xf[e])
+                hf[e] = tanh_act(pf[e])
         if t >= shortest:
             hold_inactive(h, hp, lengths, t)
         to_batch_major(h, states[t, 0])
@@ -54,16 +63,16 @@ def rnn_forward(xp, h0, w_hh, w_hhT, mask, lengths, reverse, relu, use_mask, sav
 
 
 @njit(cache=True, error_model="numpy")
-def rnn_backward(g_fm, hs, w_hhT, w_hh, mask, lengths, reverse, relu, use_mask, dpre, dh, dt,
+def rnn_backward(g_states, hs, w_hhT, w_hh, mask, lengths, reverse, relu, use_mask, dpre, dh, dt,
                  tmp):
     """Backpropagate through the recurrence of ``rnn_forward``.
 
-    g_fm: (T, 1, H, B) gradient w.r.t. the states, feature-major; hs: (T, H, B) saved by the
-    forward; w_hhT: (H, H) = W_hh^T and (read instead when B == 1) w_hh; mask, lengths as in
-    the forward. Writes dpre: (T, H, B), the gradient w.r.t. the pre-activations (zero past a
+    g_states: (T, 1, B, H) gradient w.r.t. the states; hs: (T, H, B) saved by the forward;
+    w_hhT: (H, H) = W_hh^T and (read instead when B == 1) w_hh; mask, lengths as in the
+    forward. Writes dpre: (T, H, B), the gradient w.r.t. the pre-activations (zero past a
     sequence's end); dh: (H, B), ends as the gradient w.r.t. h0. dt, tmp: (H, B) scratch.
     """
-    T = g_fm.shape[0]
+    T = g_states.shape[0]
     H, B = dh.shape
     HB = H * B
     one = dh.dtype.type(1.0)
@@ -73,9 +82,7 @@ def rnn_backward(g_fm, hs, w_hhT, w_hh, mask, lengths, reverse, relu, use_mask, 
     dhf, dtf, tf, mf = dh.reshape(HB), dt.reshape(HB), tmp.reshape(HB), mask.reshape(mask.size)
     for s in range(T - 1, -1, -1):
         t = T - 1 - s if reverse else s
-        gf = g_fm[t, 0].reshape(HB)
-        for e in range(HB):
-            dtf[e] = dhf[e] + gf[e]
+        add_batch_major(dt, dh, g_states[t, 0])
         dp = dpre[t]
         hf, dpf = hs[t].reshape(HB), dp.reshape(HB)
         if relu:
