@@ -250,10 +250,11 @@ def test_float32_activation_error_bound():
     np.testing.assert_array_equal(out[:5], [np.nan, 1, 0, 0.5, 1])
 
 
-@pytest.mark.parametrize("mode, kw", [("rnn", {}), ("lstm", {"reverse": True}),
-                                      ("gru", {"reset_after": False})])
-def test_float32_close_to_float64(mode, kw):
-    p = make_inputs(mode, T=6, B=3, I=5, H=8)
+@pytest.mark.parametrize("mode, B, kw", [("rnn", 3, {}), ("lstm", 3, {"reverse": True}),
+                                         ("gru", 3, {"reset_after": False}), ("lstm", 1, {}),
+                                         ("gru", 1, {})])
+def test_float32_close_to_float64(mode, B, kw):
+    p = make_inputs(mode, T=6, B=B, I=5, H=8)
     p32 = {k: None if a is None else a.astype(np.float32) for k, a in p.items()}
     out, t = run_fused(mode, p32, **kw)
     assert out.dtype == np.float32

@@ -271,3 +271,14 @@ def _bptt_forward(g, *arrays, mode, names, nonlinearity, lengths, reverse, hidde
 @rnn_fused_bptt_p.def_backward
 def _bptt_backward(ctx, g):
     raise RuntimeError(_SECOND_ORDER)
+
+
+@rnn_fused_bptt_p.def_symbolic
+def _bptt_symbolic(g, *arrays, needs, saved=None, **params):
+    """The BPTT kernel's output on sympy objects: the vector-Jacobian product of the forward's
+    symbolic rule (by ``sympy.diff``), flattened and concatenated in the kernel's layout."""
+    from minigrad.symbolic.vjp import symbolic_vjp
+
+    wrt = [i for i, need in enumerate(needs) if need]
+    grads = symbolic_vjp(_fused_symbolic, g, arrays, wrt, **params)
+    return np.concatenate([d.reshape(-1) for d in grads])

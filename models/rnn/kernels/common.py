@@ -139,17 +139,20 @@ def matmul_into(w, wt, u, out):
     of = out.reshape(M)
     of[:] = 0
     k = 0
-    while k + 4 <= K:  # four rows of wt per pass over out
+    while k + 8 <= K:  # eight rows of wt per pass over out
         u0, u1, u2, u3 = u[k, 0], u[k + 1, 0], u[k + 2, 0], u[k + 3, 0]
+        u4, u5, u6, u7 = u[k + 4, 0], u[k + 5, 0], u[k + 6, 0], u[k + 7, 0]
         w0, w1, w2, w3 = wt[k], wt[k + 1], wt[k + 2], wt[k + 3]
+        w4, w5, w6, w7 = wt[k + 4], wt[k + 5], wt[k + 6], wt[k + 7]
         for m in range(M):
-            of[m] += u0 * w0[m] + u1 * w1[m] + u2 * w2[m] + u3 * w3[m]
-        k += 4
+            a = fma(u3, w3[m], fma(u2, w2[m], fma(u1, w1[m], fma(u0, w0[m], of[m]))))
+            of[m] = fma(u7, w7[m], fma(u6, w6[m], fma(u5, w5[m], fma(u4, w4[m], a))))
+        k += 8
     while k < K:
         uk = u[k, 0]
         wk = wt[k]
         for m in range(M):
-            of[m] += uk * wk[m]
+            of[m] = fma(uk, wk[m], of[m])
         k += 1
 
 

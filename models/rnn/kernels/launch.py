@@ -41,10 +41,16 @@ def release_scratch():
     _SCRATCH.buffers.clear()
 
 
+_SCRATCH_MAX_BYTES = 16 * 2**20
+
+
 def _scratch(role, shape, dtype):
     """A reusable array for a temporary that never leaves this module (one per role, dtype
-    and thread; grown as needed)."""
+    and thread; grown as needed). Temporaries above 16 MB are allocated afresh each time: at
+    that size the page faults cost little next to the GEMMs, and nothing big stays behind."""
     size = math.prod(shape)
+    if size * dtype.itemsize > _SCRATCH_MAX_BYTES:
+        return np.empty(shape, dtype)
     key = (role, dtype)
     buf = _SCRATCH.buffers.get(key)
     if buf is None or buf.size < size:
