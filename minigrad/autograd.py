@@ -106,14 +106,16 @@ def _run(roots, seeds, retain_graph, create_graph, capture=None):
                     "Pass retain_graph=True to the first backward (or grad) call.")
             if prim.backward is None:
                 raise NotImplementedError(f"backward: op {prim.name} has no backward rule")
-            node._out = t
+            node._out = t  # for ctx.output(); cleared after, so no reference cycle stays
             if anomaly:  # the rule's own ops are not blamed: its results are checked below
                 STATE.anomaly = False
-            try:
+                try:
+                    in_grads = prim.backward(node, g)
+                finally:
+                    STATE.anomaly = True
+            else:
                 in_grads = prim.backward(node, g)
-            finally:
-                node._out = None
-                STATE.anomaly = anomaly
+            node._out = None
             if not retain_graph:
                 node.saved = None
                 node.freed = True
@@ -136,7 +138,7 @@ def _run(roots, seeds, retain_graph, create_graph, capture=None):
                 if igd.shape != ind.shape:
                     raise RuntimeError(f"backward: op {prim.name} returned a gradient of "
                                        f"shape {igd.shape} for an input of shape {ind.shape}")
-                if igd.dtype != ind.dtype:
+                if igd.dtype is not ind.dtype and igd.dtype != ind.dtype:
                     ig = ig.to(ind.dtype)
                 if anomaly:
                     _check_finite(prim.name, "backward gradient", ig.data, node.scope)

@@ -174,9 +174,10 @@ def _fused_backward(ctx, g):
         raise RuntimeError("rnn_fused: the forward pass saved nothing for backward (it ran "
                            "without gradient recording)")
     params = ctx.params
-    flat = mg.bind(rnn_fused_bptt_p, g, *ctx.inputs, saved=ctx.saved,
-                   needs=tuple(ctx.needs_input_grad), **params).data
-    wanted = launch.grad_layout(params["names"], ctx.saved["arrays"], ctx.needs_input_grad)
+    needs = tuple(ctx.needs_input_grad)
+    flat = mg.bind(rnn_fused_bptt_p, g, *ctx.inputs, saved=ctx.saved, needs=needs,
+                   **params).data
+    wanted = launch.grad_layout(params["names"], ctx.saved["arrays"], needs)
     grads, offset = {}, 0
     for name, shape in wanted:
         size = math.prod(shape)
@@ -261,11 +262,14 @@ def _lstm_step(pre, c, peep, coupled, H, sig, tanh):
 @rnn_fused_bptt_p.def_forward
 def _bptt_forward(g, *arrays, mode, names, nonlinearity, lengths, reverse, hidden_mask, coupled,
                   reset_after, save, saved, needs):
+    """g: (T, S, B, H) gradient w.r.t. the states -> the gradients w.r.t. the inputs flagged in
+    ``needs`` (in input order), flattened and concatenated into one array."""
     a = saved["arrays"]
     g = np.ascontiguousarray(g, dtype=a["x"].dtype)
     return launch.backward(mode, g, a, saved, lengths, hidden_mask,
-                           launch.grad_layout(names, a, needs), relu=nonlinearity == "relu",
-                           reverse=reverse, coupled=coupled, reset_after=reset_after)
+                           launch.grad_layout(names, a, needs),
+                           relu=nonlinearity == "relu", reverse=reverse, coupled=coupled,
+                           reset_after=reset_after)
 
 
 @rnn_fused_bptt_p.def_backward

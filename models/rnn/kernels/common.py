@@ -21,7 +21,7 @@ to measure the approximation).
 """
 
 import numpy as np
-from numba import njit, types
+from numba import njit, types, uint64
 from numba.extending import intrinsic, overload
 
 
@@ -161,16 +161,20 @@ def add_projection(pre, xp, bias, col0, rows):
     """pre[j, b] += xp[j, col0 + b] + bias[j] for j < rows. pre: (R, B); xp: (R', T B);
     bias: (R',)."""
     B = pre.shape[1]
-    if B == 1:  # a column: skip the per-row slicing
+    if B == 1:  # a column
         for j in range(rows):
             pre[j, 0] += xp[j, col0] + bias[j]
         return
+    # Flat offsets as unsigned integers: no negative-index wraparound, so the b loop vectorises
+    # without a slice object per row.
+    pf, xf = pre.reshape(pre.size), xp.reshape(xp.size)
+    TB = xp.shape[1]
     for j in range(rows):
         bj = bias[j]
-        pj = pre[j]
-        xj = xp[j, col0:col0 + B]
+        p0, x0 = uint64(j * B), uint64(j * TB + col0)
         for b in range(B):
-            pj[b] += xj[b] + bj
+            ub = uint64(b)
+            pf[p0 + ub] += xf[x0 + ub] + bj
 
 
 @njit(cache=True, error_model="numpy")
@@ -181,12 +185,14 @@ def load_projection(dst, xp, bias, row0, col0):
         for j in range(R):
             dst[j, 0] = xp[row0 + j, col0] + bias[row0 + j]
         return
+    df, xf = dst.reshape(dst.size), xp.reshape(xp.size)
+    TB = xp.shape[1]
     for j in range(R):
         bj = bias[row0 + j]
-        dj = dst[j]
-        xj = xp[row0 + j, col0:col0 + B]
+        d0, x0 = uint64(j * B), uint64((row0 + j) * TB + col0)
         for b in range(B):
-            dj[b] = xj[b] + bj
+            ub = uint64(b)
+            df[d0 + ub] = xf[x0 + ub] + bj
 
 
 @njit(cache=True, error_model="numpy")

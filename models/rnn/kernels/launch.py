@@ -49,6 +49,7 @@ def _scratch(role, shape, dtype):
     and thread; grown as needed). Temporaries above 16 MB are allocated afresh each time: at
     that size the page faults cost little next to the GEMMs, and nothing big stays behind."""
     size = math.prod(shape)
+    dtype = np.dtype(dtype)
     if size * dtype.itemsize > _SCRATCH_MAX_BYTES:
         return np.empty(shape, dtype)
     key = (role, dtype)
