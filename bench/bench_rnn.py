@@ -13,9 +13,12 @@ through ``models.LSTM`` etc. (``layer``: includes taking h out of the states and
 Thread counts are fixed per run in a subprocess with OPENBLAS_NUM_THREADS / OMP_NUM_THREADS /
 MKL_NUM_THREADS set (the library itself never sets them) and torch.set_num_threads.
 
-Timing: each case is warmed up, then run in rounds of n calls (~50 ms), the rounds of all
-implementations of one configuration interleaved, for ``--seconds`` per implementation (at
-least 5 rounds each); the best round is reported (the least disturbed one on a shared machine).
+Timing: each case is warmed up, then run in rounds of n calls (~50 ms), the rounds of the
+cases of one configuration interleaved (with 1 thread, minigrad's and PyTorch's rounds
+alternate in one process; with more, each library runs in its own process, one after the
+other, since idle OpenMP / OpenBLAS worker threads of one would spin on the other's cores),
+for ``--seconds`` per case (at least 5 rounds each); the best round is reported (the least
+disturbed one on a shared machine).
 ``--cpu`` reports per-thread CPU time instead of wall time (1 thread only; robust to other
 processes on the machine, blind to what extra threads do).
 """
@@ -177,40 +180,41 @@ def numpy_forward_case(mode, B, T, I, H):
     return fwd
 
 
-# ---- worker: one thread count ----------------------------------------------------------------
+# ---- worker: one thread count, one library -------------------------------------------------
 def worker(args):
     threads = args.threads[0]
-    try:
-        import torch
-        torch.set_num_threads(threads)
-    except ImportError:
-        torch = None
-    rows = []
+    torch = None
+    if args.impl in ("reference", "both"):
+        try:
+            import torch
+            torch.set_num_threads(threads)
+        except ImportError:
+            torch = None
     for mode in args.modes:
         for cfg in args.configs:
             row = {"mode": mode, "cfg": cfg, "threads": threads}
             names, fns = [], []
-            for name, (fb, f) in minigrad_cases(mode, *cfg).items():
-                names += [f"{name}_fb", f"{name}_f"]
-                fns += [fb, f]
-            if torch is not None:
-                names += ["torch_fb", "torch_f"]
-                fns += list(torch_cases(mode, *cfg))
-            else:
-                names.append("numpy_f")
-                fns.append(numpy_forward_case(mode, *cfg))
+            if args.impl in ("minigrad", "both"):
+                for name, (fb, f) in minigrad_cases(mode, *cfg).items():
+                    names += [f"{name}_fb", f"{name}_f"]
+                    fns += [fb, f]
+            if args.impl in ("reference", "both"):  # PyTorch when installed, else numpy
+                if torch is not None:
+                    names += ["torch_fb", "torch_f"]
+                    fns += list(torch_cases(mode, *cfg))
+                else:
+                    names.append("numpy_f")
+                    fns.append(numpy_forward_case(mode, *cfg))
             row.update(zip(names, best_times(fns, args.seconds, args.cpu), strict=True))
             print(json.dumps(row), flush=True)
-            rows.append(row)
-    return rows
 
 
 # ---- driver -------------------------------------------------------------------------------------
-def run_subprocess(args, threads):
+def run_subprocess(args, threads, impl):
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads))
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--threads", str(threads),
-           "--modes", *args.modes, "--seconds", str(args.seconds),
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--impl", impl,
+           "--threads", str(threads), "--modes", *args.modes, "--seconds", str(args.seconds),
            "--configs", *[",".join(map(str, c)) for c in args.configs]]
     if args.cpu:
         cmd.append("--cpu")
@@ -219,7 +223,7 @@ def run_subprocess(args, threads):
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr)
-        raise SystemExit(f"bench worker ({threads} threads) failed")
+        raise SystemExit(f"bench worker ({impl}, {threads} threads) failed")
     return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
 
 
@@ -263,6 +267,7 @@ def main(argv=None):
     p.add_argument("--seconds", type=float, default=1.0, help="timing budget per case")
     p.add_argument("--cpu", action="store_true", help="per-thread CPU time (1 thread only)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--impl", default="both", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     args.configs = ([tuple(int(v) for v in c.split(",")) for c in args.configs]
                     if args.configs else CONFIGS)
@@ -271,7 +276,15 @@ def main(argv=None):
         return
     rows = []
     for threads in args.threads:
-        rows += run_subprocess(args, threads)
+        if threads == 1:  # one process, the libraries' rounds interleaved
+            rows += run_subprocess(args, threads, "both")
+            continue
+        # One process per library: idle OpenMP / OpenBLAS worker threads of one would spin on
+        # the cores the other needs.
+        ours = run_subprocess(args, threads, "minigrad")
+        ref = run_subprocess(args, threads, "reference")
+        for a, b in zip(ours, ref, strict=True):
+            rows.append({**a, **b})
     print_table(rows)
 
 

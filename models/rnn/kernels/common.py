@@ -125,6 +125,16 @@ def sigmoid_array(x, out):
 
 
 @njit(cache=True, error_model="numpy")
+def gemm(a, b, out):
+    """out = a @ b (2-D, each C- or F-contiguous; out C-contiguous) through numba's np.dot,
+    i.e. SciPy's OpenBLAS, the BLAS of the per-step products. Every GEMM of the fused path goes
+    through it: with two OpenBLAS libraries (NumPy's and SciPy's) both multi-threaded, the idle
+    worker threads of one spin on the cores the other needs (measured: fwd+bwd 1.6x slower
+    with 2 threads)."""
+    np.dot(a, b, out)
+
+
+@njit(cache=True, error_model="numpy")
 def matmul_into(w, wt, u, out):
     """out = w @ u. w: (M, K); u: (K, B); out: (M, B), all contiguous.
 

@@ -1,6 +1,8 @@
 """The Python layer of the fused recurrent kernels: allocate, run the GEMMs that span all steps
 with numpy, call the per-step kernels.
 
+All GEMMs go through ``common.gemm`` / numba's np.dot (one BLAS library; see there).
+
 Forward: the input projection W_ih x^T of all T steps is one (G H, I) x (I, T B) GEMM; the
 kernel then runs one (G H, H) x (H, B) GEMM and the gate math per step. Backward: the kernel
 runs the recurrence backwards (one (H, G H) x (G H, B) GEMM per step) and returns the gradient
@@ -22,6 +24,7 @@ import numpy as np
 from . import gru as gru_kernels
 from . import lstm as lstm_kernels
 from . import rnn as rnn_kernels
+from .common import gemm
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 _EMPTY = {}
@@ -139,7 +142,7 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
     lengths, full = _lengths(lengths, T, B)
     bias, bhn = _bias(arrays, mode, H, reset_after, dtype)
     xp = _scratch("xp", (GH, T * B), dtype)  # W_ih x^T, column t B + b
-    np.matmul(w_ih, used_input(x, lengths, full).T, out=xp)
+    gemm(w_ih, used_input(x, lengths, full).T, xp)
     use_mask = mask is not None
     mask_fm = _fm(mask) if use_mask else _empty(dtype)
     n = T if save else 1
@@ -288,7 +291,8 @@ def _gemm_cat(d, left, middle, ones, dtype):
         c += p.shape[1]
     if ones:
         rhs[:, c] = 1
-    prod = np.matmul(d, rhs)
+    prod = np.empty((d.shape[0], cols), dtype)
+    gemm(d, rhs, prod)
     blocks, c = [], 0
     for p in (left, middle):
         if p is None:
@@ -311,10 +315,12 @@ def _weight_grads(out, mode, x, w_ih, res, h0, mask, lengths, full, d_hh, d_xn, 
     if "x" in out:
         dx = out["x"].reshape(T * B, I)
         if d_xn is None:
-            np.matmul(d_hh.T, w_ih, out=dx)
+            gemm(d_hh.T, w_ih, dx)
         else:
-            np.matmul(d_hh[:2 * H].T, w_ih[:2 * H], out=dx)
-            dx += np.matmul(d_xn.T, w_ih[2 * H:])
+            gemm(d_hh[:2 * H].T, w_ih[:2 * H], dx)
+            part = np.empty_like(dx)
+            gemm(d_xn.T, w_ih[2 * H:], part)
+            dx += part
     need_ih, need_hh = "weight_ih" in out, "weight_hh" in out
     need_b = "bias_ih" in out or "bias_hh" in out
     if not (need_ih or need_hh or need_b):
