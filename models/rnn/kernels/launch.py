@@ -1,5 +1,5 @@
-"""The Python layer of the fused recurrent kernels: allocate, run the GEMMs that span all steps
-with numpy, call the per-step kernels.
+"""The Python layer of the fused recurrent kernels: allocate, run the GEMMs that span all
+steps, call the per-step kernels.
 
 All GEMMs go through ``common.gemm`` / numba's np.dot (one BLAS library; see there).
 
@@ -7,9 +7,9 @@ Forward: the input projection W_ih x^T of all T steps is one (G H, I) x (I, T B)
 kernel then runs one (G H, H) x (H, B) GEMM and the gate math per step. Backward: the kernel
 runs the recurrence backwards (one (H, G H) x (G H, B) GEMM per step) and returns the gradient
 w.r.t. the gate pre-activations of all steps, (T, G H, B); transposed once to (G H, T B), it
-gives the gradients of x, W_ih, W_hh and the biases as single GEMMs / sums over all T B
-columns (W_hh's other factor, h_{t-1}, is read back from the output states). The kernels keep
-per-step arrays feature-major, (H, B); see ``common``.
+gives W_ih's, W_hh's and the biases' gradients as one GEMM with [x | h_{t-1} | 1] (T B, .)
+(h_{t-1} is read back from the output states) and x's as one more. The kernels keep per-step
+arrays feature-major, (H, B); see ``common``.
 
 Arrays come in as a dict ``name -> ndarray`` (``x`` (T, B, I), ``h0``, ``c0`` (B, H),
 ``weight_ih`` (G H, I), ``weight_hh`` (G H, H), ``bias_ih``, ``bias_hh`` (G H,), ``peephole``
