@@ -171,23 +171,13 @@ def rnn_forward_ops(p, x, y, zeros):
     return (diff * diff).mean()
 
 
-def rnn_step_mg(p, x, y, zeros):
+def rnn_step_ops(p, x, y, zeros, no_grad):
+    """One SGD training step of the op-by-op RNN; ``no_grad`` is the library's context."""
     for v in p.values():
         v.grad = None
     loss = rnn_forward_ops(p, x, y, zeros)
     loss.backward()
-    with mg.no_grad():
-        for v in p.values():
-            v -= LR * v.grad
-    return loss
-
-
-def rnn_step_torch(p, x, y, zeros):
-    for v in p.values():
-        v.grad = None
-    loss = rnn_forward_ops(p, x, y, zeros)
-    loss.backward()
-    with torch.no_grad():
+    with no_grad():
         for v in p.values():
             v -= LR * v.grad
     return loss
@@ -212,11 +202,11 @@ def rnn_benchmarks(rounds, number):
     p_mg = {k: mg.tensor(v, requires_grad=True) for k, v in params.items()}
     xm, ym, zm = mg.tensor(x), mg.tensor(y), mg.zeros(B, H)
     fns = {"numpy": lambda: rnn_step_numpy(p_np, x, y),
-           "minigrad": lambda: rnn_step_mg(p_mg, xm, ym, zm)}
+           "minigrad": lambda: rnn_step_ops(p_mg, xm, ym, zm, mg.no_grad)}
     if torch is not None:
         p_t = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
         xt, yt, zt = torch.tensor(x), torch.tensor(y), torch.zeros(B, H)
-        fns["torch"] = lambda: rnn_step_torch(p_t, xt, yt, zt)
+        fns["torch"] = lambda: rnn_step_ops(p_t, xt, yt, zt, torch.no_grad)
         rnn_torch = torch.nn.RNN(I, H, nonlinearity="tanh")
         fns["torch nn.RNN"] = lambda: _torch_fused_step(rnn_torch, xt, yt)
     return best_of(fns, rounds, number)
