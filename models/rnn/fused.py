@@ -20,7 +20,7 @@ import minigrad as mg
 from .kernels import launch
 
 MODES = ("rnn", "lstm", "gru")
-_INPUTS = ("x", "h0", "c0", "weight_ih", "weight_hh", "bias_ih", "bias_hh", "peephole")
+_INPUTS = ("x", "h0", "c0", "weight_ih", "weight_hh", "bias_ih", "bias_hh", "peephole", "probe")
 _SECOND_ORDER = (
     "rnn_fused: the fused recurrent kernel is first order only; its backward pass is one BPTT "
     "kernel that cannot itself be differentiated, so create_graph=True (double backward, "
@@ -34,7 +34,7 @@ rnn_fused_bptt_p = mg.Primitive("rnn_fused_bptt")
 
 def fused_recurrence(mode, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, *,
                      nonlinearity="tanh", lengths=None, reverse=False, hidden_mask=None,
-                     peephole=None, coupled=False, reset_after=True):
+                     peephole=None, coupled=False, reset_after=True, probe=None):
     r"""Run one recurrent layer-direction over a whole sequence as one primitive.
 
     mode: ``"rnn"`` | ``"lstm"`` | ``"gru"``. x: (T, B, I); h0: (B, H); c0: (B, H) for LSTM,
@@ -58,6 +58,13 @@ def fused_recurrence(mode, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, *,
     lengths: None or (B,) ints in [1, T]: sequence b is processed for t < lengths[b].
     reverse: each sequence runs from its own last step lengths[b] - 1 down to 0.
 
+    probe: None or a zero Tensor (T, S, B, H), usually a leaf with ``requires_grad=True``: it is
+    added to each state as the state is made (h_t + p_t, and c_t + p'_t for LSTM, feed the next
+    step and the output), so its gradient is the TOTAL derivative dL/dh_t (dL/dc_t) — through
+    every later step as well as through the returned states — which the BPTT kernel copies out
+    as it passes each step. A hook on the returned states sees only the direct part. The probe
+    must be zero (a nonzero one raises): it exists to receive that gradient.
+
     Returns states: (T, S, B, H), S = 2 (h, c) for LSTM else 1, in original time order;
     states[t, :, b] is the state after time index t. Past a sequence's end it holds the last
     state (forward) or h0 / c0 (reverse), so h_n is states[-1] (forward) or states[0]
@@ -68,8 +75,8 @@ def fused_recurrence(mode, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, *,
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"fused_recurrence: nonlinearity must be 'tanh' or 'relu', got "
                          f"{nonlinearity!r}")
-    given = dict(zip(_INPUTS, (x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, peephole),
-                     strict=True))
+    given = dict(zip(_INPUTS, (x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, peephole,
+                               probe), strict=True))
     names = tuple(name for name in _INPUTS if given[name] is not None)
     tensors = [given[name] for name in names]
     dtype = _check_tensors(mode, names, tensors, given, bool(coupled))
@@ -115,11 +122,15 @@ def _check_tensors(mode, names, tensors, given, coupled):
     H = h0.shape[1]
     GH = launch.num_gates(mode, coupled) * H
     expected = {"h0": (B, H), "c0": (B, H), "weight_ih": (GH, I), "weight_hh": (GH, H),
-                "bias_ih": (GH,), "bias_hh": (GH,), "peephole": (3, H)}
+                "bias_ih": (GH,), "bias_hh": (GH,), "peephole": (3, H),
+                "probe": (T, 2 if mode == "lstm" else 1, B, H)}
     for name in names[1:]:
         if given[name].shape != expected[name]:
             raise ValueError(f"{who}: {name}: expected shape {expected[name]} (mode {mode!r}, "
                              f"T={T}, B={B}, I={I}, H={H}), got {given[name].shape}")
+    if given["probe"] is not None and np.any(given["probe"].data):
+        raise ValueError(f"{who}: probe must be all zeros: it only receives the gradient "
+                         "w.r.t. every state")
     return dtype
 
 
@@ -230,6 +241,10 @@ def _fused_symbolic(*arrays, mode, names, nonlinearity="tanh", lengths=None, rev
                 h_new[b] = h[b]
                 if c_new is not None:
                     c_new[b] = c[b]
+        if a["probe"] is not None:  # zero in value; its derivative is the total dL/dstate
+            h_new = h_new + a["probe"][t, 0]
+            if c_new is not None:
+                c_new = c_new + a["probe"][t, 1]
         h, c = h_new, c_new
         states[t, 0] = h
         if c is not None:

@@ -34,22 +34,88 @@ class States(NamedTuple):
 
     h: a tuple of ``num_layers * num_directions`` tensors, entry ``layer * num_directions +
     direction`` (the order of h_n's first dim) holding h_t after every step: (T, B, H), or
-    (B, T, H) with ``batch_first``, or (T, H) unbatched. Past a sequence's end (``lengths``) the
-    forward direction repeats its last valid state and the reverse direction holds h0.
+    (B, T, H) with ``batch_first``, or (T, H) unbatched (``layout`` says which). Both
+    directions are in original time order. Past a sequence's end (``lengths``) the forward
+    direction repeats its last valid state and the reverse direction holds h0.
     c: the same for the LSTM's cell states (None for RNN and GRU).
     h_steps, c_steps: with ``fused=False`` only (else None): per layer-direction, the tuple of the
-    T per-step tensors (B, H) the unrolled graph made (B = 1 for unbatched input).
+    T per-step tensors (B, H) the unrolled graph made (B = 1 for unbatched input). With
+    gradient recording on, each is a tensor of its own that keeps its ``.grad``
+    (``retain_grad``), also at steps past the end of every sequence, and ``c_steps[k][t]`` is
+    recorded after h_t is made from c_t (see ``grad_c``).
+    probes: with ``fused=True`` and gradient recording on (else None): per layer-direction, the
+    zero leaf (T, S, B, H) named ``"state_probe"`` that the fused primitive adds to its states
+    (S = 2, h then c, for the LSTM, else 1; time in original order, batch always on axis 2),
+    or None for a layer-direction with nothing that requires grad. Its ``.grad`` after
+    ``backward()``, or the argument of a hook registered on it, is the total dL/dh_t (and
+    dL/dc_t) of every step.
+    layout: ``"TBH"``, ``"BTH"`` (``batch_first``) or ``"TH"`` (unbatched): the layout of ``h``,
+    ``c`` and of what ``grad_h`` / ``grad_c`` return.
 
     Gradients: ``output`` and ``h_n``/``c_n`` are computed from ``h``/``c``, so a hook on
-    ``h[k]`` receives dL/dh_t as it arrives from the layer's returned values (and from your own
-    use of ``h[k]``), in both paths. A hook on ``h_steps[k][t]`` receives the total derivative
-    dL/dh_t, including the paths through the later steps (BPTT) and the layer above.
+    ``h[k]`` receives dL/dh_t only as it arrives from the layer's returned values (and from your
+    own use of ``h[k]``), in both paths. The TOTAL derivative dL/dh_t, including the paths
+    through the later steps (BPTT) and the layer above, is what ``grad_h(k)`` returns after
+    ``backward()`` in both paths (the same numbers); a hook on ``h_steps[k][t]`` (unrolled) or
+    on ``probes[k]`` (fused) receives it as it is computed.
     """
 
     h: tuple
     c: tuple = None
     h_steps: tuple = None
     c_steps: tuple = None
+    probes: tuple = None
+    layout: str = "TBH"
+
+    def grad_h(self, k):
+        """The total dL/dh_t of layer-direction ``k`` at every step, as accumulated by
+        ``backward()`` (``mg.grad`` does not store it): a new Tensor without graph, in the
+        layout of ``h[k]`` ((T, B, H), (B, T, H) or (T, H)). Steps the gradient did not reach
+        are zero. Returns None when no gradient was recorded for ``k``: before ``backward()``,
+        when the forward ran under ``mg.no_grad()`` or with nothing requiring grad, or when
+        the loss does not depend on that layer-direction."""
+        return self._total_grad("grad_h", k, 0)
+
+    def grad_c(self, k):
+        """``grad_h`` for the LSTM's cell states: the total dL/dc_t of layer-direction ``k``,
+        in the layout of ``c[k]``. Raises ValueError for RNN and GRU (they have no c).
+
+        It is the derivative w.r.t. the cell state that step t hands on (to step t + 1 and to
+        the returned values), with h_t held fixed: (grad_h, grad_c) is the gradient w.r.t.
+        the state pair (h_t, c_t). The path c_t -> h_t = o_t tanh(c_t) inside step t is not
+        in it; c_t's gradient as the input of h_t (what a hook on an unrolled layer's named
+        "c" node gets without ``return_all_states``, and what ``models.analysis`` reports)
+        adds (d h_t / d c_t)^T dL/dh_t to it at the steps a sequence is live."""
+        if self.c is None:
+            raise ValueError("States.grad_c: only the LSTM has cell states (c is None for RNN "
+                             "and GRU); use grad_h")
+        return self._total_grad("grad_c", k, 1)
+
+    def _total_grad(self, who, k, slot):
+        count = len(self.h)
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not -count <= k < count:
+            raise IndexError(f"States.{who}: k expected an int in [0, {count}) (layer * "
+                             f"num_directions + direction), got {k!r}")
+        k = int(k) % count
+        if self.probes is not None:
+            probe = self.probes[k]
+            if probe is None or probe.grad is None:
+                return None
+            grads = probe.grad.data[:, slot]  # (T, B, H)
+        else:
+            steps = self.h_steps if slot == 0 else self.c_steps
+            if steps is None:
+                return None
+            found = [s.grad for s in steps[k]]
+            if all(g is None for g in found):
+                return None
+            grads = np.stack([np.zeros(s.shape, s.dtype) if g is None else g.data
+                              for s, g in zip(steps[k], found, strict=True)])
+        if self.layout == "BTH":
+            grads = grads.transpose(1, 0, 2)
+        elif self.layout == "TH":
+            grads = grads[:, 0]
+        return mg.from_numpy(np.array(grads))
 
 
 def _load_fused(who):
@@ -59,6 +125,17 @@ def _load_fused(who):
         raise ImportError(f"{who}: fused=True needs models.rnn.fused ({err}); pass fused=False "
                           "for the unrolled path") from err
     return fused_recurrence
+
+
+def _needs_grad(tensors):
+    """True if any of ``tensors`` (Tensors, a list of them, or None) requires grad."""
+    for t in tensors:
+        if isinstance(t, (list, tuple)):
+            if _needs_grad(t):
+                return True
+        elif t is not None and t.requires_grad:
+            return True
+    return False
 
 
 def _dropout_mask(shape, p, dtype):
@@ -165,6 +242,12 @@ class RNNBase(mg.nn.Module):
         ``input[:lengths[b]]``; outputs past its end are zero, its h_n/c_n are taken at its own
         last step and the reverse direction starts there (PyTorch's packed sequences).
         return_all_states: also return a ``States`` (every h_t, c_t of every layer/direction).
+        With gradient recording on, it also tracks the total gradient w.r.t. every state:
+        after ``loss.backward()``, ``states.grad_h(k)`` (``grad_c(k)`` for the LSTM) is dL/dh_t
+        through all later steps and layers, the same in both paths. The fused path adds a zero
+        probe leaf (``States.probes``) to each layer-direction's primitive for this, the
+        unrolled path keeps its per-step tensors' gradients; outputs are unchanged. Without
+        ``return_all_states`` none of this is done.
 
         Returns ``output, h_n`` (LSTM: ``output, (h_n, c_n)``), then the ``States`` if asked.
         output: (T, B, D H) / (B, T, D H) / (T, D H), the last layer's h_t of both directions.
@@ -177,8 +260,9 @@ class RNNBase(mg.nn.Module):
         h0, c0 = self._initial_states(hx, batch, batched, dtype)
         lens = None if lengths is None else check_lengths(who, lengths, steps, batch)
         fused = _load_fused(who) if self.fused else None
+        track = bool(return_all_states) and mg.is_grad_enabled()
         with mg.scope(who):
-            hs, cs, h_steps, c_steps = self._run_layers(x, h0, c0, lens, fused)
+            hs, cs, h_steps, c_steps, probes = self._run_layers(x, h0, c0, lens, fused, track)
             output, h_n, c_n = self._collect(hs, cs, lens)
             if not batched:
                 output, h_n = mg.squeeze(output, 1), mg.squeeze(h_n, 1)
@@ -186,8 +270,9 @@ class RNNBase(mg.nn.Module):
             elif self.batch_first:
                 output = mg.transpose(output, 0, 1)
             if return_all_states:
+                layout = ("BTH" if self.batch_first else "TBH") if batched else "TH"
                 states = States(self._layout(hs, batched), self._layout(cs, batched),
-                                h_steps, c_steps)
+                                h_steps, c_steps, probes, layout)
         result = (output, (h_n, c_n)) if self.mode == "lstm" else (output, h_n)
         return result + (states,) if return_all_states else result
 
@@ -200,12 +285,14 @@ class RNNBase(mg.nn.Module):
             return tuple(mg.transpose(t, 0, 1) for t in tensors)
         return tuple(tensors)
 
-    def _run_layers(self, x, h0, c0, lens, fused):
+    def _run_layers(self, x, h0, c0, lens, fused, track=False):
         """All layers and directions. Returns per layer-direction lists: hs, cs of (T, B, H)
-        Tensors (cs None unless LSTM) and the unrolled per-step tuples (None when fused)."""
+        Tensors (cs None unless LSTM), the unrolled per-step tuples (None when fused) and the
+        fused path's probes (None unless fused and ``track``). track: make every state's total
+        gradient readable (probes when fused; own, grad-retaining step tensors when unrolled)."""
         steps, batch = x.shape[0], x.shape[1]
         dtype = x.dtype
-        hs, cs, h_steps, c_steps = [], [], [], []
+        hs, cs, h_steps, c_steps, probes = [], [], [], [], []
         layer_input = x  # fused: a (T, B, I) Tensor; unrolled: that or a list of (B, I) Tensors
         for layer in range(self.num_layers):
             pieces = []
@@ -219,24 +306,36 @@ class RNNBase(mg.nn.Module):
                         if self.training and self.recurrent_dropout > 0:
                             mask = _dropout_mask((batch, self.hidden_size),
                                                  self.recurrent_dropout, np.dtype(dtype))
-                        run = fused if fused is not None else unrolled_recurrence
-                        result = run(
-                            self.mode, layer_input, h_init, c_init, self._param(k, "weight_ih"),
-                            self._param(k, "weight_hh"), self._param(k, "bias_ih"),
-                            self._param(k, "bias_hh"), nonlinearity=self.nonlinearity,
-                            lengths=lens, reverse=bool(direction), hidden_mask=mask,
+                        args = (layer_input, h_init, c_init) + tuple(
+                            self._param(k, stem)
+                            for stem in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+                        options = dict(
+                            nonlinearity=self.nonlinearity, lengths=lens,
+                            reverse=bool(direction), hidden_mask=mask,
                             peephole=self._param(k, "weight_peep"), coupled=self.coupled,
                             reset_after=self.reset_after)
                         if fused is not None:
+                            probe = None
+                            if track and _needs_grad(args + (options["peephole"],)):
+                                probe = mg.zeros(steps, 2 if self.mode == "lstm" else 1, batch,
+                                                 self.hidden_size, dtype=dtype,
+                                                 requires_grad=True)
+                                probe.name = "state_probe"
+                            probes.append(probe)
+                            result = fused(self.mode, *args, probe=probe, **options)
                             hs.append(result[:, 0])
                             cs.append(result[:, 1] if self.mode == "lstm" else None)
                             pieces.append(result[:, 0])
                         else:
-                            step_h, step_c = result
+                            step_h, step_c = unrolled_recurrence(self.mode, *args,
+                                                                 track_states=track, **options)
                             hs.append(mg.stack(step_h))
                             cs.append(None if step_c is None else mg.stack(step_c))
                             h_steps.append(tuple(step_h))
                             c_steps.append(None if step_c is None else tuple(step_c))
+                            for state in step_h + (step_c or []) if track else ():
+                                if state.requires_grad:
+                                    state.retain_grad()
                             pieces.append(step_h)
                 if layer + 1 < self.num_layers:
                     layer_input = self._next_input(pieces, fused is not None, steps, batch, dtype)
@@ -244,7 +343,8 @@ class RNNBase(mg.nn.Module):
             cs = c_steps = None
         if fused is not None:
             h_steps = c_steps = None
-        return hs, cs, h_steps, c_steps
+        probes = tuple(probes) if fused is not None and track else None
+        return hs, cs, h_steps, c_steps, probes
 
     def _layer_state(self, h0, c0, k, batch, dtype):
         shape = (batch, self.hidden_size)

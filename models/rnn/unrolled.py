@@ -15,7 +15,7 @@ from .cells import STEPS, CellParams
 
 def unrolled_recurrence(mode, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, *,
                         nonlinearity="tanh", lengths=None, reverse=False, hidden_mask=None,
-                        peephole=None, coupled=False, reset_after=True):
+                        peephole=None, coupled=False, reset_after=True, track_states=False):
     """Run one layer-direction step by step; the reference for ``fused_recurrence``.
 
     mode: "rnn" | "lstm" | "gru". x: a (T, B, I) Tensor, or a list of T (B, I) Tensors (the
@@ -28,6 +28,16 @@ def unrolled_recurrence(mode, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh,
     unless LSTM). Each state made by a step is named "h" (and "c"); past a sequence's end the
     forward direction carries the last valid state and the reverse direction still holds
     h0 / c0, exactly as ``fused_recurrence``'s states.
+
+    track_states=True makes the gradient of every ``hs[t]`` / ``cs[t]`` the total derivative
+    w.r.t. the state (h_t, c_t) that step t hands on, as the fused path's probe receives it
+    (the layers set it for ``return_all_states``). Two things differ without it: a step at
+    which every sequence is past its end is skipped (``hs[t]`` is the very tensor of the step
+    before, or h0), and the LSTM's ``cs[t]`` is the c_t that h_t = o_t tanh(c_t) is computed
+    from, so its gradient also holds the path through h_t. With it, such steps run too and
+    every step records its states as ``where(live, new, carried)`` (live may be all True or
+    all False): the same values, each a tensor of its own, with ``cs[t]`` after h_t's use.
+    Without ``lengths`` an RNN / GRU graph is unchanged by it (each h_t is already its own).
     """
     steps = len(x) if isinstance(x, (list, tuple)) else x.shape[0]
     params = CellParams(mode, weight_ih, weight_hh, bias_ih, bias_hh, nonlinearity=nonlinearity,
@@ -38,7 +48,7 @@ def unrolled_recurrence(mode, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh,
     h, c = h0, c0
     for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
         live = None if lengths is None else t < lengths
-        if live is not None and not live.any():
+        if live is not None and not live.any() and not track_states:
             hs[t] = h  # no sequence has reached step t yet (reverse) / all have ended
             if cs is not None:
                 cs[t] = c
@@ -46,7 +56,11 @@ def unrolled_recurrence(mode, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh,
         with mg.scope(f"t={t}"):
             x_t = x[t]
             h_new, c_new = step(params, x_t, h, c, h if mask is None else h * mask)
-            if live is not None and not live.all():
+            if track_states and live is None and c_new is not None:
+                # the LSTM's recorded c_t must be a tensor after h_t's use (see above); h_t
+                # already is one of its own, so RNN / GRU graphs stay as they are
+                live = np.ones(h.shape[0], dtype=bool)
+            if live is not None and (track_states or not live.all()):
                 keep = mg.as_tensor(live[:, None])
                 h_new = mg.where(keep, h_new, h)
                 c_new = None if c_new is None else mg.where(keep, c_new, c)

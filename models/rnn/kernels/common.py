@@ -24,6 +24,8 @@ import numpy as np
 from numba import njit, types, uint64
 from numba.extending import intrinsic, overload
 
+from .packed import packed_matmul
+
 
 @intrinsic
 def fma(typingctx, a, b, c):
@@ -134,16 +136,35 @@ def gemm(a, b, out):
     np.dot(a, b, out)
 
 
+def product(w, u, out):
+    """out = W @ u for B > 1: ``w`` is W (M, K) itself (BLAS through np.dot) or its panels from
+    ``packed.pack`` (3-D: the register-blocked AVX-512 kernel)."""
+    np.dot(w, u, out)
+
+
+@overload(product)
+def _product_impl(w, u, out):
+    if isinstance(w, types.Array) and w.ndim == 3:
+        def packed_product(w, u, out):
+            packed_matmul(w, out.shape[0], u, out)
+        return packed_product
+
+    def blas_product(w, u, out):
+        np.dot(w, u, out)
+    return blas_product
+
+
 @njit(cache=True, error_model="numpy")
 def matmul_into(w, wt, u, out):
-    """out = w @ u. w: (M, K); u: (K, B); out: (M, B), all contiguous.
+    """out = W @ u. w: W (M, K), or its packed panels (see ``product``); u: (K, B); out: (M, B),
+    all contiguous.
 
-    For B == 1 a loop vectorised over wt (K, M) = w^T (contiguous) replaces the BLAS call,
-    whose fixed cost (~0.7 us) is several times the work at the sizes where B == 1 is used;
-    for B > 1 it is np.dot (BLAS) and wt is not read.
+    For B == 1 a loop vectorised over wt (K, M) = W^T (contiguous) replaces the GEMM, whose
+    fixed cost (~0.7 us through BLAS) is several times the work at the sizes where B == 1 is
+    used; for B > 1 it is ``product`` and wt is not read.
     """
     if u.shape[1] != 1:
-        np.dot(w, u, out)
+        product(w, u, out)
         return
     M, K = out.shape[0], u.shape[0]
     of = out.reshape(M)

@@ -98,7 +98,8 @@ def gru_forward(xp, bias, bhn, h0, w_hh, w_rz, w_n, w_hhT, w_rzT, w_nT, mask, le
 
 @njit(cache=True, error_model="numpy")
 def gru_backward(g_states, gates, hs, h0, aux, w_hhT, w_rzT, w_nT, w_hh, w_rz, w_n, mask, lengths,
-                 reverse, reset_after, use_mask, dpre, dxn, dh, dt, ddir, tmp, drh, uu):
+                 reverse, reset_after, use_mask, dpre, dxn, dh, dt, ddir, tmp, drh, uu, keep,
+                 dstates):
     """Backpropagate through the recurrence of ``gru_forward``.
 
     g_states: (T, 1, B, H) gradient w.r.t. the states; gates, hs, aux saved by the forward;
@@ -109,6 +110,7 @@ def gru_backward(g_states, gates, hs, h0, aux, w_hhT, w_rzT, w_nT, w_hh, w_rz, w
     reset_after, is also the gradient w.r.t. the input projection W_ih x^T + b_ih; when
     reset_after, dxn: (T, H, B) the input projection's n block (its r, z blocks are dpre's);
     dh: (H, B), ends as the gradient w.r.t. h0. dt, ddir, tmp, drh, uu: (H, B) scratch.
+    When ``keep``, dstates: (T, 1, H, B) receives the total gradients dL/dh_t.
     """
     T = g_states.shape[0]
     H, B = dh.shape
@@ -127,6 +129,8 @@ def gru_backward(g_states, gates, hs, h0, aux, w_hhT, w_rzT, w_nT, w_hh, w_rz, w
         else:
             hp = hs[t + 1 if reverse else t - 1]
         add_batch_major(dt, dh, g_states[t, 0])
+        if keep:
+            dstates[t, 0] = dt
         dp = dpre[t]
         dpf = dp.reshape(3 * HB)
         dp_rz = dpf[:2 * HB].reshape((2 * H, B))

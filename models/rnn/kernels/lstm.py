@@ -111,7 +111,7 @@ def lstm_forward(xp, bias, h0, c0, w_hh, w_hhT, peep, mask, lengths, reverse, co
 
 @njit(cache=True, error_model="numpy")
 def lstm_backward(g_states, gates, cs, c0, w_hhT, w_hh, peep, mask, lengths, reverse, coupled,
-                  use_peep, use_mask, dpre, dh, dc, dpeep, dht, dct, dcu, tmp):
+                  use_peep, use_mask, dpre, dh, dc, dpeep, dht, dct, dcu, tmp, keep, dstates):
     """Backpropagate through the recurrence of ``lstm_forward``.
 
     g_states: (T, 2, B, H) gradient w.r.t. the states (h, c); gates, cs saved by the forward;
@@ -119,7 +119,8 @@ def lstm_backward(g_states, gates, cs, c0, w_hhT, w_hh, peep, mask, lengths, rev
     lengths as in the forward. Writes dpre: (T, G H, B), the gradient w.r.t. the gate
     pre-activations (zero past a sequence's end); dh, dc: (H, B), end as the gradients w.r.t.
     h0 and c0; dpeep: (3, H B), the peephole gradient per batch column (when use_peep). dht,
-    dct, dcu, tmp: (H, B) scratch.
+    dct, dcu, tmp: (H, B) scratch. When ``keep``, dstates: (T, 2, H, B) receives the total
+    gradients dL/dh_t, dL/dc_t (through every later step as well as g_states).
     """
     T = g_states.shape[0]
     H, B = dh.shape
@@ -148,6 +149,9 @@ def lstm_backward(g_states, gates, cs, c0, w_hhT, w_hh, peep, mask, lengths, rev
             cp = cs[t + 1 if reverse else t - 1]
         add_batch_major(dht, dh, g_states[t, 0])
         add_batch_major(dct, dc, g_states[t, 1])
+        if keep:
+            dstates[t, 0] = dht
+            dstates[t, 1] = dct
         dp = dpre[t]
         af, dpf = gates[t].reshape(dp.size), dp.reshape(dp.size)
         cpf, cf = cp.reshape(HB), cs[t].reshape(HB)

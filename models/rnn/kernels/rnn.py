@@ -64,13 +64,14 @@ def rnn_forward(xp, bias, h0, w_hh, w_hhT, mask, lengths, reverse, relu, use_mas
 
 @njit(cache=True, error_model="numpy")
 def rnn_backward(g_states, hs, w_hhT, w_hh, mask, lengths, reverse, relu, use_mask, dpre, dh, dt,
-                 tmp):
+                 tmp, keep, dstates):
     """Backpropagate through the recurrence of ``rnn_forward``.
 
     g_states: (T, 1, B, H) gradient w.r.t. the states; hs: (T, H, B) saved by the forward;
     w_hhT: (H, H) = W_hh^T and (read instead when B == 1) w_hh; mask, lengths as in the
     forward. Writes dpre: (T, H, B), the gradient w.r.t. the pre-activations (zero past a
     sequence's end); dh: (H, B), ends as the gradient w.r.t. h0. dt, tmp: (H, B) scratch.
+    When ``keep``, dstates: (T, 1, H, B) receives the total gradients dL/dh_t.
     """
     T = g_states.shape[0]
     H, B = dh.shape
@@ -83,6 +84,8 @@ def rnn_backward(g_states, hs, w_hhT, w_hh, mask, lengths, reverse, relu, use_ma
     for s in range(T - 1, -1, -1):
         t = T - 1 - s if reverse else s
         add_batch_major(dt, dh, g_states[t, 0])
+        if keep:
+            dstates[t, 0] = dt
         dp = dpre[t]
         hf, dpf = hs[t].reshape(HB), dp.reshape(HB)
         if relu:
