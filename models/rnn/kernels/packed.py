@@ -132,48 +132,46 @@ _micro_3x1 = _micro_kernel(3, 1)
 
 
 @njit(cache=True, error_model="numpy")
+def _column_block(ap, M, K, b, b_off, ldb, out, c_col, ldo, vectors):
+    """out[:, c_col : c_col + vectors V] = A @ b[:, b_off : b_off + vectors V] over all row
+    panels, with the micro-kernel for that many vectors (1: three panels at a time)."""
+    step = 3 if vectors == 1 else 1
+    for p in range(0, ap.shape[0], step):
+        rows = min(step * PANEL, M - p * PANEL)
+        if rows <= 0:
+            break
+        a_off, c_off = p * K * PANEL, p * PANEL * ldo + c_col
+        if vectors == 3:
+            _micro_1x3(ap, a_off, b, b_off, ldb, K, out, c_off, ldo, rows)
+        elif vectors == 2:
+            _micro_1x2(ap, a_off, b, b_off, ldb, K, out, c_off, ldo, rows)
+        else:
+            _micro_3x1(ap, a_off, b, b_off, ldb, K, out, c_off, ldo, rows)
+
+
+@njit(cache=True, error_model="numpy")
 def packed_matmul(ap, M, u, out):
     """out (M, N) = A @ u. ap: ``pack(A)`` of A (M, K), C-contiguous; u: (K, N) and out:
     (M, N) with contiguous rows (any row stride)."""
     K, N = u.shape
     V = 16 if u.itemsize == 4 else 8
     ldu, ldo = u.strides[0] // u.itemsize, out.strides[0] // out.itemsize
-    n_panels = ap.shape[0]
     n0 = 0
-    # Column blocks of 3 vectors, then 2, then 1 (the 1-vector kernel is the slowest: one
-    # broadcast per multiply-add); 4 vectors go as 2 + 2, not 3 + 1.
-    while N - n0 >= 3 * V and N - n0 != 4 * V:
-        for p in range(n_panels):
-            rows = min(PANEL, M - p * PANEL)
-            if rows > 0:
-                _micro_1x3(ap, p * K * PANEL, u, n0, ldu, K, out, p * PANEL * ldo + n0, ldo,
-                           rows)
-        n0 += 3 * V
-    while N - n0 >= 2 * V:
-        for p in range(n_panels):
-            rows = min(PANEL, M - p * PANEL)
-            if rows > 0:
-                _micro_1x2(ap, p * K * PANEL, u, n0, ldu, K, out, p * PANEL * ldo + n0, ldo,
-                           rows)
-        n0 += 2 * V
     while N - n0 >= V:
-        for p in range(0, n_panels, 3):
-            rows = min(3 * PANEL, M - p * PANEL)
-            if rows > 0:
-                _micro_3x1(ap, p * K * PANEL, u, n0, ldu, K, out, p * PANEL * ldo + n0, ldo,
-                           rows)
-        n0 += V
+        # Blocks of 3 vectors of columns, then 2, then 1 (the 1-vector kernel is the slowest:
+        # one broadcast per multiply-add); 4 vectors go as 2 + 2, not 3 + 1.
+        rest = N - n0
+        vectors = 3 if rest >= 3 * V and rest != 4 * V else (2 if rest >= 2 * V else 1)
+        _column_block(ap, M, K, u, n0, ldu, out, n0, ldo, vectors)
+        n0 += vectors * V
     rest = N - n0
     if rest > 0:  # the last partial vector of columns, on zero-padded copies
         tail_b = np.zeros((K, V), u.dtype)
-        tail_c = np.empty((n_panels * PANEL, V), u.dtype)
+        tail_c = np.empty((ap.shape[0] * PANEL, V), u.dtype)
         for k in range(K):
             for j in range(rest):
                 tail_b[k, j] = u[k, n0 + j]
-        for p in range(0, n_panels, 3):
-            rows = min(3 * PANEL, M - p * PANEL)
-            if rows > 0:
-                _micro_3x1(ap, p * K * PANEL, tail_b, 0, V, K, tail_c, p * PANEL * V, V, rows)
+        _column_block(ap, M, K, tail_b, 0, V, tail_c, 0, V, 1)
         for m in range(M):
             for j in range(rest):
                 out[m, n0 + j] = tail_c[m, j]
