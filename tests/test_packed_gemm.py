@@ -11,62 +11,70 @@ from models.rnn.kernels import common, packed
 DTYPES = [np.float32, np.float64]
 
 
-def _case(seed, M, K, N, dtype):
+def _case(seed, R, K, N, dtype):
     rng = np.random.default_rng(seed)
-    a = rng.standard_normal((M, K)).astype(dtype)
-    u = rng.standard_normal((K, N)).astype(dtype)
-    return a, u, a.astype(np.float64) @ u.astype(np.float64)
+    a = rng.standard_normal((R, K)).astype(dtype)
+    w = rng.standard_normal((K, N)).astype(dtype)
+    return a, w, a.astype(np.float64) @ w.astype(np.float64)
 
 
 def _tolerance(dtype, K):
     return 1e-12 * K if dtype == np.float64 else 2e-6 * K
 
 
-def test_pack_layout_pads_with_zero_rows():
-    a = np.arange(30.0).reshape(10, 3)
-    ap = packed.pack(a)
-    assert ap.shape == (packed.packed_rows(10) // packed.PANEL, 3, packed.PANEL) == (3, 3, 8)
-    assert ap[0, 2, 5] == a[5, 2] and ap[1, 0, 1] == a[9, 0]
-    assert not ap[1, :, 2:].any() and not ap[2].any()
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pack_layout_is_column_panels_padded_with_zeros(dtype):
+    V = packed.vector_width(dtype)
+    K, N = 3, 4 * V + 1  # one full panel (3 V), then a 2-vector one holding V + 1 columns
+    w = np.arange(K * N, dtype=dtype).reshape(K, N) + 1
+    wp = packed.pack(w)
+    assert packed.padded_cols(N, dtype) == 5 * V and wp.shape == (K * 5 * V,)
+    first = wp[:K * 3 * V].reshape(K, 3 * V)
+    second = wp[K * 3 * V:].reshape(K, 2 * V)
+    assert (first == w[:, :3 * V]).all()
+    assert (second[:, :V + 1] == w[:, 3 * V:]).all() and not second[:, V + 1:].any()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@given(M=st.integers(1, 70), K=st.integers(1, 40), N=st.integers(1, 110), seed=st.integers(0, 9))
+@given(R=st.integers(1, 20), K=st.integers(1, 40), N=st.integers(1, 110), seed=st.integers(0, 9))
 @settings(max_examples=60, deadline=None)
-def test_packed_matmul_equals_numpy(dtype, M, K, N, seed):
-    """Every column-block path (3, 2, 1 vectors and the padded partial vector) and every row
-    remainder."""
-    a, u, ref = _case(seed, M, K, N, dtype)
-    out = np.full((M, N), np.nan, dtype)
-    packed.packed_matmul(packed.pack(a), M, u, out)
-    scale = np.abs(a).max() * np.abs(u).max()
-    assert np.abs(out - ref).max() <= _tolerance(dtype, K) * scale
+def test_packed_matmul_equals_numpy(dtype, R, K, N, seed):
+    """Every panel width (3, 2, 1 vectors), the zero padding of the last vector and every row
+    remainder of the 8-row blocks."""
+    a, w, ref = _case(seed, R, K, N, dtype)
+    Np = packed.padded_cols(N, dtype)
+    out = np.full((R, Np), np.nan, dtype)
+    packed.packed_matmul(a, packed.pack(w), out)
+    scale = np.abs(a).max() * np.abs(w).max()
+    assert np.abs(out[:, :N] - ref).max() <= _tolerance(dtype, K) * scale
+    assert not out[:, N:].any()  # the padding columns get zeros
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_packed_matmul_reads_rows_of_a_wider_array(dtype):
-    """u and out may be row blocks of wider arrays (row stride > N)."""
-    a, u, ref = _case(1, 40, 12, 37, dtype)
-    wide_u = np.zeros((12, 50), dtype)
-    wide_u[:, 5:42] = u
-    wide_out = np.full((40, 60), -7.0, dtype)
-    packed.packed_matmul(packed.pack(a), 40, wide_u[:, 5:42], wide_out[:, 10:47])
+def test_packed_matmul_reads_and_writes_rows_of_wider_arrays(dtype):
+    """a may be a column block of a wider array and out a block of a wider one (row strides
+    above the row length); nothing outside the block is touched."""
+    a, w, ref = _case(1, 13, 12, 37, dtype)
+    Np = packed.padded_cols(37, dtype)
+    wide_a = np.zeros((13, 50), dtype)
+    wide_a[:, 5:17] = a
+    wide_out = np.full((13, Np + 20), -7.0, dtype)
+    packed.packed_matmul(wide_a[:, 5:17], packed.pack(w), wide_out[:, 10:10 + Np])
     assert np.allclose(wide_out[:, 10:47], ref, rtol=1e-5, atol=1e-5)
-    assert (wide_out[:, :10] == -7).all() and (wide_out[:, 47:] == -7).all()
+    assert (wide_out[:, :10] == -7).all() and (wide_out[:, 10 + Np:] == -7).all()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("B", [1, 5, 16, 33])
-def test_matmul_into_blas_and_packed_agree(dtype, B):
-    """The kernels' product: W (2-D, BLAS), its panels (3-D, packed) and, for B == 1, W^T."""
-    a, u, ref = _case(2, 48, 20, B, dtype)
-    outs = []
-    for w in (a, packed.pack(a)):
-        out = np.empty((48, B), dtype)
-        common.matmul_into(w, np.ascontiguousarray(a.T), u, out)
-        outs.append(out)
-    for out in outs:
-        assert np.abs(out - ref).max() <= _tolerance(dtype, 20) * np.abs(ref).max()
+def test_matmul_into_blas_packed_and_vector_paths_agree(dtype, B):
+    """The kernels' product a (B, K) @ W': packed panels (B > 1 with AVX-512), BLAS (no
+    panels), and the vector loop over W''s rows for B == 1."""
+    a, w, ref = _case(2, B, 20, 48, dtype)
+    Np = packed.padded_cols(48, dtype)
+    for wp in (np.empty(0, dtype), packed.pack(w)):
+        out = np.empty((B, Np if wp.size else 48), dtype)
+        common.matmul_into(wp, w, a, out)
+        assert np.abs(out[:, :48] - ref).max() <= _tolerance(dtype, 20) * np.abs(ref).max()
 
 
 def test_availability_matches_the_cpu():

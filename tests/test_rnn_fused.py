@@ -171,6 +171,23 @@ def test_forward_and_gradients_match_numpy_reference(mode, make_kw, kw):
     check_against_reference(mode, make_inputs(mode, **make_kw), _options(kw))
 
 
+_WIDE_LENGTHS = [5, 2, 4, 1, 5, 3, 5, 5, 2, 1, 4, 5, 3, 5, 5, 1, 2, 5, 4]
+
+
+@pytest.mark.parametrize("mode, make_kw, kw", [
+    ("rnn", {}, {"lengths": _WIDE_LENGTHS, "hidden_mask": "mask"}),
+    ("lstm", {"peephole": True}, {"reverse": True, "lengths": _WIDE_LENGTHS}),
+    ("lstm", {}, {"hidden_mask": "mask"}),
+    ("gru", {}, {"lengths": _WIDE_LENGTHS, "hidden_mask": "mask"}),
+    ("gru", {}, {"reset_after": False, "reverse": True, "lengths": _WIDE_LENGTHS}),
+])
+def test_batch_and_width_across_the_block_edges(mode, make_kw, kw):
+    """B = 19 spans three 8-row blocks of the per-step product (the last one partial) and
+    H = 21 pads every gate product's columns to the vector width."""
+    p = make_inputs(mode, T=5, B=19, I=4, H=21, **make_kw)
+    check_against_reference(mode, p, _options(kw, B=19, H=21))
+
+
 @pytest.mark.parametrize("mode, make_kw, kw", [
     ("rnn", {}, {"hidden_mask": "mask", "nonlinearity": "relu"}),
     ("lstm", {"peephole": True}, {"reverse": True, "hidden_mask": "mask"}),

@@ -21,7 +21,7 @@ to measure the approximation).
 """
 
 import numpy as np
-from numba import njit, types, uint64
+from numba import njit, types
 from numba.extending import intrinsic, overload
 
 from .packed import packed_matmul
@@ -117,157 +117,57 @@ def sigmoid_array(x, out):
         out[i] = sigmoid_act(x[i])
 
 
-# ---- layout helpers ----------------------------------------------------------------------------
-# The kernels keep per-step quantities feature-major, (rows, B) with the batch fastest, so that
-# the recurrent GEMM is W (G H, H) @ u (H, B): OpenBLAS then packs the small operand, not the
-# weights (measured 1.3-2x faster per step at B >= 16), and each gate's (H, B) block is one
-# contiguous run for the gate loops. Per-step blocks of a sequence are stored as (T, rows, B);
-# the input projection, one GEMM before the loop, is (rows, T B) and is added to each step's
-# recurrent GEMM output in one pass (cheaper than transposing it whole in memory).
+# ---- layout and products -----------------------------------------------------------------------
+# The kernels keep per-step quantities batch-major, as the states are: (B, rows), one row per
+# sequence, so that the states and their gradients are read and written in place (no
+# transposes) and the input projection of step t is the contiguous block of rows
+# [t B, (t + 1) B) of one (T B, G H) GEMM done before the loop. The per-step product is
+# a (B, K) @ W' (K, N) with W' = W_hh^T (forward) or W_hh (backward), see ``packed``.
 
 
 @njit(cache=True, error_model="numpy")
 def gemm(a, b, out):
     """out = a @ b (2-D, each C- or F-contiguous; out C-contiguous) through numba's np.dot,
-    i.e. SciPy's OpenBLAS, the BLAS of the per-step products. Every GEMM of the fused path goes
-    through it: with two OpenBLAS libraries (NumPy's and SciPy's) both multi-threaded, the idle
-    worker threads of one spin on the cores the other needs (measured: fwd+bwd 1.6x slower
-    with 2 threads)."""
+    i.e. SciPy's OpenBLAS. Every GEMM of the fused path that spans all steps goes through it:
+    with two OpenBLAS libraries (NumPy's and SciPy's) both multi-threaded, the idle worker
+    threads of one spin on the cores the other needs (measured: fwd+bwd 1.6x slower with 2
+    threads)."""
     np.dot(a, b, out)
 
 
-def product(w, u, out):
-    """out = W @ u for B > 1: ``w`` is W (M, K) itself (BLAS through np.dot) or its panels from
-    ``packed.pack`` (3-D: the register-blocked AVX-512 kernel)."""
-    np.dot(w, u, out)
-
-
-@overload(product)
-def _product_impl(w, u, out):
-    if isinstance(w, types.Array) and w.ndim == 3:
-        def packed_product(w, u, out):
-            packed_matmul(w, out.shape[0], u, out)
-        return packed_product
-
-    def blas_product(w, u, out):
-        np.dot(w, u, out)
-    return blas_product
-
-
 @njit(cache=True, error_model="numpy")
-def matmul_into(w, wt, u, out):
-    """out = W @ u. w: W (M, K), or its packed panels (see ``product``); u: (K, B); out: (M, B),
-    all contiguous.
+def matmul_into(wp, wt, a, out):
+    """out[:, :N] = a @ W'. a: (R, K) with contiguous rows; wt: W' (K, N), C-contiguous;
+    wp: ``packed.pack(W')`` or empty.
 
-    For B == 1 a loop vectorised over wt (K, M) = W^T (contiguous) replaces the GEMM, whose
-    fixed cost (~0.7 us through BLAS) is several times the work at the sizes where B == 1 is
-    used; for B > 1 it is ``product`` and wt is not read.
+    R > 1: with ``wp`` the packed kernel (``out`` (R, >= padded_cols(N)), its padding columns
+    get zeros), else BLAS (``out`` (R, N) contiguous). R == 1: a loop over the rows of wt
+    vectorised along N, whose cost at the sizes where one sequence is run is several times
+    below a GEMM call's fixed cost (~0.7 us through BLAS).
     """
-    if u.shape[1] != 1:
-        product(w, u, out)
+    R, K = a.shape
+    if R != 1:
+        if wp.size > 0:
+            packed_matmul(a, wp, out)
+        else:  # BLAS (no AVX-512); np.dot wants a contiguous left operand
+            np.dot(np.ascontiguousarray(a), wt, out)
         return
-    M, K = out.shape[0], u.shape[0]
-    of = out.reshape(M)
-    of[:] = 0
+    N = wt.shape[1]
+    of = out[0]
+    of[:N] = 0
     k = 0
     while k + 8 <= K:  # eight rows of wt per pass over out
-        u0, u1, u2, u3 = u[k, 0], u[k + 1, 0], u[k + 2, 0], u[k + 3, 0]
-        u4, u5, u6, u7 = u[k + 4, 0], u[k + 5, 0], u[k + 6, 0], u[k + 7, 0]
+        u0, u1, u2, u3 = a[0, k], a[0, k + 1], a[0, k + 2], a[0, k + 3]
+        u4, u5, u6, u7 = a[0, k + 4], a[0, k + 5], a[0, k + 6], a[0, k + 7]
         w0, w1, w2, w3 = wt[k], wt[k + 1], wt[k + 2], wt[k + 3]
         w4, w5, w6, w7 = wt[k + 4], wt[k + 5], wt[k + 6], wt[k + 7]
-        for m in range(M):
-            a = fma(u3, w3[m], fma(u2, w2[m], fma(u1, w1[m], fma(u0, w0[m], of[m]))))
-            of[m] = fma(u7, w7[m], fma(u6, w6[m], fma(u5, w5[m], fma(u4, w4[m], a))))
+        for m in range(N):
+            v = fma(u3, w3[m], fma(u2, w2[m], fma(u1, w1[m], fma(u0, w0[m], of[m]))))
+            of[m] = fma(u7, w7[m], fma(u6, w6[m], fma(u5, w5[m], fma(u4, w4[m], v))))
         k += 8
     while k < K:
-        uk = u[k, 0]
+        uk = a[0, k]
         wk = wt[k]
-        for m in range(M):
+        for m in range(N):
             of[m] = fma(uk, wk[m], of[m])
         k += 1
-
-
-@njit(cache=True, error_model="numpy")
-def add_projection(pre, xp, bias, col0, rows):
-    """pre[j, b] += xp[j, col0 + b] + bias[j] for j < rows. pre: (R, B); xp: (R', T B);
-    bias: (R',)."""
-    B = pre.shape[1]
-    if B == 1:  # a column
-        for j in range(rows):
-            pre[j, 0] += xp[j, col0] + bias[j]
-        return
-    # Flat offsets as unsigned integers: no negative-index wraparound, so the b loop vectorises
-    # without a slice object per row.
-    pf, xf = pre.reshape(pre.size), xp.reshape(xp.size)
-    TB = xp.shape[1]
-    for j in range(rows):
-        bj = bias[j]
-        p0, x0 = uint64(j * B), uint64(j * TB + col0)
-        for b in range(B):
-            ub = uint64(b)
-            pf[p0 + ub] += xf[x0 + ub] + bj
-
-
-@njit(cache=True, error_model="numpy")
-def load_projection(dst, xp, bias, row0, col0):
-    """dst[j, b] = xp[row0 + j, col0 + b] + bias[row0 + j]. dst: (R, B); xp: (R', T B)."""
-    R, B = dst.shape
-    if B == 1:
-        for j in range(R):
-            dst[j, 0] = xp[row0 + j, col0] + bias[row0 + j]
-        return
-    df, xf = dst.reshape(dst.size), xp.reshape(xp.size)
-    TB = xp.shape[1]
-    for j in range(R):
-        bj = bias[row0 + j]
-        d0, x0 = uint64(j * B), uint64((row0 + j) * TB + col0)
-        for b in range(B):
-            ub = uint64(b)
-            df[d0 + ub] = xf[x0 + ub] + bj
-
-
-@njit(cache=True, error_model="numpy")
-def add_batch_major(dst, carry, src):
-    """dst[j, b] = carry[j, b] + src[b, j]. dst, carry: (H, B); src: (B, H)."""
-    H, B = dst.shape
-    if B == 1:
-        for j in range(H):
-            dst[j, 0] = carry[j, 0] + src[0, j]
-        return
-    for j in range(H):
-        dj, cj = dst[j], carry[j]
-        for b in range(B):
-            dj[b] = cj[b] + src[b, j]
-
-
-@njit(cache=True, error_model="numpy")
-def to_batch_major(src, dst):
-    """dst[b, j] = src[j, b]. src: (H, B); dst: (B, H)."""
-    H, B = src.shape
-    if B == 1:
-        for j in range(H):
-            dst[0, j] = src[j, 0]
-        return
-    for b in range(B):
-        db = dst[b]
-        for j in range(H):
-            db[j] = src[j, b]
-
-
-@njit(cache=True, error_model="numpy")
-def hold_inactive(new, old, lengths, t):
-    """new[:, b] = old[:, b] for every sequence b with t >= lengths[b]. new, old: (R, B)."""
-    for b in range(new.shape[1]):
-        if t >= lengths[b]:
-            for j in range(new.shape[0]):
-                new[j, b] = old[j, b]
-
-
-@njit(cache=True, error_model="numpy")
-def zero_inactive(arr, lengths, t):
-    """arr[:, b] = 0 for every sequence b with t >= lengths[b]. arr: (R, B)."""
-    zero = arr.dtype.type(0.0)
-    for b in range(arr.shape[1]):
-        if t >= lengths[b]:
-            for j in range(arr.shape[0]):
-                arr[j, b] = zero

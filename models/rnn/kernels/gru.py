@@ -7,178 +7,175 @@ With u = m * h_{t-1} (m the recurrent-dropout mask; u = h_{t-1} when ``use_mask`
     not reset_after:  n = tanh(x_t W_in^T + b_in + (r * u) W_hn^T + b_hn)
     h_t = (1 - z) * n + z * h_{t-1}
 
-Per-step arrays are feature-major, (H, B) (see ``common``). Sequence ``b`` is processed for
-time indices ``t < lengths[b]``; at the others its state is held. With ``reverse`` the time
-indices run from T - 1 down to 0.
+Per-step arrays are batch-major, (B, .) (see ``common``). Sequence ``b`` is processed for time
+indices ``t < lengths[b]``; at the others its state is held (and its gradient passes through).
+With ``reverse`` the time indices run from T - 1 down to 0.
 """
 
 from numba import njit
 
-from .common import (
-    add_batch_major,
-    add_projection,
-    hold_inactive,
-    load_projection,
-    matmul_into,
-    sigmoid_act,
-    tanh_act,
-    to_batch_major,
-    zero_inactive,
-)
+from .common import matmul_into, sigmoid_act, tanh_act
 
 
 @njit(cache=True, error_model="numpy")
-def gru_forward(xp, bias, bhn, h0, w_hh, w_rz, w_n, w_hhT, w_rzT, w_nT, mask, lengths,
-                reverse, reset_after, use_mask, save, states, gates, hs, aux, pre, u, xn, hn):
+def gru_forward(xp, bias, bhn, h0, wp, wt, wp_rz, wt_rz, wp_n, wt_n, mask, lengths, reverse,
+                reset_after, use_mask, save, states, gates, aux, pre, u, hn):
     """Run the recurrence.
 
-    xp: (3 H, T B) input projection W_ih x^T (column t B + b is x_t of sequence b); bias:
-    (3 H,) = (b_ir + b_hr, b_iz + b_hz, b_in), plus b_hn when not reset_after; bhn: (H B,)
-    b_hn repeated over the batch (read when reset_after); h0: (H, B); reset_after: w_hh
-    (3 H, H); otherwise w_rz (2 H, H) and w_n (H, H), the row blocks of W_hh; w_hhT, w_rzT,
-    w_nT their transposes, read (instead) when B == 1 (the unused ones may be empty). mask:
-    (H, B) (read when use_mask); lengths: (B,) int64.
-    Writes states: (T, 1, B, H). When save: gates (T, 3 H, B) the gate activations r, z, n;
-    hs (T, H, B) h_t; aux (T, H, B) = u W_hn^T + b_hn (reset_after) or r * u (not); else
-    gates, aux are (1, ., B) and hs (2, H, B) scratch. pre: (3 H, B), u, xn, hn: (H, B)
-    scratch.
+    xp: (T B, 3 H) input projection x W_ih^T (row t B + b is x_t of sequence b); bias:
+    (3 H,) = (b_ir + b_hr, b_iz + b_hz, b_in), plus b_hn when not reset_after; bhn: (H,) b_hn
+    (read when reset_after); h0: (B, H); reset_after: wp, wt = W_hh^T (H, 3 H) packed /
+    itself (see ``matmul_into``); otherwise wp_rz, wt_rz and wp_n, wt_n the same for
+    W_rz^T (H, 2 H) and W_n^T (H, H), the transposed row blocks of W_hh (the unused ones may
+    be empty). mask: (B, H) (read when use_mask); lengths: (B,) int64.
+    Writes states: (T, 1, B, H). When save: gates (T, B, 3 H) the gate activations r, z, n;
+    aux (T, B, H) = u W_hn^T + b_hn (reset_after) or r * u (not); else gates, aux are
+    (1, B, .) scratch. pre: (B, >= 3 H) (reset_after) or (B, >= 2 H); u: (B, H); hn:
+    (B, >= H) scratch.
     """
     T = states.shape[0]
-    H, B = h0.shape
-    HB = H * B
+    B, H = h0.shape
     one = h0.dtype.type(1.0)
-    shortest = lengths.min()
-    pf, uf, mf = pre.reshape(3 * HB), u.reshape(HB), mask.reshape(mask.size)
-    xnf, hnf = xn.reshape(HB), hn.reshape(HB)
-    pre_rz = pf[:2 * HB].reshape((2 * H, B))
-    p_rz, p_n = pf[:2 * HB], pf[2 * HB:]
+    zero = h0.dtype.type(0.0)
     hp = h0
     for s in range(T):
         t = T - 1 - s if reverse else s
         k = t if save else 0
         src = hp
         if use_mask:
-            hpf = hp.reshape(HB)
-            for e in range(HB):
-                uf[e] = hpf[e] * mf[e]
+            for b in range(B):
+                ub, hb, mb = u[b], hp[b], mask[b]
+                for j in range(H):
+                    ub[j] = hb[j] * mb[j]
             src = u
         if reset_after:
-            matmul_into(w_hh, w_hhT, src, pre)
+            matmul_into(wp, wt, src, pre)
         else:
-            matmul_into(w_rz, w_rzT, src, pre_rz)
-        add_projection(pre, xp, bias, t * B, 2 * H)
-        load_projection(xn, xp, bias, 2 * H, t * B)
-        af, ax = gates[k].reshape(3 * HB), aux[k]
-        a_rz, a_r, a_z, a_n = af[:2 * HB], af[:HB], af[HB:2 * HB], af[2 * HB:]
-        axf = ax.reshape(HB)
-        for e in range(2 * HB):
-            a_rz[e] = sigmoid_act(p_rz[e])
-        if reset_after:
-            for e in range(HB):
-                v = p_n[e] + bhn[e]
-                axf[e] = v
-                a_n[e] = tanh_act(xnf[e] + a_r[e] * v)
-        else:
-            srcf = src.reshape(HB)
-            for e in range(HB):
-                axf[e] = a_r[e] * srcf[e]
-            matmul_into(w_n, w_nT, ax, hn)
-            for e in range(HB):
-                a_n[e] = tanh_act(xnf[e] + hnf[e])
-        h = hs[t if save else s & 1]
-        hf, hpf = h.reshape(HB), hp.reshape(HB)
-        for e in range(HB):
-            z = a_z[e]
-            hf[e] = (one - z) * a_n[e] + z * hpf[e]
-        if t >= shortest:
-            hold_inactive(h, hp, lengths, t)
-        to_batch_major(h, states[t, 0])
+            matmul_into(wp_rz, wt_rz, src, pre)
+        h, ga, ax = states[t, 0], gates[k], aux[k]
+        for b in range(B):
+            if t >= lengths[b]:
+                h[b] = hp[b]
+                ax[b] = zero  # keeps the n product below finite for this row
+                continue
+            ar, pr, xr, axr = ga[b], pre[b], xp[t * B + b], ax[b]
+            for m in range(2 * H):
+                ar[m] = sigmoid_act(pr[m] + xr[m] + bias[m])
+            if reset_after:
+                hr, hpr = h[b], hp[b]
+                for j in range(H):
+                    v = pr[2 * H + j] + bhn[j]
+                    axr[j] = v
+                    n = tanh_act(xr[2 * H + j] + bias[2 * H + j] + ar[j] * v)
+                    ar[2 * H + j] = n
+                    z = ar[H + j]
+                    hr[j] = (one - z) * n + z * hpr[j]
+            else:
+                sr = src[b]
+                for j in range(H):
+                    axr[j] = ar[j] * sr[j]
+        if not reset_after:
+            matmul_into(wp_n, wt_n, ax, hn)
+            for b in range(B):
+                if t >= lengths[b]:
+                    continue
+                ar, xr, hr, hpr, hnr = ga[b], xp[t * B + b], h[b], hp[b], hn[b]
+                for j in range(H):
+                    n = tanh_act(xr[2 * H + j] + bias[2 * H + j] + hnr[j])
+                    ar[2 * H + j] = n
+                    z = ar[H + j]
+                    hr[j] = (one - z) * n + z * hpr[j]
         hp = h
 
 
 @njit(cache=True, error_model="numpy")
-def gru_backward(g_states, gates, hs, h0, aux, w_hhT, w_rzT, w_nT, w_hh, w_rz, w_n, mask, lengths,
-                 reverse, reset_after, use_mask, dpre, dxn, dh, dt, ddir, tmp, drh, uu, keep,
-                 dstates):
+def gru_backward(g_states, gates, states, h0, aux, wp, wt, wp_rz, wt_rz, wp_n, wt_n, mask,
+                 lengths, reverse, reset_after, use_mask, dpre, dxp, dh, dt, ddir, tmp, drh,
+                 keep, dstates):
     """Backpropagate through the recurrence of ``gru_forward``.
 
-    g_states: (T, 1, B, H) gradient w.r.t. the states; gates, hs, aux saved by the forward;
-    h0: (H, B); reset_after: w_hhT (H, 3 H) = W_hh^T; otherwise w_rzT (H, 2 H) and w_nT (H, H),
-    the transposed row blocks; w_hh, w_rz, w_n the untransposed ones, read (instead) when B == 1
-    (all contiguous; the unused ones may be empty). Writes dpre: (T, 3 H, B), the gradient
-    w.r.t. u W_hh^T + b_hh (r, z, n blocks; zero past a sequence's end) which, when not
-    reset_after, is also the gradient w.r.t. the input projection W_ih x^T + b_ih; when
-    reset_after, dxn: (T, H, B) the input projection's n block (its r, z blocks are dpre's);
-    dh: (H, B), ends as the gradient w.r.t. h0. dt, ddir, tmp, drh, uu: (H, B) scratch.
-    When ``keep``, dstates: (T, 1, H, B) receives the total gradients dL/dh_t.
+    g_states: (T, 1, B, H) gradient w.r.t. the states; gates, states, aux saved by the
+    forward; h0: (B, H); reset_after: wp, wt = W_hh (3 H, H) packed / itself (see
+    ``matmul_into``); otherwise wp_rz, wt_rz and wp_n, wt_n the same for W_rz (2 H, H) and
+    W_n (H, H), the row blocks (the unused ones may be empty). Writes dpre: (T, B, 3 H), the
+    gradient w.r.t. u W_hh^T + b_hh (r, z, n blocks; zero past a sequence's end) which, when
+    not reset_after, is also the gradient w.r.t. the input projection x W_ih^T + b_ih; when
+    reset_after, dxp: (T, B, 3 H) the gradient w.r.t. the input projection (its r, z blocks
+    are dpre's, its n block differs). dh: (B, H), ends as the gradient w.r.t. h0. dt, ddir:
+    (B, H), tmp, drh: (B, >= H) scratch. When ``keep``, dstates: (T, 1, B, H) receives the
+    total gradients dL/dh_t.
     """
     T = g_states.shape[0]
-    H, B = dh.shape
-    HB = H * B
+    B, H = dh.shape
     one = dh.dtype.type(1.0)
     zero = dh.dtype.type(0.0)
-    shortest = lengths.min()
-    dhf, dtf, ddirf, tf, drhf, uf, mf = (dh.reshape(HB), dt.reshape(HB), ddir.reshape(HB),
-                                         tmp.reshape(HB), drh.reshape(HB), uu.reshape(HB),
-                                         mask.reshape(mask.size))
     dh[:, :] = zero
     for s in range(T - 1, -1, -1):
         t = T - 1 - s if reverse else s
-        if s == 0:
-            hp = h0
-        else:
-            hp = hs[t + 1 if reverse else t - 1]
-        add_batch_major(dt, dh, g_states[t, 0])
+        hp = h0 if s == 0 else states[t + 1 if reverse else t - 1, 0]
+        dp, ga, ax = dpre[t], gates[t], aux[t]
+        for b in range(B):
+            dtr, gr, dhb = dt[b], g_states[t, 0, b], dh[b]
+            for j in range(H):
+                dtr[j] = gr[j] + dhb[j]
+            dpr = dp[b]
+            if t >= lengths[b]:
+                dpr[:] = zero
+                if reset_after:
+                    dxp[t, b] = zero
+                continue
+            ar, hpr, axr, ddr = ga[b], hp[b], ax[b], ddir[b]
+            for j in range(H):
+                z, n = ar[H + j], ar[2 * H + j]
+                d = dtr[j]
+                ddr[j] = d * z
+                dpr[2 * H + j] = d * (one - z) * (one - n * n)  # w.r.t. n's pre-activation
+                dpr[H + j] = d * (hpr[j] - n) * z * (one - z)
+            if reset_after:
+                dxr = dxp[t, b]
+                for j in range(H):
+                    r, dn = ar[j], dpr[2 * H + j]
+                    dxr[2 * H + j] = dn
+                    dpr[j] = dn * axr[j] * r * (one - r)
+                    dpr[2 * H + j] = dn * r
+                dxr[:2 * H] = dpr[:2 * H]
         if keep:
             dstates[t, 0] = dt
-        dp = dpre[t]
-        dpf = dp.reshape(3 * HB)
-        dp_rz = dpf[:2 * HB].reshape((2 * H, B))
-        d_r, d_z, d_n = dpf[:HB], dpf[HB:2 * HB], dpf[2 * HB:]
-        af, hpf, axf = gates[t].reshape(3 * HB), hp.reshape(HB), aux[t].reshape(HB)
-        a_r, a_z, a_n = af[:HB], af[HB:2 * HB], af[2 * HB:]
-        for e in range(HB):
-            ddirf[e] = dtf[e] * a_z[e]
-        # d_n first holds the gradient w.r.t. n's pre-activation
-        for e in range(HB):
-            z, n = a_z[e], a_n[e]
-            d_n[e] = dtf[e] * (one - z) * (one - n * n)
-            d_z[e] = dtf[e] * (hpf[e] - n) * z * (one - z)
         if reset_after:
-            dx = dxn[t]
-            dxf = dx.reshape(HB)
-            for e in range(HB):
-                r, dn = a_r[e], d_n[e]
-                dxf[e] = dn
-                d_r[e] = dn * axf[e] * r * (one - r)
-                d_n[e] = dn * r
-            if t >= shortest:
-                zero_inactive(dp, lengths, t)
-                zero_inactive(dx, lengths, t)
-            matmul_into(w_hhT, w_hh, dp, tmp)
+            matmul_into(wp, wt, dp, tmp)
         else:
-            if t >= shortest:
-                zero_inactive(dp, lengths, t)
-            matmul_into(w_nT, w_n, dpf[2 * HB:].reshape((H, B)), drh)  # w.r.t. r * u
+            matmul_into(wp_n, wt_n, dp[:, 2 * H:], drh)  # w.r.t. r * u
+            for b in range(B):
+                if t >= lengths[b]:
+                    continue
+                ar, hpr, dpr, drr = ga[b], hp[b], dp[b], drh[b]
+                if use_mask:
+                    mb = mask[b]
+                    for j in range(H):
+                        r = ar[j]
+                        dpr[j] = drr[j] * hpr[j] * mb[j] * r * (one - r)
+                        drr[j] = drr[j] * r
+                else:
+                    for j in range(H):
+                        r = ar[j]
+                        dpr[j] = drr[j] * hpr[j] * r * (one - r)
+                        drr[j] = drr[j] * r
+            matmul_into(wp_rz, wt_rz, dp[:, :2 * H], tmp)
+            for b in range(B):
+                if t < lengths[b]:
+                    tb, drr = tmp[b], drh[b]
+                    for j in range(H):
+                        tb[j] += drr[j]
+        for b in range(B):
+            dhb = dh[b]
+            if t >= lengths[b]:
+                dhb[:] = dt[b]
+                continue
+            tb, ddr = tmp[b], ddir[b]
             if use_mask:
-                for e in range(HB):
-                    uf[e] = hpf[e] * mf[e]
+                mb = mask[b]
+                for j in range(H):
+                    dhb[j] = tb[j] * mb[j] + ddr[j]
             else:
-                uf[:] = hpf
-            for e in range(HB):
-                r, dr = a_r[e], drhf[e]
-                d_r[e] = dr * uf[e] * r * (one - r)
-                drhf[e] = dr * r
-            if t >= shortest:
-                zero_inactive(dp_rz, lengths, t)
-            matmul_into(w_rzT, w_rz, dp_rz, tmp)
-            for e in range(HB):
-                tf[e] += drhf[e]
-        if use_mask:
-            for e in range(HB):
-                dhf[e] = tf[e] * mf[e] + ddirf[e]
-        else:
-            for e in range(HB):
-                dhf[e] = tf[e] + ddirf[e]
-        if t >= shortest:
-            hold_inactive(dh, dt, lengths, t)
+                for j in range(H):
+                    dhb[j] = tb[j] + ddr[j]

@@ -1,18 +1,18 @@
 """The Python layer of the fused recurrent kernels: allocate, run the GEMMs that span all
 steps, call the per-step kernels.
 
-The per-step products use the packed AVX-512 kernel (``packed``) where the CPU has it; the
-GEMMs that span all steps go through ``common.gemm`` / numba's np.dot (one BLAS library; see
-there): at their sizes (K or N in the thousands) BLAS's cache blocking beats the packed
-kernel, which has none (measured 100-110 GFLOP/s against 70-90).
+Every per-step array is batch-major, (B, .), as the states are (see ``common``). Forward: the
+input projection x W_ih^T of all T steps is one (T B, I) x (I, G H) GEMM, whose rows
+[t B, (t + 1) B) are step t's; the kernel then runs one (B, H) x (H, G H) product and the gate
+math per step, writing h_t (and c_t) straight into the output states. Backward: the kernel
+runs the recurrence backwards (one (B, G H) x (G H, H) product per step) and returns the
+gradient w.r.t. the gate pre-activations of all steps, (T B, G H); with [x | h_{t-1} | 1]
+(T B, .) (h_{t-1} read back from the output states) it gives W_ih's, W_hh's and the biases'
+gradients as one GEMM, and x's as one more.
 
-Forward: the input projection W_ih x^T of all T steps is one (G H, I) x (I, T B) GEMM; the
-kernel then runs one (G H, H) x (H, B) GEMM and the gate math per step. Backward: the kernel
-runs the recurrence backwards (one (H, G H) x (G H, B) GEMM per step) and returns the gradient
-w.r.t. the gate pre-activations of all steps, (T, G H, B); transposed once to (G H, T B), it
-gives W_ih's, W_hh's and the biases' gradients as one GEMM with [x | h_{t-1} | 1] (T B, .)
-(h_{t-1} is read back from the output states) and x's as one more. The kernels keep per-step
-arrays feature-major, (H, B); see ``common``.
+The per-step products use the packed AVX-512 kernel (``packed``: W_hh^T or W_hh packed once
+per sequence) where the CPU has it, BLAS elsewhere; the GEMMs that span all steps go through
+``common.gemm`` (one BLAS library; see there).
 
 Arrays come in as a dict ``name -> ndarray`` (``x`` (T, B, I), ``h0``, ``c0`` (B, H),
 ``weight_ih`` (G H, I), ``weight_hh`` (G H, H), ``bias_ih``, ``bias_hh`` (G H,), ``peephole``
@@ -82,21 +82,24 @@ def _empty(dtype, ndim=2):
     return _EMPTY[key]
 
 
-def _fm(a):
-    """(B, H) -> contiguous feature-major (H, B)."""
-    return np.ascontiguousarray(a.T)
+def _uses_packed(B):
+    return B > 1 and packed.AVAILABLE
 
 
-def _pair(w, B, transposed):
-    """The two orientations a kernel's ``matmul_into`` takes: (w, w^T) for the forward
-    (``transposed`` False) or (w^T, w) for the backward, the one it will not read (B > 1: the
-    second; B == 1: the first) left empty so that no copy is made. For B > 1 the first is
-    packed into panels (``packed.pack``) when the CPU has AVX-512, once for all T steps."""
-    empty = _empty(w.dtype)
-    if B == 1:
-        return (empty, _fm(w)) if not transposed else (empty, w)
-    left = w if not transposed else _fm(w)
-    return (packed.pack(left) if packed.AVAILABLE else left), empty
+def _operand(w, B):
+    """The two forms ``matmul_into`` takes of the per-step right-hand matrix W' (K, N): its
+    panels (``packed.pack``, for B > 1 where the CPU has AVX-512, once for all T steps) and
+    W' itself (C-contiguous; read for B == 1 and without AVX-512). The one it will not read
+    is left empty, so that no copy is made."""
+    if _uses_packed(B):
+        return packed.pack(w), _empty(w.dtype)
+    return _empty(w.dtype, 1), np.ascontiguousarray(w)
+
+
+def _product_buffer(B, N, dtype):
+    """A per-step product's output (B, N'), N' the columns ``matmul_into`` writes."""
+    cols = packed.padded_cols(N, dtype) if _uses_packed(B) else N
+    return np.empty((B, cols), dtype)
 
 
 def _bias(arrays, mode, H, reset_after, dtype):
@@ -150,61 +153,47 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
         return states, ({"states": states} if save else None)
     lengths, full = _lengths(lengths, T, B)
     bias, bhn = _bias(arrays, mode, H, reset_after, dtype)
-    xp = _scratch("xp", (GH, T * B), dtype)  # W_ih x^T, column t B + b
-    gemm(w_ih, used_input(x, lengths, full).T, xp)
+    xp = _scratch("xp", (T * B, GH), dtype)  # x W_ih^T, row t B + b
+    gemm(used_input(x, lengths, full), w_ih.T, xp)
     use_mask = mask is not None
-    mask_fm = _fm(mask) if use_mask else _empty(dtype)
+    mask = mask if use_mask else _empty(dtype)
     n = T if save else 1
-    gates = np.empty((n, GH, B), dtype)
-    pre = np.empty((GH, B), dtype)
-    u = np.empty((H, B), dtype)
-    hs = np.empty((T if save and mode != "lstm" else 2, H, B), dtype)
+    u = np.empty((B, H), dtype)
     res = {"states": states} if save else None
     if mode == "rnn":
-        rnn_kernels.rnn_forward(xp, bias, _fm(h0), *_pair(w_hh, B, False), mask_fm, lengths,
-                                reverse, relu, use_mask, save, states, hs, pre, u)
-        if save:
-            res["hs"] = hs
+        rnn_kernels.rnn_forward(xp, bias, h0, *_operand(w_hh.T, B), mask, lengths, reverse,
+                                relu, use_mask, states, _product_buffer(B, H, dtype), u)
     elif mode == "lstm":
         peep = arrays["peephole"]
         use_peep = peep is not None
-        peep_rep = (np.repeat(peep, B, axis=1) if use_peep else np.empty((3, 0), dtype))
-        cs = np.empty((T if save else 2, H, B), dtype)
-        lstm_kernels.lstm_forward(xp, bias, _fm(h0), _fm(arrays["c0"]),
-                                  *_pair(w_hh, B, False), peep_rep, mask_fm, lengths, reverse,
-                                  coupled, use_peep, use_mask, save, states, gates, hs, cs, pre,
-                                  u)
+        gates = np.empty((n, B, GH), dtype)
+        lstm_kernels.lstm_forward(xp, bias, h0, arrays["c0"], *_operand(w_hh.T, B),
+                                  peep if use_peep else np.empty((3, 0), dtype), mask, lengths,
+                                  reverse, coupled, use_peep, use_mask, save, states, gates,
+                                  _product_buffer(B, GH, dtype), u)
         if save:
-            res.update(gates=gates, cs=cs)
+            res["gates"] = gates
     else:
-        empty = _empty(dtype)
+        empty = (_empty(dtype, 1), _empty(dtype))
+        gates = np.empty((n, B, GH), dtype)
+        aux = np.empty((n, B, H), dtype)
         if reset_after:
-            (w, wt), (w_rz, w_rzT), (w_n, w_nT) = _pair(w_hh, B, False), (empty,) * 2, (empty,) * 2
+            whole, rz, nn = _operand(w_hh.T, B), empty, empty
+            pre = _product_buffer(B, GH, dtype)
         else:
-            (w, wt) = (empty, empty)
-            (w_rz, w_rzT), (w_n, w_nT) = (_pair(w_hh[:2 * H], B, False),
-                                          _pair(w_hh[2 * H:], B, False))
-        aux = np.empty((n, H, B), dtype)
-        gru_kernels.gru_forward(xp, bias, np.repeat(bhn, B), _fm(h0), w, w_rz, w_n, wt, w_rzT,
-                                w_nT, mask_fm, lengths, reverse, reset_after, use_mask, save,
-                                states, gates, hs, aux, pre, u, np.empty((H, B), dtype),
-                                np.empty((H, B), dtype))
+            whole, rz, nn = empty, _operand(w_hh[:2 * H].T, B), _operand(w_hh[2 * H:].T, B)
+            pre = _product_buffer(B, 2 * H, dtype)
+        gru_kernels.gru_forward(xp, bias, bhn, h0, *whole, *rz, *nn, mask, lengths, reverse,
+                                reset_after, use_mask, save, states, gates, aux, pre, u,
+                                _product_buffer(B, H, dtype))
         if save:
-            res.update(gates=gates, hs=hs, aux=aux)
+            res.update(gates=gates, aux=aux)
     return states, res
 
 
 def grad_layout(names, arrays, needs):
     """(name, shape) of the gradients the backward pass returns, in input order."""
     return [(name, arrays[name].shape) for name, need in zip(names, needs, strict=True) if need]
-
-
-def _columns(role, a):
-    """(T, R, B) per-step blocks -> (R, T B), one column per (step, sequence)."""
-    T, R, B = a.shape
-    out = _scratch(role, (R, T, B), a.dtype)
-    np.copyto(out, a.transpose(1, 0, 2))
-    return out.reshape(R, T * B)
 
 
 def _previous_states(states, h0, mask, reverse, out):
@@ -241,72 +230,69 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
         return flat
     lengths, full = _lengths(lengths, T, B)
     use_mask = mask is not None
-    mask_fm = _fm(mask) if use_mask else _empty(dtype)
-    dpre = _scratch("dpre", (T, GH, B), dtype)
-    dh = np.empty((H, B), dtype)
-    dxn = None  # GRU reset_after: the input projection's n block differs from dpre's
+    mask = mask if use_mask else _empty(dtype)
+    states = res["states"]
+    dpre = _scratch("dpre", (T, B, GH), dtype)
+    dxp = None  # GRU reset_after: the gradient w.r.t. the input projection differs from dpre
+    dh = np.empty((B, H), dtype)
     keep = "probe" in out
     S = 2 if mode == "lstm" else 1
-    dstates = np.empty((T, S, H, B) if keep else (0, S, 0, 0), dtype)
+    dstates = out["probe"] if keep else np.empty((0, S, 0, 0), dtype)
 
     def scratch():
-        return np.empty((H, B), dtype)
+        return np.empty((B, H), dtype)
 
+    tmp = _product_buffer(B, H, dtype)
     if mode == "rnn":
-        rnn_kernels.rnn_backward(g, res["hs"], *_pair(w_hh, B, True), mask_fm, lengths, reverse,
-                                 relu, use_mask, dpre, dh, scratch(), scratch(), keep, dstates)
+        rnn_kernels.rnn_backward(g, states, *_operand(w_hh, B), mask, lengths, reverse, relu,
+                                 use_mask, dpre, dh, scratch(), tmp, keep, dstates)
     elif mode == "lstm":
         peep = arrays["peephole"]
         use_peep = peep is not None
-        peep_rep = np.repeat(peep, B, axis=1) if use_peep else np.empty((3, 0), dtype)
-        dpeep = np.empty((3, H * B), dtype)
-        dc = np.empty((H, B), dtype)
-        lstm_kernels.lstm_backward(g, res["gates"], res["cs"], _fm(arrays["c0"]),
-                                   *_pair(w_hh, B, True), peep_rep, mask_fm, lengths, reverse,
-                                   coupled, use_peep, use_mask, dpre, dh, dc, dpeep, scratch(),
-                                   scratch(), scratch(), scratch(), keep, dstates)
+        dpeep = out["peephole"] if "peephole" in out else np.empty((3, H), dtype)
+        dc = np.empty((B, H), dtype)
+        lstm_kernels.lstm_backward(g, res["gates"], states, arrays["c0"], *_operand(w_hh, B),
+                                   peep if use_peep else np.empty((3, 0), dtype), mask, lengths,
+                                   reverse, coupled, use_peep, use_mask, dpre, dh, dc, dpeep,
+                                   scratch(), scratch(), np.empty(H, dtype), tmp, keep,
+                                   dstates)
         if "c0" in out:
-            out["c0"][...] = dc.T
-        if "peephole" in out:
-            np.sum(dpeep.reshape(3, H, B), axis=2, out=out["peephole"])
+            out["c0"][...] = dc
     else:
-        empty = _empty(dtype)
+        empty = (_empty(dtype, 1), _empty(dtype))
         if reset_after:
-            (w, wt), (w_rz, w_rzT), (w_n, w_nT) = _pair(w_hh, B, True), (empty,) * 2, (empty,) * 2
-            dxn = _scratch("dxn", (T, H, B), dtype)
+            whole, rz, nn = _operand(w_hh, B), empty, empty
+            dxp = _scratch("dxp", (T, B, GH), dtype)
         else:
-            (w, wt) = (empty, empty)
-            (w_rzT, w_rz), (w_nT, w_n) = (_pair(w_hh[:2 * H], B, True),
-                                          _pair(w_hh[2 * H:], B, True))
-        gru_kernels.gru_backward(g, res["gates"], res["hs"], _fm(h0), res["aux"], w, w_rzT, w_nT,
-                                 wt, w_rz, w_n, mask_fm, lengths, reverse, reset_after, use_mask,
-                                 dpre, dxn if reset_after else _empty(dtype, 3), dh, scratch(),
-                                 scratch(), scratch(), scratch(), scratch(), keep, dstates)
+            whole, rz, nn = empty, _operand(w_hh[:2 * H], B), _operand(w_hh[2 * H:], B)
+        gru_kernels.gru_backward(g, res["gates"], states, h0, res["aux"], *whole, *rz, *nn,
+                                 mask, lengths, reverse, reset_after, use_mask, dpre,
+                                 dxp if reset_after else _empty(dtype, 3), dh, scratch(),
+                                 scratch(), tmp, _product_buffer(B, H, dtype), keep, dstates)
     if "h0" in out:
-        out["h0"][...] = dh.T
-    if keep:
-        out["probe"][...] = dstates.transpose(0, 1, 3, 2)
-    d_hh = _columns("cols", dpre)
-    d_xn = None if dxn is None else _columns("cols_n", dxn)
-    _weight_grads(out, mode, x, w_ih, res, h0, mask, lengths, full, d_hh, d_xn, reverse,
-                  reset_after)
+        out["h0"][...] = dh
+    d_hh = dpre.reshape(T * B, GH)
+    d_ih = d_hh if dxp is None else dxp.reshape(T * B, GH)
+    _weight_grads(out, mode, x, w_ih, res, h0, mask if use_mask else None, lengths, full, d_ih,
+                  d_hh, reverse, reset_after)
     return flat
 
 
-def _gemm_cat(d, left, middle, ones, dtype):
-    """d (R, T B) @ [left | middle | 1] (T B, .), the needed column blocks side by side, as one
-    GEMM (one pass over d instead of three). Returns the (R, .) blocks in that order."""
+def _grad_gemm(d, left, middle, ones, dtype):
+    """d^T (R, T B) @ [left | middle | 1] (T B, .), the needed column blocks side by side, as
+    one GEMM (one pass over d instead of three). d: (T B, R). Returns the (R, .) blocks in
+    that order (None for the ones not asked for)."""
     parts = [p for p in (left, middle) if p is not None]
     cols = sum(p.shape[1] for p in parts) + (1 if ones else 0)
-    rhs = _scratch("rhs", (d.shape[1], cols), dtype)
+    rhs = _scratch("rhs", (d.shape[0], cols), dtype)
     c = 0
     for p in parts:
         rhs[:, c:c + p.shape[1]] = p
         c += p.shape[1]
     if ones:
         rhs[:, c] = 1
-    prod = np.empty((d.shape[0], cols), dtype)
-    gemm(d, rhs, prod)
+    prod = np.empty((d.shape[1], cols), dtype)
+    gemm(d.T, rhs, prod)
     blocks, c = [], 0
     for p in (left, middle):
         if p is None:
@@ -318,57 +304,41 @@ def _gemm_cat(d, left, middle, ones, dtype):
     return blocks
 
 
-def _weight_grads(out, mode, x, w_ih, res, h0, mask, lengths, full, d_hh, d_xn, reverse,
+def _weight_grads(out, mode, x, w_ih, res, h0, mask, lengths, full, d_ih, d_hh, reverse,
                   reset_after):
-    """The gradients of x, W_ih, W_hh and the biases from the per-column gradients d_hh
-    (G H, T B) w.r.t. u W_hh^T + b_hh and (GRU reset_after only; else None) d_xn (H, T B),
-    the n block of the gradient w.r.t. W_ih x^T + b_ih whose other blocks are d_hh's."""
+    """The gradients of x, W_ih, W_hh and the biases from the per-row gradients d_ih, d_hh
+    (T B, G H) w.r.t. x W_ih^T + b_ih and u W_hh^T + b_hh (the same array except for a GRU
+    with reset_after, whose n blocks differ)."""
     T, B, I = x.shape
     H = h0.shape[1]
     dtype = x.dtype
     if "x" in out:
-        dx = out["x"].reshape(T * B, I)
-        if d_xn is None:
-            gemm(d_hh.T, w_ih, dx)
-        else:
-            gemm(d_hh[:2 * H].T, w_ih[:2 * H], dx)
-            part = np.empty_like(dx)
-            gemm(d_xn.T, w_ih[2 * H:], part)
-            dx += part
+        gemm(d_ih, w_ih, out["x"].reshape(T * B, I))
     need_ih, need_hh = "weight_ih" in out, "weight_hh" in out
-    need_b = "bias_ih" in out or "bias_hh" in out
-    if not (need_ih or need_hh or need_b):
+    need_bih, need_bhh = "bias_ih" in out, "bias_hh" in out
+    if not (need_ih or need_hh or need_bih or need_bhh):
         return
     x2 = used_input(x, lengths, full) if need_ih else None
     prev = None
     if need_hh:
-        prev = _scratch("prev", (T, B, h0.shape[1]), dtype)
+        prev = _scratch("prev", (T, B, H), dtype)
         _previous_states(res["states"], h0, mask, reverse, prev)
         prev = prev.reshape(T * B, H)
-    # (rows, gradient columns, right-hand W_hh factor, which input-side blocks they carry)
-    if mode == "gru" and d_xn is not None:  # reset_after: the n rows differ on the two sides
-        jobs = [(slice(0, 2 * H), d_hh[:2 * H], x2, prev, True, True),
-                (slice(2 * H, 3 * H), d_xn, x2, None, True, False),
-                (slice(2 * H, 3 * H), d_hh[2 * H:], None, prev, False, True)]
-    elif mode == "gru":  # not reset_after: the n rows met r * u, not u
-        ru = None
-        if need_hh:
-            ru = _scratch("ru", (T, B, H), dtype)
-            np.copyto(ru, res["aux"].transpose(0, 2, 1))
-            ru = ru.reshape(T * B, H)
-        jobs = [(slice(0, 2 * H), d_hh[:2 * H], x2, prev, True, True),
-                (slice(2 * H, 3 * H), d_hh[2 * H:], x2, ru, True, True)]
+    gru_n_apart = mode == "gru" and not reset_after  # W_hn met r * u, not u
+    if d_ih is d_hh:
+        dwi, dwh, db = _grad_gemm(d_ih, x2, prev, need_bih or need_bhh, dtype)
+        dbi = dbh = db
     else:
-        jobs = [(slice(None), d_hh, x2, prev, True, True)]
-    for rows, d, left, middle, ih_side, hh_side in jobs:
-        dwi, dwh, db = _gemm_cat(d, left if ih_side else None, middle if hh_side else None,
-                                 need_b, dtype)
-        if dwi is not None:
-            out["weight_ih"][rows] = dwi
-        if dwh is not None:
-            out["weight_hh"][rows] = dwh
-        if db is not None:
-            if ih_side and "bias_ih" in out:
-                out["bias_ih"][rows] = db
-            if hh_side and "bias_hh" in out:
-                out["bias_hh"][rows] = db
+        dwi, _, dbi = _grad_gemm(d_ih, x2, None, need_bih, dtype)
+        _, dwh, dbh = _grad_gemm(d_hh, None, prev, need_bhh, dtype)
+    if need_ih:
+        out["weight_ih"][...] = dwi
+    if need_hh:
+        out["weight_hh"][...] = dwh
+        if gru_n_apart:
+            ru = res["aux"].reshape(T * B, H)
+            gemm(np.ascontiguousarray(d_hh[:, 2 * H:]).T, ru, out["weight_hh"][2 * H:])
+    if need_bih:
+        out["bias_ih"][...] = dbi
+    if need_bhh:
+        out["bias_hh"][...] = dbh

@@ -1,19 +1,23 @@
 """A register-blocked GEMM for the recurrent products, with the weight matrix packed once.
 
-The per-step product of a recurrent layer is ``out (M, N) = A (M, K) @ u (K, N)``: A is W_hh
-(forward) or W_hh^T (backward), the same for all T steps, and u holds the batch in its
-contiguous last axis (N = B). A BLAS re-packs A at every call; here A is packed once per
-sequence into panels of 8 rows, ``(M8 / 8, K, 8)`` (row ``m`` of panel ``p`` at ``[p, k, m %
-8]``, zero rows padding M up to a multiple of 24), and a micro-kernel keeps a block of
-``8 P`` rows by ``c`` vectors of columns in registers while it runs over k: per k it loads the
-``c`` vectors of u's row k, broadcasts each of the block's ``8 P`` entries of A and issues
-``8 P c`` fused multiply-adds. The micro-kernel is written as LLVM vector code
-(``<V x float>``, V = 16 float32 / 8 float64, i.e. one AVX-512 register), so it uses the full
-vector width whatever the auto-vectoriser prefers. Column blocks: c = 3 (24 accumulators,
-one panel), 2 (16), then 1 (three panels, 24 accumulators); a last partial vector of columns
-is run on a zero-padded copy.
+The per-step product of a recurrent layer is ``out (R, N) = a (R, K) @ W' (K, N)`` with the
+batch in the rows of ``a`` (R = B: a is h_{t-1} in the forward, the gate gradients in the
+backward) and W' the same for all T steps (W_hh^T forward, W_hh backward). A BLAS re-packs W'
+at every call; here it is packed once per sequence into column panels of 3 vectors (the last
+panel 2 or 1 vector wide), each stored ``(K, width)`` contiguously, the columns padded with
+zeros to a multiple of the vector width V (16 float32 / 8 float64, one AVX-512 register).
 
-It is used only where the CPU has AVX-512 (``AVAILABLE``); elsewhere the kernels call BLAS.
+A micro-kernel keeps a block of 8 rows by ``c`` vectors of columns (c = 3: 24 accumulators) in
+registers while it runs over k: per k it loads the ``c`` vectors of the panel's row k,
+broadcasts each of the 8 rows' entry a[r, k] (read from ``a`` in place: 8 sequential streams,
+no packing of the per-step operand) and issues ``8 c`` fused multiply-adds. It is written as
+LLVM vector code (``<V x float>``), so it uses the full vector width whatever the
+auto-vectoriser prefers (numba's stays at 256 bits on this CPU). A block of fewer than 8 rows
+re-reads its last row in place of the missing ones and stores only the real ones.
+
+``out`` must have room for the padded columns (``padded_cols(N)``); the padding columns
+receive zeros. Used only where the CPU has AVX-512 (``AVAILABLE``); elsewhere the kernels call
+BLAS.
 """
 
 import llvmlite.binding as llvm
@@ -24,54 +28,58 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 AVAILABLE = bool(llvm.get_host_cpu_features().get("avx512f", False))
-PANEL = 8  # rows per packed panel
-ROW_ALIGN = 24  # packed rows are padded to a multiple of this (three panels)
+ROWS = 8  # rows of ``a`` per micro-kernel call
+PANEL_VECTORS = 3  # vectors of columns per full panel
 
 
-def packed_rows(M):
-    """The number of rows of a packed (M, K) matrix, padding included."""
-    return -(-M // ROW_ALIGN) * ROW_ALIGN
+def vector_width(dtype):
+    """V: elements of ``dtype`` per AVX-512 register."""
+    return 64 // np.dtype(dtype).itemsize
 
 
-def pack(a, out=None):
-    """A (M, K) -> its panels (packed_rows(M) / 8, K, 8), zero-padded. ``out`` may be given."""
-    M, K = a.shape
-    Mp = packed_rows(M)
-    if out is None:
-        out = np.empty((Mp // PANEL, K, PANEL), a.dtype)
-    view = out.reshape(Mp // PANEL, K, PANEL)
-    full = M // PANEL
-    view[:full] = a[:full * PANEL].reshape(full, PANEL, K).transpose(0, 2, 1)
-    if full < Mp // PANEL:
-        view[full:] = 0
-        rest = M - full * PANEL
-        if rest:
-            view[full, :, :rest] = a[full * PANEL:].T
+def padded_cols(N, dtype):
+    """N rounded up to a multiple of the vector width: the columns a packed product writes."""
+    V = vector_width(dtype)
+    return -(-N // V) * V
+
+
+def pack(w):
+    """W' (K, N) -> its column panels as one flat array (zero-padded to ``padded_cols(N)``).
+    Panel q covers columns [3 V q, 3 V q + width) and sits at offset 3 V q K, (K, width)."""
+    K, N = w.shape
+    V = vector_width(w.dtype)
+    Np = padded_cols(N, w.dtype)
+    out = np.zeros(K * Np, w.dtype)
+    full = PANEL_VECTORS * V
+    for q0 in range(0, Np, full):
+        width = min(full, Np - q0)
+        block = out[q0 * K:(q0 + width) * K].reshape(K, width)
+        n = min(width, N - q0)
+        block[:, :n] = w[:, q0:q0 + n]
     return out
 
 
-def _micro_kernel(panels, cols):
-    """An intrinsic ``micro(a, a_off, b, b_off, ldb, K, c, c_off, ldc, rows)``: for the packed
-    panels starting at element offset ``a_off`` of ``a``'s data (``panels`` panels, each (K, 8))
-    and the ``cols`` vectors of B's columns starting at element ``b_off`` (row stride ``ldb``
-    elements) of ``b``'s data, write C[r, :] = sum_k A[r, k] B[k, :] at element
-    ``c_off + r ldc`` of ``c``'s data for the first ``rows`` rows of the block. The arrays are
-    addressed through their data pointers (any shape; the caller's offsets must stay inside)."""
-    rows_total = panels * PANEL
+def _micro_kernel(cols):
+    """An intrinsic ``micro(a, a_off, lda, b, b_off, ldb, K, c, c_off, ldc, rows)``: for the
+    ``rows`` (<= 8) rows of ``a`` starting at element ``a_off`` of its data (row stride
+    ``lda``) and the ``cols`` vectors of a packed panel starting at element ``b_off`` of ``b``'s
+    data (row stride ``ldb``), write C[r, :] = sum_k a[r, k] b[k, :] at element ``c_off + r
+    ldc`` of ``c``'s data. The arrays are addressed through their data pointers (any shape;
+    the caller's offsets must stay inside)."""
 
     @intrinsic
-    def micro(typingctx, a, a_off, b, b_off, ldb, K, c, c_off, ldc, rows):
+    def micro(typingctx, a, a_off, lda, b, b_off, ldb, K, c, c_off, ldc, rows):
         arrays = (a, b, c)
         if not (all(isinstance(t, types.Array) for t in arrays)
                 and a.dtype in (types.float32, types.float64)
                 and b.dtype == a.dtype and c.dtype == a.dtype):
             return None
-        sig = types.void(a, types.intp, b, types.intp, types.intp, types.intp, c, types.intp,
-                         types.intp, types.intp)
+        sig = types.void(a, types.intp, types.intp, b, types.intp, types.intp, types.intp, c,
+                         types.intp, types.intp, types.intp)
 
         def codegen(context, builder, signature, args):
-            a_arr, a_off_v, b_arr, b_off_v, ldb_v, k_v, c_arr, c_off_v, ldc_v, rows_v = args
-            a_t, b_t, c_t = signature.args[0], signature.args[2], signature.args[6]
+            a_arr, a_off_v, lda_v, b_arr, b_off_v, ldb_v, k_v, c_arr, c_off_v, ldc_v, rows_v = args
+            a_t, b_t, c_t = signature.args[0], signature.args[3], signature.args[7]
             elem = context.get_value_type(a_t.dtype)
             width = 16 if a_t.dtype == types.float32 else 8
             vec = ir.VectorType(elem, width)
@@ -84,13 +92,19 @@ def _micro_kernel(panels, cols):
             intp = context.get_value_type(types.intp)
             zero_vec = ir.Constant(vec, [ir.Constant(elem, 0.0)] * width)
             accs = []
-            for _ in range(rows_total * cols):
+            for _ in range(ROWS * cols):
                 slot = cgutils.alloca_once(builder, vec)
                 builder.store(zero_vec, slot)
                 accs.append(slot)
+            # Each row's start in a; rows past ``rows`` re-read the last real row.
+            last = builder.sub(rows_v, ir.Constant(intp, 1))
+            starts = []
+            for r in range(ROWS):
+                real = builder.icmp_signed("<", ir.Constant(intp, r), rows_v)
+                row = builder.select(real, ir.Constant(intp, r), last)
+                starts.append(builder.add(a_off_v, builder.mul(row, lda_v)))
             splat_mask = ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
             undef = ir.Constant(vec, ir.Undefined)
-            panel_stride = builder.mul(k_v, ir.Constant(intp, PANEL))
             with cgutils.for_range(builder, k_v) as loop:
                 k = loop.index
                 b_row = builder.add(b_off_v, builder.mul(k, ldb_v))
@@ -98,22 +112,17 @@ def _micro_kernel(panels, cols):
                 for j in range(cols):
                     p = builder.gep(b_ptr, [builder.add(b_row, ir.Constant(intp, j * width))])
                     bv.append(builder.load(builder.bitcast(p, vec.as_pointer()), align=4))
-                a_row = builder.add(a_off_v, builder.mul(k, ir.Constant(intp, PANEL)))
-                for p in range(panels):
-                    base = builder.add(a_row, builder.mul(panel_stride, ir.Constant(intp, p)))
-                    for r in range(PANEL):
-                        s = builder.load(builder.gep(a_ptr, [builder.add(
-                            base, ir.Constant(intp, r))]))
-                        sv = builder.shuffle_vector(
-                            builder.insert_element(undef, s, ir.Constant(ir.IntType(32), 0)),
-                            undef, splat_mask)
-                        for j in range(cols):
-                            slot = accs[(p * PANEL + r) * cols + j]
-                            builder.store(builder.call(fma, [sv, bv[j], builder.load(slot)]),
-                                          slot)
-            for r in range(rows_total):
-                valid = builder.icmp_signed(">", rows_v, ir.Constant(intp, r))
-                with builder.if_then(valid):
+                for r in range(ROWS):
+                    s = builder.load(builder.gep(a_ptr, [builder.add(starts[r], k)]))
+                    sv = builder.shuffle_vector(
+                        builder.insert_element(undef, s, ir.Constant(ir.IntType(32), 0)),
+                        undef, splat_mask)
+                    for j in range(cols):
+                        slot = accs[r * cols + j]
+                        builder.store(builder.call(fma, [sv, bv[j], builder.load(slot)]), slot)
+            for r in range(ROWS):
+                real = builder.icmp_signed(">", rows_v, ir.Constant(intp, r))
+                with builder.if_then(real):
                     row = builder.add(c_off_v, builder.mul(ldc_v, ir.Constant(intp, r)))
                     for j in range(cols):
                         p = builder.gep(c_ptr, [builder.add(row, ir.Constant(intp, j * width))])
@@ -126,52 +135,36 @@ def _micro_kernel(panels, cols):
     return micro
 
 
-_micro_1x3 = _micro_kernel(1, 3)
-_micro_1x2 = _micro_kernel(1, 2)
-_micro_3x1 = _micro_kernel(3, 1)
+_micro_3 = _micro_kernel(3)
+_micro_2 = _micro_kernel(2)
+_micro_1 = _micro_kernel(1)
 
 
 @njit(cache=True, error_model="numpy")
-def _column_block(ap, M, K, b, b_off, ldb, out, c_col, ldo, vectors):
-    """out[:, c_col : c_col + vectors V] = A @ b[:, b_off : b_off + vectors V] over all row
-    panels, with the micro-kernel for that many vectors (1: three panels at a time)."""
-    step = 3 if vectors == 1 else 1
-    for p in range(0, ap.shape[0], step):
-        rows = min(step * PANEL, M - p * PANEL)
-        if rows <= 0:
-            break
-        a_off, c_off = p * K * PANEL, p * PANEL * ldo + c_col
-        if vectors == 3:
-            _micro_1x3(ap, a_off, b, b_off, ldb, K, out, c_off, ldo, rows)
-        elif vectors == 2:
-            _micro_1x2(ap, a_off, b, b_off, ldb, K, out, c_off, ldo, rows)
-        else:
-            _micro_3x1(ap, a_off, b, b_off, ldb, K, out, c_off, ldo, rows)
-
-
-@njit(cache=True, error_model="numpy")
-def packed_matmul(ap, M, u, out):
-    """out (M, N) = A @ u. ap: ``pack(A)`` of A (M, K), C-contiguous; u: (K, N) and out:
-    (M, N) with contiguous rows (any row stride)."""
-    K, N = u.shape
-    V = 16 if u.itemsize == 4 else 8
-    ldu, ldo = u.strides[0] // u.itemsize, out.strides[0] // out.itemsize
-    n0 = 0
-    while N - n0 >= V:
-        # Blocks of 3 vectors of columns, then 2, then 1 (the 1-vector kernel is the slowest:
-        # one broadcast per multiply-add); 4 vectors go as 2 + 2, not 3 + 1.
-        rest = N - n0
-        vectors = 3 if rest >= 3 * V and rest != 4 * V else (2 if rest >= 2 * V else 1)
-        _column_block(ap, M, K, u, n0, ldu, out, n0, ldo, vectors)
-        n0 += vectors * V
-    rest = N - n0
-    if rest > 0:  # the last partial vector of columns, on zero-padded copies
-        tail_b = np.zeros((K, V), u.dtype)
-        tail_c = np.empty((ap.shape[0] * PANEL, V), u.dtype)
-        for k in range(K):
-            for j in range(rest):
-                tail_b[k, j] = u[k, n0 + j]
-        _column_block(ap, M, K, tail_b, 0, V, tail_c, 0, V, 1)
-        for m in range(M):
-            for j in range(rest):
-                out[m, n0 + j] = tail_c[m, j]
+def packed_matmul(a, wp, out):
+    """out[:, :Np] = a @ W'. a: (R, K) with contiguous rows (any row stride); wp: ``pack(W')``
+    of W' (K, N); out: (R, >= Np) with contiguous rows, Np = padded_cols(N) = wp.size / K.
+    Panels outermost, so that each panel (K x 3 V) stays in cache for all row blocks."""
+    R, K = a.shape
+    if R == 0:
+        return
+    if K == 0:
+        out[:, :] = 0
+        return
+    V = 16 if a.itemsize == 4 else 8
+    Np = wp.size // K
+    lda, ldc = a.strides[0] // a.itemsize, out.strides[0] // out.itemsize
+    full = 3 * V
+    q0 = 0
+    while q0 < Np:
+        width = min(full, Np - q0)
+        b_off = q0 * K
+        for r0 in range(0, R, 8):
+            rows = min(8, R - r0)
+            if width == full:
+                _micro_3(a, r0 * lda, lda, wp, b_off, width, K, out, r0 * ldc + q0, ldc, rows)
+            elif width == 2 * V:
+                _micro_2(a, r0 * lda, lda, wp, b_off, width, K, out, r0 * ldc + q0, ldc, rows)
+            else:
+                _micro_1(a, r0 * lda, lda, wp, b_off, width, K, out, r0 * ldc + q0, ldc, rows)
+        q0 += width

@@ -1,106 +1,98 @@
 """Fused Elman RNN kernels: h_t = act(x_t W_ih^T + b_ih + (m * h_{t-1}) W_hh^T + b_hh).
 
-Per-step arrays are feature-major, (H, B) (see ``common``). ``m`` is the recurrent-dropout
-mask (unused when ``use_mask`` is false). Sequence ``b`` is processed for time indices
+Per-step arrays are batch-major, (B, H) (see ``common``). ``m`` is the recurrent-dropout mask
+(unused when ``use_mask`` is false). Sequence ``b`` is processed for time indices
 ``t < lengths[b]``; at the others its state is held (forward: its last state; reverse: h0).
 With ``reverse`` the time indices run from T - 1 down to 0.
 """
 
 from numba import njit
 
-from .common import (
-    add_batch_major,
-    add_projection,
-    hold_inactive,
-    matmul_into,
-    tanh_act,
-    to_batch_major,
-    zero_inactive,
-)
+from .common import matmul_into, tanh_act
 
 
 @njit(cache=True, error_model="numpy")
-def rnn_forward(xp, bias, h0, w_hh, w_hhT, mask, lengths, reverse, relu, use_mask, save,
-                states, hs, pre, u):
+def rnn_forward(xp, bias, h0, wp, wt, mask, lengths, reverse, relu, use_mask, states, pre, u):
     """Run the recurrence.
 
-    xp: (H, T B) input projection W_ih x^T (column t B + b is x_t of sequence b); bias: (H,)
-    b_ih + b_hh; h0: (H, B); w_hh: (H, H) and (read instead when B == 1) w_hhT = W_hh^T;
-    mask: (H, B) (read when use_mask); lengths: (B,) int64; relu: ReLU instead of tanh.
-    Writes states: (T, 1, B, H), the state after each time index; hs: (T, H, B) the same
-    feature-major when save, else (2, H, B) scratch; pre, u: (H, B) scratch.
+    xp: (T B, H) input projection x W_ih^T (row t B + b is x_t of sequence b); bias: (H,)
+    b_ih + b_hh; h0: (B, H); wp, wt: W_hh^T packed / itself (see ``matmul_into``); mask:
+    (B, H) (read when use_mask); lengths: (B,) int64; relu: ReLU instead of tanh.
+    Writes states: (T, 1, B, H), the state after each time index. pre: (B, >= H), u: (B, H)
+    scratch.
     """
     T = states.shape[0]
-    H, B = h0.shape
-    HB = H * B
+    B, H = h0.shape
     zero = h0.dtype.type(0.0)
-    shortest = lengths.min()
-    pf, uf, mf = pre.reshape(HB), u.reshape(HB), mask.reshape(mask.size)
     hp = h0
     for s in range(T):
         t = T - 1 - s if reverse else s
         src = hp
         if use_mask:
-            hpf = hp.reshape(HB)
-            for e in range(HB):
-                uf[e] = hpf[e] * mf[e]
+            for b in range(B):
+                ub, hb, mb = u[b], hp[b], mask[b]
+                for j in range(H):
+                    ub[j] = hb[j] * mb[j]
             src = u
-        matmul_into(w_hh, w_hhT, src, pre)
-        add_projection(pre, xp, bias, t * B, H)
-        h = hs[t if save else s & 1]
-        hf = h.reshape(HB)
-        if relu:
-            for e in range(HB):
-                v = pf[e]
-                hf[e] = zero if v < zero else v  # NaN passes through
-        else:
-            for e in range(HB):
-                hf[e] = tanh_act(pf[e])
-        if t >= shortest:
-            hold_inactive(h, hp, lengths, t)
-        to_batch_major(h, states[t, 0])
+        matmul_into(wp, wt, src, pre)
+        h = states[t, 0]
+        for b in range(B):
+            hr = h[b]
+            if t >= lengths[b]:
+                hr[:] = hp[b]
+                continue
+            pr, xr = pre[b], xp[t * B + b]
+            if relu:
+                for j in range(H):
+                    v = pr[j] + xr[j] + bias[j]
+                    hr[j] = zero if v < zero else v  # NaN passes through
+            else:
+                for j in range(H):
+                    hr[j] = tanh_act(pr[j] + xr[j] + bias[j])
         hp = h
 
 
 @njit(cache=True, error_model="numpy")
-def rnn_backward(g_states, hs, w_hhT, w_hh, mask, lengths, reverse, relu, use_mask, dpre, dh, dt,
-                 tmp, keep, dstates):
+def rnn_backward(g_states, states, wp, wt, mask, lengths, reverse, relu, use_mask, dpre, dh,
+                 dt, tmp, keep, dstates):
     """Backpropagate through the recurrence of ``rnn_forward``.
 
-    g_states: (T, 1, B, H) gradient w.r.t. the states; hs: (T, H, B) saved by the forward;
-    w_hhT: (H, H) = W_hh^T and (read instead when B == 1) w_hh; mask, lengths as in the
-    forward. Writes dpre: (T, H, B), the gradient w.r.t. the pre-activations (zero past a
-    sequence's end); dh: (H, B), ends as the gradient w.r.t. h0. dt, tmp: (H, B) scratch.
-    When ``keep``, dstates: (T, 1, H, B) receives the total gradients dL/dh_t.
+    g_states: (T, 1, B, H) gradient w.r.t. the states; states: the forward's output; wp, wt:
+    W_hh packed / itself (see ``matmul_into``); mask, lengths as in the forward. Writes dpre:
+    (T, B, H), the gradient w.r.t. the pre-activations (zero past a sequence's end); dh:
+    (B, H), ends as the gradient w.r.t. h0. dt: (B, H) and tmp: (B, >= H) scratch. When
+    ``keep``, dstates: (T, 1, B, H) receives the total gradients dL/dh_t.
     """
     T = g_states.shape[0]
-    H, B = dh.shape
-    HB = H * B
+    B, H = dh.shape
     one = dh.dtype.type(1.0)
     zero = dh.dtype.type(0.0)
-    shortest = lengths.min()
     dh[:, :] = zero
-    dhf, dtf, tf, mf = dh.reshape(HB), dt.reshape(HB), tmp.reshape(HB), mask.reshape(mask.size)
     for s in range(T - 1, -1, -1):
         t = T - 1 - s if reverse else s
-        add_batch_major(dt, dh, g_states[t, 0])
+        h, dp = states[t, 0], dpre[t]
+        for b in range(B):
+            dtr, gr, dhb, dpr, hr = dt[b], g_states[t, 0, b], dh[b], dp[b], h[b]
+            for j in range(H):
+                dtr[j] = gr[j] + dhb[j]
+            if t >= lengths[b]:
+                dpr[:] = zero
+            elif relu:
+                for j in range(H):
+                    dpr[j] = dtr[j] if hr[j] > zero else zero
+            else:
+                for j in range(H):
+                    dpr[j] = dtr[j] * (one - hr[j] * hr[j])
         if keep:
             dstates[t, 0] = dt
-        dp = dpre[t]
-        hf, dpf = hs[t].reshape(HB), dp.reshape(HB)
-        if relu:
-            for e in range(HB):
-                dpf[e] = dtf[e] if hf[e] > zero else zero
-        else:
-            for e in range(HB):
-                dpf[e] = dtf[e] * (one - hf[e] * hf[e])
-        if t >= shortest:
-            zero_inactive(dp, lengths, t)
-        matmul_into(w_hhT, w_hh, dp, tmp)
-        if use_mask:
-            for e in range(HB):
-                dhf[e] = tf[e] * mf[e]
-        else:
-            dhf[:] = tf
-        if t >= shortest:
-            hold_inactive(dh, dt, lengths, t)
+        matmul_into(wp, wt, dp, tmp)
+        for b in range(B):
+            dhb = dh[b]
+            if t >= lengths[b]:
+                dhb[:] = dt[b]
+            elif use_mask:
+                tb, mb = tmp[b], mask[b]
+                for j in range(H):
+                    dhb[j] = tb[j] * mb[j]
+            else:
+                dhb[:] = tmp[b, :H]
