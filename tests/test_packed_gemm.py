@@ -81,3 +81,20 @@ def test_availability_matches_the_cpu():
     import llvmlite.binding as llvm
 
     assert packed.AVAILABLE == bool(llvm.get_host_cpu_features().get("avx512f", False))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_packed_matmul_blocks_over_k_and_rows(dtype, accumulate):
+    """K above ``K_BLOCK`` (later chunks add to the first) and more rows than ``M_BLOCK``;
+    ``accumulate`` adds the product to what out holds."""
+    R, K, N = packed.M_BLOCK + 21, 2 * packed.K_BLOCK + 37, 70
+    a, w, ref = _case(3, R, K, N, dtype)
+    Np = packed.padded_cols(N, dtype)
+    start = np.random.default_rng(4).standard_normal((R, Np)).astype(dtype)
+    out = start.copy()
+    packed.packed_matmul(a, packed.pack(w), out, accumulate)
+    want = ref + start[:, :N] if accumulate else ref
+    scale = np.abs(a).max() * np.abs(w).max()
+    assert np.abs(out[:, :N] - want).max() <= _tolerance(dtype, K) * scale
+    assert (out[:, N:] == (start[:, N:] if accumulate else 0)).all()

@@ -119,10 +119,9 @@ def sigmoid_array(x, out):
 
 # ---- layout and products -----------------------------------------------------------------------
 # The kernels keep per-step quantities batch-major, as the states are: (B, rows), one row per
-# sequence, so that the states and their gradients are read and written in place (no
-# transposes) and the input projection of step t is the contiguous block of rows
-# [t B, (t + 1) B) of one (T B, G H) GEMM done before the loop. The per-step product is
-# a (B, K) @ W' (K, N) with W' = W_hh^T (forward) or W_hh (backward), see ``packed``.
+# sequence, so that x_t, the states and their gradients are read and written in place (no
+# transposes). The per-step products are a (B, K) @ W' (K, N) with W' = W_ih^T, W_hh^T
+# (forward) or W_hh (backward), see ``packed``.
 
 
 @njit(cache=True, error_model="numpy")
@@ -136,25 +135,29 @@ def gemm(a, b, out):
 
 
 @njit(cache=True, error_model="numpy")
-def matmul_into(wp, wt, a, out):
-    """out[:, :N] = a @ W'. a: (R, K) with contiguous rows; wt: W' (K, N), C-contiguous;
-    wp: ``packed.pack(W')`` or empty.
+def matmul_into(wp, wt, a, out, accumulate=False):
+    """out[:, :N] = a @ W' (``accumulate``: out[:, :N] += a @ W'). a: (R, K) with contiguous
+    rows; wt: W' (K, N), C-contiguous; wp: ``packed.pack(W')`` or empty.
 
     R > 1: with ``wp`` the packed kernel (``out`` (R, >= padded_cols(N)), its padding columns
-    get zeros), else BLAS (``out`` (R, N) contiguous). R == 1: a loop over the rows of wt
-    vectorised along N, whose cost at the sizes where one sequence is run is several times
-    below a GEMM call's fixed cost (~0.7 us through BLAS).
+    get zeros, or keep their values when accumulating), else BLAS (``out`` (R, N)
+    contiguous). R == 1: a loop over the rows of wt vectorised along N, whose cost at the
+    sizes where one sequence is run is several times below a GEMM call's fixed cost (~0.7 us
+    through BLAS).
     """
     R, K = a.shape
     if R != 1:
         if wp.size > 0:
-            packed_matmul(a, wp, out)
-        else:  # BLAS (no AVX-512); np.dot wants a contiguous left operand
+            packed_matmul(a, wp, out, accumulate)
+        elif accumulate:  # BLAS (no AVX-512); np.dot wants a contiguous left operand
+            out += np.dot(np.ascontiguousarray(a), wt)
+        else:
             np.dot(np.ascontiguousarray(a), wt, out)
         return
     N = wt.shape[1]
     of = out[0]
-    of[:N] = 0
+    if not accumulate:
+        of[:N] = 0
     k = 0
     while k + 8 <= K:  # eight rows of wt per pass over out
         u0, u1, u2, u3 = a[0, k], a[0, k + 1], a[0, k + 2], a[0, k + 3]

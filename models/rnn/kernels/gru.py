@@ -18,11 +18,11 @@ from .common import matmul_into, sigmoid_act, tanh_act
 
 
 @njit(cache=True, error_model="numpy")
-def gru_forward(xp, bias, bhn, h0, wp, wt, wp_rz, wt_rz, wp_n, wt_n, mask, lengths, reverse,
-                reset_after, use_mask, save, states, gates, aux, pre, u, hn):
+def gru_forward(x, xwp, xwt, bias, bhn, h0, wp, wt, wp_rz, wt_rz, wp_n, wt_n, mask, lengths,
+                reverse, reset_after, use_mask, save, states, gates, aux, xp, pre, u, hn):
     """Run the recurrence.
 
-    xp: (T B, 3 H) input projection x W_ih^T (row t B + b is x_t of sequence b); bias:
+    x: (T, B, I); xwp, xwt: W_ih^T packed / itself (see ``matmul_into``); bias:
     (3 H,) = (b_ir + b_hr, b_iz + b_hz, b_in), plus b_hn when not reset_after; bhn: (H,) b_hn
     (read when reset_after); h0: (B, H); reset_after: wp, wt = W_hh^T (H, 3 H) packed /
     itself (see ``matmul_into``); otherwise wp_rz, wt_rz and wp_n, wt_n the same for
@@ -30,8 +30,8 @@ def gru_forward(xp, bias, bhn, h0, wp, wt, wp_rz, wt_rz, wp_n, wt_n, mask, lengt
     be empty). mask: (B, H) (read when use_mask); lengths: (B,) int64.
     Writes states: (T, 1, B, H). When save: gates (T, B, 3 H) the gate activations r, z, n;
     aux (T, B, H) = u W_hn^T + b_hn (reset_after) or r * u (not); else gates, aux are
-    (1, B, .) scratch. pre: (B, >= 3 H) (reset_after) or (B, >= 2 H); u: (B, H); hn:
-    (B, >= H) scratch.
+    (1, B, .) scratch. xp: (B, >= 3 H), x_t W_ih^T; pre: (B, >= 3 H) (reset_after) or
+    (B, >= 2 H); u: (B, H); hn: (B, >= H) scratch.
     """
     T = states.shape[0]
     B, H = h0.shape
@@ -48,6 +48,7 @@ def gru_forward(xp, bias, bhn, h0, wp, wt, wp_rz, wt_rz, wp_n, wt_n, mask, lengt
                 for j in range(H):
                     ub[j] = hb[j] * mb[j]
             src = u
+        matmul_into(xwp, xwt, x[t], xp)
         if reset_after:
             matmul_into(wp, wt, src, pre)
         else:
@@ -58,33 +59,35 @@ def gru_forward(xp, bias, bhn, h0, wp, wt, wp_rz, wt_rz, wp_n, wt_n, mask, lengt
                 h[b] = hp[b]
                 ax[b] = zero  # keeps the n product below finite for this row
                 continue
-            ar, pr, xr, axr = ga[b], pre[b], xp[t * B + b], ax[b]
+            ar, pr, xr, axr = ga[b], pre[b], xp[b], ax[b]
             for m in range(2 * H):
                 ar[m] = sigmoid_act(pr[m] + xr[m] + bias[m])
+            a_r, a_z, a_n = ar[:H], ar[H:2 * H], ar[2 * H:3 * H]
             if reset_after:
-                hr, hpr = h[b], hp[b]
+                p_n, x_n, b_n, hr, hpr = pr[2 * H:3 * H], xr[2 * H:], bias[2 * H:], h[b], hp[b]
                 for j in range(H):
-                    v = pr[2 * H + j] + bhn[j]
+                    v = p_n[j] + bhn[j]
                     axr[j] = v
-                    n = tanh_act(xr[2 * H + j] + bias[2 * H + j] + ar[j] * v)
-                    ar[2 * H + j] = n
-                    z = ar[H + j]
-                    hr[j] = (one - z) * n + z * hpr[j]
+                    a_n[j] = tanh_act(x_n[j] + b_n[j] + a_r[j] * v)
+                for j in range(H):
+                    z = a_z[j]
+                    hr[j] = (one - z) * a_n[j] + z * hpr[j]
             else:
                 sr = src[b]
                 for j in range(H):
-                    axr[j] = ar[j] * sr[j]
+                    axr[j] = a_r[j] * sr[j]
         if not reset_after:
             matmul_into(wp_n, wt_n, ax, hn)
             for b in range(B):
                 if t >= lengths[b]:
                     continue
-                ar, xr, hr, hpr, hnr = ga[b], xp[t * B + b], h[b], hp[b], hn[b]
+                ar, hr, hpr, hnr, x_n = ga[b], h[b], hp[b], hn[b], xp[b, 2 * H:]
+                a_z, a_n, b_n = ar[H:2 * H], ar[2 * H:3 * H], bias[2 * H:]
                 for j in range(H):
-                    n = tanh_act(xr[2 * H + j] + bias[2 * H + j] + hnr[j])
-                    ar[2 * H + j] = n
-                    z = ar[H + j]
-                    hr[j] = (one - z) * n + z * hpr[j]
+                    a_n[j] = tanh_act(x_n[j] + b_n[j] + hnr[j])
+                for j in range(H):
+                    z = a_z[j]
+                    hr[j] = (one - z) * a_n[j] + z * hpr[j]
         hp = h
 
 
@@ -125,19 +128,22 @@ def gru_backward(g_states, gates, states, h0, aux, wp, wt, wp_rz, wt_rz, wp_n, w
                     dxp[t, b] = zero
                 continue
             ar, hpr, axr, ddr = ga[b], hp[b], ax[b], ddir[b]
+            a_r, a_z, a_n = ar[:H], ar[H:2 * H], ar[2 * H:3 * H]
+            d_r, d_z, d_n = dpr[:H], dpr[H:2 * H], dpr[2 * H:3 * H]
             for j in range(H):
-                z, n = ar[H + j], ar[2 * H + j]
-                d = dtr[j]
-                ddr[j] = d * z
-                dpr[2 * H + j] = d * (one - z) * (one - n * n)  # w.r.t. n's pre-activation
-                dpr[H + j] = d * (hpr[j] - n) * z * (one - z)
+                ddr[j] = dtr[j] * a_z[j]
+            for j in range(H):  # d_n first holds the gradient w.r.t. n's pre-activation
+                z, n = a_z[j], a_n[j]
+                d_n[j] = dtr[j] * (one - z) * (one - n * n)
+                d_z[j] = dtr[j] * (hpr[j] - n) * z * (one - z)
             if reset_after:
                 dxr = dxp[t, b]
+                dx_n = dxr[2 * H:]
                 for j in range(H):
-                    r, dn = ar[j], dpr[2 * H + j]
-                    dxr[2 * H + j] = dn
-                    dpr[j] = dn * axr[j] * r * (one - r)
-                    dpr[2 * H + j] = dn * r
+                    r, dn = a_r[j], d_n[j]
+                    dx_n[j] = dn
+                    d_r[j] = dn * axr[j] * r * (one - r)
+                    d_n[j] = dn * r
                 dxr[:2 * H] = dpr[:2 * H]
         if keep:
             dstates[t, 0] = dt

@@ -151,23 +151,22 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
     states = np.empty((T, S, B, H), dtype)
     if T == 0 or B == 0:
         return states, ({"states": states} if save else None)
-    lengths, full = _lengths(lengths, T, B)
+    lengths, _ = _lengths(lengths, T, B)
     bias, bhn = _bias(arrays, mode, H, reset_after, dtype)
-    xp = _scratch("xp", (T * B, GH), dtype)  # x W_ih^T, row t B + b
-    gemm(used_input(x, lengths, full), w_ih.T, xp)
+    xw = _operand(w_ih.T, B)
     use_mask = mask is not None
     mask = mask if use_mask else _empty(dtype)
     n = T if save else 1
     u = np.empty((B, H), dtype)
     res = {"states": states} if save else None
     if mode == "rnn":
-        rnn_kernels.rnn_forward(xp, bias, h0, *_operand(w_hh.T, B), mask, lengths, reverse,
+        rnn_kernels.rnn_forward(x, *xw, bias, h0, *_operand(w_hh.T, B), mask, lengths, reverse,
                                 relu, use_mask, states, _product_buffer(B, H, dtype), u)
     elif mode == "lstm":
         peep = arrays["peephole"]
         use_peep = peep is not None
         gates = np.empty((n, B, GH), dtype)
-        lstm_kernels.lstm_forward(xp, bias, h0, arrays["c0"], *_operand(w_hh.T, B),
+        lstm_kernels.lstm_forward(x, *xw, bias, h0, arrays["c0"], *_operand(w_hh.T, B),
                                   peep if use_peep else np.empty((3, 0), dtype), mask, lengths,
                                   reverse, coupled, use_peep, use_mask, save, states, gates,
                                   _product_buffer(B, GH, dtype), u)
@@ -183,8 +182,9 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
         else:
             whole, rz, nn = empty, _operand(w_hh[:2 * H].T, B), _operand(w_hh[2 * H:].T, B)
             pre = _product_buffer(B, 2 * H, dtype)
-        gru_kernels.gru_forward(xp, bias, bhn, h0, *whole, *rz, *nn, mask, lengths, reverse,
-                                reset_after, use_mask, save, states, gates, aux, pre, u,
+        gru_kernels.gru_forward(x, *xw, bias, bhn, h0, *whole, *rz, *nn, mask, lengths, reverse,
+                                reset_after, use_mask, save, states, gates, aux,
+                                _product_buffer(B, GH, dtype), pre, u,
                                 _product_buffer(B, H, dtype))
         if save:
             res.update(gates=gates, aux=aux)

@@ -19,12 +19,12 @@ from .common import matmul_into, sigmoid_act, tanh_act
 
 
 @njit(cache=True, error_model="numpy")
-def lstm_forward(xp, bias, h0, c0, wp, wt, peep, mask, lengths, reverse, coupled, use_peep,
-                 use_mask, save, states, gates, pre, u):
+def lstm_forward(x, xwp, xwt, bias, h0, c0, wp, wt, peep, mask, lengths, reverse, coupled,
+                 use_peep, use_mask, save, states, gates, pre, u):
     """Run the recurrence.
 
-    xp: (T B, G H) input projection x W_ih^T (row t B + b is x_t of sequence b); bias: (G H,)
-    b_ih + b_hh; h0, c0: (B, H); wp, wt: W_hh^T packed / itself (see ``matmul_into``); peep:
+    x: (T, B, I); xwp, xwt: W_ih^T packed / itself and wp, wt the same for W_hh^T (see
+    ``matmul_into``); bias: (G H,) b_ih + b_hh; h0, c0: (B, H); peep:
     (3, H) rows w_ci, w_cf, w_co (read when use_peep); mask: (B, H) (read when use_mask);
     lengths: (B,) int64. Writes states: (T, 2, B, H), h then c after each time index; when
     save, gates: (T, B, G H) the gate activations (rows of held sequences are not written),
@@ -49,7 +49,8 @@ def lstm_forward(xp, bias, h0, c0, wp, wt, peep, mask, lengths, reverse, coupled
                 for j in range(H):
                     ub[j] = hb[j] * mb[j]
             src = u
-        matmul_into(wp, wt, src, pre)
+        matmul_into(xwp, xwt, x[t], pre)
+        matmul_into(wp, wt, src, pre, True)
         h, c = states[t, 0], states[t, 1]
         ga = gates[t if save else 0]
         for b in range(B):
@@ -57,9 +58,9 @@ def lstm_forward(xp, bias, h0, c0, wp, wt, peep, mask, lengths, reverse, coupled
                 h[b] = hp[b]
                 c[b] = cp[b]
                 continue
-            ar, pr, xr = ga[b], pre[b], xp[t * B + b]
+            ar, pr = ga[b], pre[b]
             for m in range(GH):
-                ar[m] = pr[m] + xr[m] + bias[m]
+                ar[m] = pr[m] + bias[m]
             cpr, cr, hr = cp[b], c[b], h[b]
             a_i, a_f, a_g, a_o = ar[oi:oi + H], ar[of:of + H], ar[og:og + H], ar[oo:oo + H]
             if use_peep:

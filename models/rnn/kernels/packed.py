@@ -59,13 +59,13 @@ def pack(w):
     return out
 
 
-def _micro_kernel(cols):
+def _micro_kernel(cols, accumulate):
     """An intrinsic ``micro(a, a_off, lda, b, b_off, ldb, K, c, c_off, ldc, rows)``: for the
     ``rows`` (<= 8) rows of ``a`` starting at element ``a_off`` of its data (row stride
     ``lda``) and the ``cols`` vectors of a packed panel starting at element ``b_off`` of ``b``'s
-    data (row stride ``ldb``), write C[r, :] = sum_k a[r, k] b[k, :] at element ``c_off + r
-    ldc`` of ``c``'s data. The arrays are addressed through their data pointers (any shape;
-    the caller's offsets must stay inside)."""
+    data (row stride ``ldb``), write C[r, :] = sum_k a[r, k] b[k, :] (``accumulate``: add it
+    to C[r, :]) at element ``c_off + r ldc`` of ``c``'s data. The arrays are addressed through
+    their data pointers (any shape; the caller's offsets must stay inside)."""
 
     @intrinsic
     def micro(typingctx, a, a_off, lda, b, b_off, ldb, K, c, c_off, ldc, rows):
@@ -92,10 +92,20 @@ def _micro_kernel(cols):
             intp = context.get_value_type(types.intp)
             zero_vec = ir.Constant(vec, [ir.Constant(elem, 0.0)] * width)
             accs = []
-            for _ in range(ROWS * cols):
-                slot = cgutils.alloca_once(builder, vec)
-                builder.store(zero_vec, slot)
-                accs.append(slot)
+            for r in range(ROWS):
+                for _ in range(cols):
+                    slot = cgutils.alloca_once(builder, vec)
+                    builder.store(zero_vec, slot)
+                    accs.append(slot)
+                if accumulate:  # start from C's real rows
+                    real = builder.icmp_signed(">", rows_v, ir.Constant(intp, r))
+                    with builder.if_then(real):
+                        row = builder.add(c_off_v, builder.mul(ldc_v, ir.Constant(intp, r)))
+                        for j in range(cols):
+                            p = builder.gep(c_ptr, [builder.add(row, ir.Constant(intp,
+                                                                                 j * width))])
+                            builder.store(builder.load(builder.bitcast(p, vec.as_pointer()),
+                                                       align=4), accs[r * cols + j])
             # Each row's start in a; rows past ``rows`` re-read the last real row.
             last = builder.sub(rows_v, ir.Constant(intp, 1))
             starts = []
@@ -135,36 +145,61 @@ def _micro_kernel(cols):
     return micro
 
 
-_micro_3 = _micro_kernel(3)
-_micro_2 = _micro_kernel(2)
-_micro_1 = _micro_kernel(1)
+_MICRO = {(cols, acc): _micro_kernel(cols, acc) for cols in (1, 2, 3) for acc in (False, True)}
+_m3, _m3a = _MICRO[3, False], _MICRO[3, True]
+_m2, _m2a = _MICRO[2, False], _MICRO[2, True]
+_m1, _m1a = _MICRO[1, False], _MICRO[1, True]
+K_BLOCK = 256  # rows of a panel per pass (3 V x 256 float32: 48 KB, the L1 data cache)
+M_BLOCK = 128  # rows of ``a`` per pass over the panels (128 x 256 float32: 128 KB, in L2)
 
 
 @njit(cache=True, error_model="numpy")
-def packed_matmul(a, wp, out):
-    """out[:, :Np] = a @ W'. a: (R, K) with contiguous rows (any row stride); wp: ``pack(W')``
-    of W' (K, N); out: (R, >= Np) with contiguous rows, Np = padded_cols(N) = wp.size / K.
-    Panels outermost, so that each panel (K x 3 V) stays in cache for all row blocks."""
+def _block(a, a_off, lda, wp, b_off, width, kl, out, c_off, ldc, rows, V, acc):
+    if width == 3 * V:
+        if acc:
+            _m3a(a, a_off, lda, wp, b_off, width, kl, out, c_off, ldc, rows)
+        else:
+            _m3(a, a_off, lda, wp, b_off, width, kl, out, c_off, ldc, rows)
+    elif width == 2 * V:
+        if acc:
+            _m2a(a, a_off, lda, wp, b_off, width, kl, out, c_off, ldc, rows)
+        else:
+            _m2(a, a_off, lda, wp, b_off, width, kl, out, c_off, ldc, rows)
+    elif acc:
+        _m1a(a, a_off, lda, wp, b_off, width, kl, out, c_off, ldc, rows)
+    else:
+        _m1(a, a_off, lda, wp, b_off, width, kl, out, c_off, ldc, rows)
+
+
+@njit(cache=True, error_model="numpy")
+def packed_matmul(a, wp, out, accumulate=False):
+    """out[:, :Np] = a @ W' (``accumulate``: out[:, :Np] += a @ W'). a: (R, K) with contiguous
+    rows (any row stride); wp: ``pack(W')`` of W' (K, N); out: (R, >= Np) with contiguous
+    rows, Np = padded_cols(N) = wp.size / K.
+
+    Blocked as in Goto's GEMM: K in chunks of ``K_BLOCK`` (a panel's chunk stays in L1 while
+    every row block uses it), the rows of a in chunks of ``M_BLOCK`` (which stay in L2 while
+    every panel passes), the panels within, 8 rows at a time innermost."""
     R, K = a.shape
     if R == 0:
         return
     if K == 0:
-        out[:, :] = 0
+        if not accumulate:
+            out[:, :] = 0
         return
     V = 16 if a.itemsize == 4 else 8
     Np = wp.size // K
     lda, ldc = a.strides[0] // a.itemsize, out.strides[0] // out.itemsize
-    full = 3 * V
-    q0 = 0
-    while q0 < Np:
-        width = min(full, Np - q0)
-        b_off = q0 * K
-        for r0 in range(0, R, 8):
-            rows = min(8, R - r0)
-            if width == full:
-                _micro_3(a, r0 * lda, lda, wp, b_off, width, K, out, r0 * ldc + q0, ldc, rows)
-            elif width == 2 * V:
-                _micro_2(a, r0 * lda, lda, wp, b_off, width, K, out, r0 * ldc + q0, ldc, rows)
-            else:
-                _micro_1(a, r0 * lda, lda, wp, b_off, width, K, out, r0 * ldc + q0, ldc, rows)
-        q0 += width
+    for k0 in range(0, K, K_BLOCK):
+        kl = min(K_BLOCK, K - k0)
+        acc = accumulate or k0 > 0
+        for m0 in range(0, R, M_BLOCK):
+            m1 = min(R, m0 + M_BLOCK)
+            q0 = 0
+            while q0 < Np:
+                width = min(3 * V, Np - q0)
+                b_off = q0 * K + k0 * width
+                for r0 in range(m0, m1, 8):
+                    _block(a, r0 * lda + k0, lda, wp, b_off, width, kl, out, r0 * ldc + q0,
+                           ldc, min(8, m1 - r0), V, acc)
+                q0 += width

@@ -12,11 +12,12 @@ from .common import matmul_into, tanh_act
 
 
 @njit(cache=True, error_model="numpy")
-def rnn_forward(xp, bias, h0, wp, wt, mask, lengths, reverse, relu, use_mask, states, pre, u):
+def rnn_forward(x, xwp, xwt, bias, h0, wp, wt, mask, lengths, reverse, relu, use_mask, states,
+                pre, u):
     """Run the recurrence.
 
-    xp: (T B, H) input projection x W_ih^T (row t B + b is x_t of sequence b); bias: (H,)
-    b_ih + b_hh; h0: (B, H); wp, wt: W_hh^T packed / itself (see ``matmul_into``); mask:
+    x: (T, B, I); xwp, xwt: W_ih^T packed / itself and wp, wt the same for W_hh^T (see
+    ``matmul_into``); bias: (H,) b_ih + b_hh; h0: (B, H); mask:
     (B, H) (read when use_mask); lengths: (B,) int64; relu: ReLU instead of tanh.
     Writes states: (T, 1, B, H), the state after each time index. pre: (B, >= H), u: (B, H)
     scratch.
@@ -34,21 +35,22 @@ def rnn_forward(xp, bias, h0, wp, wt, mask, lengths, reverse, relu, use_mask, st
                 for j in range(H):
                     ub[j] = hb[j] * mb[j]
             src = u
-        matmul_into(wp, wt, src, pre)
+        matmul_into(xwp, xwt, x[t], pre)
+        matmul_into(wp, wt, src, pre, True)
         h = states[t, 0]
         for b in range(B):
             hr = h[b]
             if t >= lengths[b]:
                 hr[:] = hp[b]
                 continue
-            pr, xr = pre[b], xp[t * B + b]
+            pr = pre[b]
             if relu:
                 for j in range(H):
-                    v = pr[j] + xr[j] + bias[j]
+                    v = pr[j] + bias[j]
                     hr[j] = zero if v < zero else v  # NaN passes through
             else:
                 for j in range(H):
-                    hr[j] = tanh_act(pr[j] + xr[j] + bias[j])
+                    hr[j] = tanh_act(pr[j] + bias[j])
         hp = h
 
 
