@@ -98,3 +98,24 @@ def test_packed_matmul_blocks_over_k_and_rows(dtype, accumulate):
     scale = np.abs(a).max() * np.abs(w).max()
     assert np.abs(out[:, :N] - want).max() <= _tolerance(dtype, K) * scale
     assert (out[:, N:] == (start[:, N:] if accumulate else 0)).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(B=st.integers(1, 40), F=st.integers(1, 30), vectors=st.integers(1, 7),
+       seed=st.integers(0, 9))
+@settings(max_examples=40, deadline=None)
+def test_add_product_adds_a_transposed_operand_times_b_read_in_place(dtype, B, F, vectors, seed):
+    """The per-step weight-gradient product: out += x^T d with x (B, F) read through its
+    transpose (stride F along k) and d (B, N) read in place, N a multiple of the vector
+    width; out may be wider than N."""
+    N = vectors * packed.vector_width(dtype)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((B, F)).astype(dtype)
+    d = rng.standard_normal((B, N)).astype(dtype)
+    start = rng.standard_normal((F, N + 5)).astype(dtype)
+    out = start.copy()
+    packed.add_product(x.T, d, out)
+    want = start[:, :N] + x.astype(np.float64).T @ d.astype(np.float64)
+    scale = np.abs(x).max() * np.abs(d).max() + np.abs(start).max()
+    assert np.abs(out[:, :N] - want).max() <= _tolerance(dtype, B) * scale
+    assert (out[:, N:] == start[:, N:]).all()

@@ -419,3 +419,26 @@ def test_pytorch_packed_bidirectional_parity():
         h_n = out[-1] if d == 0 else out[0]
         np.testing.assert_allclose(h_n[0], hn[d].detach().numpy(), rtol=1e-12)
         np.testing.assert_allclose(h_n[1], cn[d].detach().numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("mode, make_kw, kw", [
+    ("rnn", {}, {"lengths": [3, 5, 1, 4, 5, 2, 5, 4], "hidden_mask": "mask"}),
+    ("lstm", {"peephole": True}, {"reverse": True, "lengths": [3, 5, 1, 4, 5, 2, 5, 4]}),
+    ("gru", {}, {"hidden_mask": "mask", "reverse": True}),
+])
+@pytest.mark.parametrize("step_grads", [True, False])
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the numpy reference meets the NaN
+def test_weight_gradients_summed_per_step_or_after(monkeypatch, mode, make_kw, kw, step_grads):
+    """From B = 8 the kernels sum the weight gradients step by step when the accumulators fit
+    in cache, else one GEMM over all steps follows: both against the reference, with NaN
+    in the inputs past each sequence's end (they must not reach the weight gradients)."""
+    from models.rnn.kernels import launch
+
+    if not step_grads:
+        monkeypatch.setattr(launch, "_STEP_GRADS_MAX_BYTES", 0)
+    p = make_inputs(mode, T=5, B=8, I=4, H=6, **make_kw)
+    kw = _options(kw, B=8, H=6)
+    if "lengths" in kw:
+        past_end = np.arange(5)[:, None] >= kw["lengths"][None, :]
+        p["x"][past_end] = np.nan
+    check_against_reference(mode, p, kw)

@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic, overload
 
+from .packed import add_product as packed_add_product
 from .packed import packed_matmul
 
 
@@ -174,3 +175,32 @@ def matmul_into(wp, wt, a, out, accumulate=False):
         for m in range(N):
             of[m] = fma(uk, wk[m], of[m])
         k += 1
+
+
+@njit(cache=True, error_model="numpy")
+def add_weight_grads(a, d, gw, gb):
+    """One step's share of a weight gradient: gw (F, >= N') += a^T d through the packed
+    kernel (a: (B, F), d: (B, N'), N' a multiple of the vector width; skipped when gw is
+    empty), and gb (N',) += d's column sums (skipped when gb is empty)."""
+    if gw.size > 0:
+        packed_add_product(a.T, d, gw)
+    if gb.size > 0:
+        for b in range(d.shape[0]):
+            db = d[b]
+            for m in range(gb.shape[0]):
+                gb[m] += db[m]
+
+
+@njit(cache=True, error_model="numpy")
+def live_rows(src, lengths, t, out):
+    """src (B, F) with the rows of the sequences that ended before time index t set to zero:
+    src itself when none has, else ``out`` (B, F) filled so (their inputs and states past the
+    end may hold anything, NaN included, and must not reach the weight gradients)."""
+    if t < lengths.min():
+        return src
+    for b in range(src.shape[0]):
+        if t >= lengths[b]:
+            out[b] = 0
+        else:
+            out[b] = src[b]
+    return out

@@ -14,7 +14,7 @@ With ``reverse`` the time indices run from T - 1 down to 0.
 
 from numba import njit
 
-from .common import matmul_into, sigmoid_act, tanh_act
+from .common import add_weight_grads, live_rows, matmul_into, sigmoid_act, tanh_act
 
 
 @njit(cache=True, error_model="numpy")
@@ -92,9 +92,9 @@ def gru_forward(x, xwp, xwt, bias, bhn, h0, wp, wt, wp_rz, wt_rz, wp_n, wt_n, ma
 
 
 @njit(cache=True, error_model="numpy")
-def gru_backward(g_states, gates, states, h0, aux, wp, wt, wp_rz, wt_rz, wp_n, wt_n, mask,
-                 lengths, reverse, reset_after, use_mask, dpre, dxp, dh, dt, ddir, tmp, drh,
-                 keep, dstates):
+def gru_backward(g_states, gates, states, x, h0, aux, wp, wt, wp_rz, wt_rz, wp_n, wt_n, mask,
+                 lengths, reverse, reset_after, use_mask, dpre, dxp, gw_ih, gw_hh, gb_ih, gb_hh,
+                 dh, dt, ddir, tmp, drh, xz, uz, keep, dstates):
     """Backpropagate through the recurrence of ``gru_forward``.
 
     g_states: (T, 1, B, H) gradient w.r.t. the states; gates, states, aux saved by the
@@ -104,8 +104,12 @@ def gru_backward(g_states, gates, states, h0, aux, wp, wt, wp_rz, wt_rz, wp_n, w
     gradient w.r.t. u W_hh^T + b_hh (r, z, n blocks; zero past a sequence's end) which, when
     not reset_after, is also the gradient w.r.t. the input projection x W_ih^T + b_ih; when
     reset_after, dxp: (T, B, 3 H) the gradient w.r.t. the input projection (its r, z blocks
-    are dpre's, its n block differs). dh: (B, H), ends as the gradient w.r.t. h0. dt, ddir:
-    (B, H), tmp, drh: (B, >= H) scratch. When ``keep``, dstates: (T, 1, B, H) receives the
+    are dpre's, its n block differs); both may have columns past 3 H, left alone. With
+    reset_after, unless they are empty, gw_ih (I, N') += x_t^T dxp[t], gb_ih += its column
+    sums, gw_hh (H, N') += u^T dpre[t] and gb_hh += its column sums at each step (N' =
+    dpre.shape[2]; see ``common.add_weight_grads``). x: (T, B, I). dh: (B, H), ends as the
+    gradient w.r.t. h0. dt, ddir: (B, H), tmp, drh: (B, >= H), xz: (B, I), uz: (B, H)
+    scratch. When ``keep``, dstates: (T, 1, B, H) receives the
     total gradients dL/dh_t.
     """
     T = g_states.shape[0]
@@ -148,9 +152,20 @@ def gru_backward(g_states, gates, states, h0, aux, wp, wt, wp_rz, wt_rz, wp_n, w
         if keep:
             dstates[t, 0] = dt
         if reset_after:
-            matmul_into(wp, wt, dp, tmp)
+            if gw_ih.size > 0 or gb_ih.size > 0:
+                add_weight_grads(live_rows(x[t], lengths, t, xz), dxp[t], gw_ih, gb_ih)
+            if gw_hh.size > 0 or gb_hh.size > 0:
+                u = hp
+                if use_mask:
+                    for b in range(B):
+                        ub, hb, mb = uz[b], hp[b], mask[b]
+                        for j in range(H):
+                            ub[j] = hb[j] * mb[j]
+                    u = uz
+                add_weight_grads(live_rows(u, lengths, t, uz), dp, gw_hh, gb_hh)
+            matmul_into(wp, wt, dp[:, :3 * H], tmp)
         else:
-            matmul_into(wp_n, wt_n, dp[:, 2 * H:], drh)  # w.r.t. r * u
+            matmul_into(wp_n, wt_n, dp[:, 2 * H:3 * H], drh)  # w.r.t. r * u
             for b in range(B):
                 if t >= lengths[b]:
                     continue

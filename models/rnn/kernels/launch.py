@@ -232,29 +232,36 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
     use_mask = mask is not None
     mask = mask if use_mask else _empty(dtype)
     states = res["states"]
-    dpre = _scratch("dpre", (T, B, GH), dtype)
+    steps = _step_grads(mode, reset_after, out, B, I, H, GH, dtype)
+    cols = steps["cols"]
+    dpre = _scratch("dpre", (T, B, cols), dtype)
+    dpre[:, :, GH:] = 0
     dxp = None  # GRU reset_after: the gradient w.r.t. the input projection differs from dpre
     dh = np.empty((B, H), dtype)
     keep = "probe" in out
     S = 2 if mode == "lstm" else 1
     dstates = out["probe"] if keep else np.empty((0, S, 0, 0), dtype)
 
-    def scratch():
-        return np.empty((B, H), dtype)
+    def scratch(width=H):
+        return np.empty((B, width), dtype)
 
     tmp = _product_buffer(B, H, dtype)
+    w_side = (steps["w_ih"], steps["w_hh"])
     if mode == "rnn":
-        rnn_kernels.rnn_backward(g, states, *_operand(w_hh, B), mask, lengths, reverse, relu,
-                                 use_mask, dpre, dh, scratch(), tmp, keep, dstates)
+        rnn_kernels.rnn_backward(g, states, x, h0, *_operand(w_hh, B), mask, lengths, reverse,
+                                 relu, use_mask, dpre, *w_side, steps["b_hh"], dh, scratch(), tmp,
+                                 scratch(I), scratch(), keep, dstates)
     elif mode == "lstm":
         peep = arrays["peephole"]
         use_peep = peep is not None
         dpeep = out["peephole"] if "peephole" in out else np.empty((3, H), dtype)
         dc = np.empty((B, H), dtype)
-        lstm_kernels.lstm_backward(g, res["gates"], states, arrays["c0"], *_operand(w_hh, B),
+        lstm_kernels.lstm_backward(g, res["gates"], states, x, h0, arrays["c0"],
+                                   *_operand(w_hh, B),
                                    peep if use_peep else np.empty((3, 0), dtype), mask, lengths,
-                                   reverse, coupled, use_peep, use_mask, dpre, dh, dc, dpeep,
-                                   scratch(), scratch(), np.empty(H, dtype), tmp, keep,
+                                   reverse, coupled, use_peep, use_mask, dpre, *w_side,
+                                   steps["b_hh"], dh, dc, dpeep, scratch(), scratch(),
+                                   np.empty(H, dtype), tmp, scratch(I), scratch(), keep,
                                    dstates)
         if "c0" in out:
             out["c0"][...] = dc
@@ -262,20 +269,68 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
         empty = (_empty(dtype, 1), _empty(dtype))
         if reset_after:
             whole, rz, nn = _operand(w_hh, B), empty, empty
-            dxp = _scratch("dxp", (T, B, GH), dtype)
+            dxp = _scratch("dxp", (T, B, cols), dtype)
+            dxp[:, :, GH:] = 0
         else:
             whole, rz, nn = empty, _operand(w_hh[:2 * H], B), _operand(w_hh[2 * H:], B)
-        gru_kernels.gru_backward(g, res["gates"], states, h0, res["aux"], *whole, *rz, *nn,
+        gru_kernels.gru_backward(g, res["gates"], states, x, h0, res["aux"], *whole, *rz, *nn,
                                  mask, lengths, reverse, reset_after, use_mask, dpre,
-                                 dxp if reset_after else _empty(dtype, 3), dh, scratch(),
-                                 scratch(), tmp, _product_buffer(B, H, dtype), keep, dstates)
+                                 dxp if reset_after else _empty(dtype, 3), *w_side,
+                                 steps["b_ih"], steps["b_hh"], dh, scratch(), scratch(), tmp,
+                                 _product_buffer(B, H, dtype), scratch(I), scratch(), keep,
+                                 dstates)
     if "h0" in out:
         out["h0"][...] = dh
-    d_hh = dpre.reshape(T * B, GH)
-    d_ih = d_hh if dxp is None else dxp.reshape(T * B, GH)
-    _weight_grads(out, mode, x, w_ih, res, h0, mask if use_mask else None, lengths, full, d_ih,
-                  d_hh, reverse, reset_after)
+    d_hh = dpre.reshape(T * B, cols)
+    d_ih = d_hh if dxp is None else dxp.reshape(T * B, cols)
+    if "x" in out:
+        w = w_ih
+        if cols != GH:  # zero rows for dpre's padding columns: one contiguous GEMM
+            w = np.zeros((cols, I), dtype)
+            w[:GH] = w_ih
+        gemm(d_ih, w, out["x"].reshape(T * B, I))
+    if steps["in_kernel"]:
+        for name, key in (("weight_ih", "w_ih"), ("weight_hh", "w_hh")):
+            if name in out:
+                out[name][...] = steps[key][:, :GH].T
+        for name in ("bias_ih", "bias_hh"):
+            if name in out:
+                gb = steps["b_hh"] if mode != "gru" or name == "bias_hh" else steps["b_ih"]
+                out[name][...] = gb[:GH]
+    else:
+        _weight_grads(out, mode, x, res, h0, mask if use_mask else None, lengths, full, d_ih,
+                      d_hh, reverse, reset_after)
     return flat
+
+
+# The weight gradients are summed step by step inside the backward kernel (one (F, B) x
+# (B, G H) product per step and side, while the step's gradients are in cache) when the
+# accumulators fit in L2 with room to spare; else one GEMM over all steps afterwards.
+_STEP_GRADS_MAX_BYTES = 768 * 2**10
+
+
+def _step_grads(mode, reset_after, out, B, I, H, GH, dtype):
+    """How the backward kernel is to produce the weight gradients: ``in_kernel``, the width
+    ``cols`` of its per-row gate gradients, and the accumulators (empty when not used):
+    w_ih (I, cols), w_hh (H, cols), b_ih, b_hh (cols,) (LSTM and RNN: one bias accumulator,
+    ``b_hh``, serves both biases)."""
+    empty1, empty2 = _empty(dtype, 1), _empty(dtype)
+    cols = packed.padded_cols(GH, dtype)
+    wanted = [k in out for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    in_kernel = (packed.AVAILABLE and B >= 8 and any(wanted)
+                 and (mode != "gru" or reset_after)
+                 and (I + H) * cols * np.dtype(dtype).itemsize <= _STEP_GRADS_MAX_BYTES)
+    if not in_kernel:
+        return {"in_kernel": False, "cols": GH, "w_ih": empty2, "w_hh": empty2,
+                "b_ih": empty1, "b_hh": empty1}
+    need_ih, need_hh, need_bih, need_bhh = wanted
+    if mode != "gru":  # one accumulator for both biases (their gradients are equal)
+        need_bih, need_bhh = False, need_bih or need_bhh
+    return {"in_kernel": True, "cols": cols,
+            "w_ih": np.zeros((I, cols), dtype) if need_ih else empty2,
+            "w_hh": np.zeros((H, cols), dtype) if need_hh else empty2,
+            "b_ih": np.zeros(cols, dtype) if need_bih else empty1,
+            "b_hh": np.zeros(cols, dtype) if need_bhh else empty1}
 
 
 def _grad_gemm(d, left, middle, ones, dtype):
@@ -304,16 +359,14 @@ def _grad_gemm(d, left, middle, ones, dtype):
     return blocks
 
 
-def _weight_grads(out, mode, x, w_ih, res, h0, mask, lengths, full, d_ih, d_hh, reverse,
+def _weight_grads(out, mode, x, res, h0, mask, lengths, full, d_ih, d_hh, reverse,
                   reset_after):
-    """The gradients of x, W_ih, W_hh and the biases from the per-row gradients d_ih, d_hh
-    (T B, G H) w.r.t. x W_ih^T + b_ih and u W_hh^T + b_hh (the same array except for a GRU
-    with reset_after, whose n blocks differ)."""
+    """The gradients of W_ih, W_hh and the biases, as GEMMs over all steps, from the per-row
+    gradients d_ih, d_hh (T B, G H) w.r.t. x W_ih^T + b_ih and u W_hh^T + b_hh (the same
+    array except for a GRU with reset_after, whose n blocks differ)."""
     T, B, I = x.shape
     H = h0.shape[1]
     dtype = x.dtype
-    if "x" in out:
-        gemm(d_ih, w_ih, out["x"].reshape(T * B, I))
     need_ih, need_hh = "weight_ih" in out, "weight_hh" in out
     need_bih, need_bhh = "bias_ih" in out, "bias_hh" in out
     if not (need_ih or need_hh or need_bih or need_bhh):

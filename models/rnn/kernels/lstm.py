@@ -15,7 +15,7 @@ through). With ``reverse`` the time indices run from T - 1 down to 0.
 
 from numba import njit
 
-from .common import matmul_into, sigmoid_act, tanh_act
+from .common import add_weight_grads, live_rows, matmul_into, sigmoid_act, tanh_act
 
 
 @njit(cache=True, error_model="numpy")
@@ -98,20 +98,26 @@ def lstm_forward(x, xwp, xwt, bias, h0, c0, wp, wt, peep, mask, lengths, reverse
 
 
 @njit(cache=True, error_model="numpy")
-def lstm_backward(g_states, gates, states, c0, wp, wt, peep, mask, lengths, reverse, coupled,
-                  use_peep, use_mask, dpre, dh, dc, dpeep, dht, dct, dcu, tmp, keep, dstates):
+def lstm_backward(g_states, gates, states, x, h0, c0, wp, wt, peep, mask, lengths, reverse,
+                  coupled, use_peep, use_mask, dpre, gw_ih, gw_hh, gb, dh, dc, dpeep, dht, dct,
+                  dcu, tmp, xz, uz, keep, dstates):
     """Backpropagate through the recurrence of ``lstm_forward``.
 
     g_states: (T, 2, B, H) gradient w.r.t. the states (h, c); gates, states saved by the
-    forward; c0: (B, H); wp, wt: W_hh packed / itself (see ``matmul_into``); peep, mask,
-    lengths as in the forward. Writes dpre: (T, B, G H), the gradient w.r.t. the gate
-    pre-activations (zero past a sequence's end); dh, dc: (B, H), end as the gradients w.r.t.
-    h0 and c0; dpeep: (3, H), the peephole gradient (when use_peep). dht, dct: (B, H), dcu:
-    (H,) and tmp: (B, >= H) scratch. When ``keep``, dstates: (T, 2, B, H) receives the total
-    gradients dL/dh_t, dL/dc_t (through every later step as well as g_states).
+    forward; x: (T, B, I); h0, c0: (B, H); wp, wt: W_hh packed / itself (see
+    ``matmul_into``); peep, mask, lengths as in the forward. Writes dpre: (T, B, >= G H), the
+    gradient w.r.t. the gate pre-activations (zero past a sequence's end; the columns past
+    G H are left alone); unless they are empty, gw_ih (I, N') += x_t^T dpre[t], gw_hh
+    (H, N') += (m * h_{t-1})^T dpre[t] and gb (N',) += dpre[t]'s column sums at each step,
+    N' = dpre.shape[2] (see ``common.add_weight_grads``); dh, dc: (B, H), end as the gradients
+    w.r.t. h0 and c0; dpeep: (3, H), the peephole gradient (when use_peep). dht, dct: (B, H),
+    dcu: (H,), tmp: (B, >= H), xz: (B, I) and uz: (B, H) scratch. When ``keep``, dstates:
+    (T, 2, B, H) receives the total gradients dL/dh_t, dL/dc_t (through every later step as
+    well as g_states).
     """
     T = g_states.shape[0]
     B, H = dh.shape
+    GH = gates.shape[2]
     one = dh.dtype.type(1.0)
     zero = dh.dtype.type(0.0)
     if coupled:
@@ -187,7 +193,17 @@ def lstm_backward(g_states, gates, states, c0, wp, wt, peep, mask, lengths, reve
         if keep:
             dstates[t, 0] = dht
             dstates[t, 1] = dct
-        matmul_into(wp, wt, dp, tmp)
+        if gw_ih.size > 0 or gw_hh.size > 0 or gb.size > 0:
+            add_weight_grads(live_rows(x[t], lengths, t, xz), dp, gw_ih, gb)
+            hp = h0 if s == 0 else states[t + 1 if reverse else t - 1, 0]
+            if use_mask:
+                for b in range(B):
+                    ub, hb, mb = uz[b], hp[b], mask[b]
+                    for j in range(H):
+                        ub[j] = hb[j] * mb[j]
+                hp = uz
+            add_weight_grads(live_rows(hp, lengths, t, uz), dp, gw_hh, gb[:0])
+        matmul_into(wp, wt, dp[:, :GH], tmp)
         for b in range(B):
             dhb = dh[b]
             if t >= lengths[b]:

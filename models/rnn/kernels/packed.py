@@ -59,27 +59,29 @@ def pack(w):
     return out
 
 
-def _micro_kernel(cols, accumulate):
-    """An intrinsic ``micro(a, a_off, lda, b, b_off, ldb, K, c, c_off, ldc, rows)``: for the
-    ``rows`` (<= 8) rows of ``a`` starting at element ``a_off`` of its data (row stride
-    ``lda``) and the ``cols`` vectors of a packed panel starting at element ``b_off`` of ``b``'s
-    data (row stride ``ldb``), write C[r, :] = sum_k a[r, k] b[k, :] (``accumulate``: add it
-    to C[r, :]) at element ``c_off + r ldc`` of ``c``'s data. The arrays are addressed through
-    their data pointers (any shape; the caller's offsets must stay inside)."""
+def _micro_kernel(cols, accumulate, unit_k):
+    """An intrinsic ``micro(a, a_off, lda, ka, b, b_off, ldb, K, c, c_off, ldc, rows)``: for
+    the ``rows`` (<= 8) rows of ``a`` starting at element ``a_off`` of its data (a[r, k] at
+    ``a_off + r lda + k ka``; ``unit_k``: ka is taken as 1) and the ``cols`` vectors of a panel
+    starting at element ``b_off`` of ``b``'s data (row stride ``ldb``), write C[r, :] =
+    sum_k a[r, k] b[k, :] (``accumulate``: add it to C[r, :]) at element ``c_off + r ldc`` of
+    ``c``'s data. The arrays are addressed through their data pointers (any shape; the
+    caller's offsets must stay inside)."""
 
     @intrinsic
-    def micro(typingctx, a, a_off, lda, b, b_off, ldb, K, c, c_off, ldc, rows):
+    def micro(typingctx, a, a_off, lda, ka, b, b_off, ldb, K, c, c_off, ldc, rows):
         arrays = (a, b, c)
         if not (all(isinstance(t, types.Array) for t in arrays)
                 and a.dtype in (types.float32, types.float64)
                 and b.dtype == a.dtype and c.dtype == a.dtype):
             return None
-        sig = types.void(a, types.intp, types.intp, b, types.intp, types.intp, types.intp, c,
-                         types.intp, types.intp, types.intp)
+        sig = types.void(a, types.intp, types.intp, types.intp, b, types.intp, types.intp,
+                         types.intp, c, types.intp, types.intp, types.intp)
 
         def codegen(context, builder, signature, args):
-            a_arr, a_off_v, lda_v, b_arr, b_off_v, ldb_v, k_v, c_arr, c_off_v, ldc_v, rows_v = args
-            a_t, b_t, c_t = signature.args[0], signature.args[3], signature.args[7]
+            (a_arr, a_off_v, lda_v, ka_v, b_arr, b_off_v, ldb_v, k_v, c_arr, c_off_v, ldc_v,
+             rows_v) = args
+            a_t, b_t, c_t = signature.args[0], signature.args[4], signature.args[8]
             elem = context.get_value_type(a_t.dtype)
             width = 16 if a_t.dtype == types.float32 else 8
             vec = ir.VectorType(elem, width)
@@ -122,8 +124,9 @@ def _micro_kernel(cols, accumulate):
                 for j in range(cols):
                     p = builder.gep(b_ptr, [builder.add(b_row, ir.Constant(intp, j * width))])
                     bv.append(builder.load(builder.bitcast(p, vec.as_pointer()), align=4))
+                a_k = k if unit_k else builder.mul(k, ka_v)
                 for r in range(ROWS):
-                    s = builder.load(builder.gep(a_ptr, [builder.add(starts[r], k)]))
+                    s = builder.load(builder.gep(a_ptr, [builder.add(starts[r], a_k)]))
                     sv = builder.shuffle_vector(
                         builder.insert_element(undef, s, ir.Constant(ir.IntType(32), 0)),
                         undef, splat_mask)
@@ -145,30 +148,32 @@ def _micro_kernel(cols, accumulate):
     return micro
 
 
-_MICRO = {(cols, acc): _micro_kernel(cols, acc) for cols in (1, 2, 3) for acc in (False, True)}
-_m3, _m3a = _MICRO[3, False], _MICRO[3, True]
-_m2, _m2a = _MICRO[2, False], _MICRO[2, True]
-_m1, _m1a = _MICRO[1, False], _MICRO[1, True]
+_MICRO = {(cols, acc, unit): _micro_kernel(cols, acc, unit)
+          for cols in (1, 2, 3) for acc in (False, True) for unit in (True, False)}
+_m3, _m3a, _m3s = _MICRO[3, False, True], _MICRO[3, True, True], _MICRO[3, True, False]
+_m2, _m2a, _m2s = _MICRO[2, False, True], _MICRO[2, True, True], _MICRO[2, True, False]
+_m1, _m1a, _m1s = _MICRO[1, False, True], _MICRO[1, True, True], _MICRO[1, True, False]
 K_BLOCK = 256  # rows of a panel per pass (3 V x 256 float32: 48 KB, the L1 data cache)
 M_BLOCK = 128  # rows of ``a`` per pass over the panels (128 x 256 float32: 128 KB, in L2)
 
 
 @njit(cache=True, error_model="numpy")
-def _block(a, a_off, lda, wp, b_off, width, kl, out, c_off, ldc, rows, V, acc):
-    if width == 3 * V:
+def _block(a, a_off, lda, wp, b_off, ldb, vectors, kl, out, c_off, ldc, rows, acc):
+    """One micro-kernel call (a unit-stride along k) on ``vectors`` (3, 2, 1) vectors."""
+    if vectors == 3:
         if acc:
-            _m3a(a, a_off, lda, wp, b_off, width, kl, out, c_off, ldc, rows)
+            _m3a(a, a_off, lda, 1, wp, b_off, ldb, kl, out, c_off, ldc, rows)
         else:
-            _m3(a, a_off, lda, wp, b_off, width, kl, out, c_off, ldc, rows)
-    elif width == 2 * V:
+            _m3(a, a_off, lda, 1, wp, b_off, ldb, kl, out, c_off, ldc, rows)
+    elif vectors == 2:
         if acc:
-            _m2a(a, a_off, lda, wp, b_off, width, kl, out, c_off, ldc, rows)
+            _m2a(a, a_off, lda, 1, wp, b_off, ldb, kl, out, c_off, ldc, rows)
         else:
-            _m2(a, a_off, lda, wp, b_off, width, kl, out, c_off, ldc, rows)
+            _m2(a, a_off, lda, 1, wp, b_off, ldb, kl, out, c_off, ldc, rows)
     elif acc:
-        _m1a(a, a_off, lda, wp, b_off, width, kl, out, c_off, ldc, rows)
+        _m1a(a, a_off, lda, 1, wp, b_off, ldb, kl, out, c_off, ldc, rows)
     else:
-        _m1(a, a_off, lda, wp, b_off, width, kl, out, c_off, ldc, rows)
+        _m1(a, a_off, lda, 1, wp, b_off, ldb, kl, out, c_off, ldc, rows)
 
 
 @njit(cache=True, error_model="numpy")
@@ -200,6 +205,32 @@ def packed_matmul(a, wp, out, accumulate=False):
                 width = min(3 * V, Np - q0)
                 b_off = q0 * K + k0 * width
                 for r0 in range(m0, m1, 8):
-                    _block(a, r0 * lda + k0, lda, wp, b_off, width, kl, out, r0 * ldc + q0,
-                           ldc, min(8, m1 - r0), V, acc)
+                    _block(a, r0 * lda + k0, lda, wp, b_off, width, width // V, kl, out,
+                           r0 * ldc + q0, ldc, min(8, m1 - r0), acc)
                 q0 += width
+
+
+@njit(cache=True, error_model="numpy")
+def add_product(a, b, out):
+    """out[:, :N] += a @ b with b read in place (no packing): a: (R, K), any strides; b:
+    (K, N) with contiguous rows, N a multiple of the vector width; out: (R, >= N) with
+    contiguous rows. For short K (the batch: the weight gradients summed step by step)."""
+    R, K = a.shape
+    N = b.shape[1]
+    if R == 0 or K == 0:
+        return
+    V = 16 if a.itemsize == 4 else 8
+    lda, ka = a.strides[0] // a.itemsize, a.strides[1] // a.itemsize
+    ldb, ldc = b.strides[0] // b.itemsize, out.strides[0] // out.itemsize
+    q0 = 0
+    while q0 < N:
+        width = min(3 * V, N - q0)
+        for r0 in range(0, R, 8):
+            rows = min(8, R - r0)
+            if width == 3 * V:
+                _m3s(a, r0 * lda, lda, ka, b, q0, ldb, K, out, r0 * ldc + q0, ldc, rows)
+            elif width == 2 * V:
+                _m2s(a, r0 * lda, lda, ka, b, q0, ldb, K, out, r0 * ldc + q0, ldc, rows)
+            else:
+                _m1s(a, r0 * lda, lda, ka, b, q0, ldb, K, out, r0 * ldc + q0, ldc, rows)
+        q0 += width

@@ -8,7 +8,7 @@ With ``reverse`` the time indices run from T - 1 down to 0.
 
 from numba import njit
 
-from .common import matmul_into, tanh_act
+from .common import add_weight_grads, live_rows, matmul_into, tanh_act
 
 
 @njit(cache=True, error_model="numpy")
@@ -55,14 +55,17 @@ def rnn_forward(x, xwp, xwt, bias, h0, wp, wt, mask, lengths, reverse, relu, use
 
 
 @njit(cache=True, error_model="numpy")
-def rnn_backward(g_states, states, wp, wt, mask, lengths, reverse, relu, use_mask, dpre, dh,
-                 dt, tmp, keep, dstates):
+def rnn_backward(g_states, states, x, h0, wp, wt, mask, lengths, reverse, relu, use_mask, dpre,
+                 gw_ih, gw_hh, gb, dh, dt, tmp, xz, uz, keep, dstates):
     """Backpropagate through the recurrence of ``rnn_forward``.
 
-    g_states: (T, 1, B, H) gradient w.r.t. the states; states: the forward's output; wp, wt:
-    W_hh packed / itself (see ``matmul_into``); mask, lengths as in the forward. Writes dpre:
-    (T, B, H), the gradient w.r.t. the pre-activations (zero past a sequence's end); dh:
-    (B, H), ends as the gradient w.r.t. h0. dt: (B, H) and tmp: (B, >= H) scratch. When
+    g_states: (T, 1, B, H) gradient w.r.t. the states; states: the forward's output; x:
+    (T, B, I); h0: (B, H); wp, wt: W_hh packed / itself (see ``matmul_into``); mask, lengths
+    as in the forward. Writes dpre: (T, B, >= H), the gradient w.r.t. the pre-activations
+    (zero past a sequence's end; the columns past H are left alone); unless they are empty,
+    gw_ih, gw_hh, gb receive the weight and bias gradients step by step as in
+    ``lstm_backward``; dh: (B, H), ends as the gradient w.r.t. h0. dt: (B, H), tmp:
+    (B, >= H), xz: (B, I) and uz: (B, H) scratch. When
     ``keep``, dstates: (T, 1, B, H) receives the total gradients dL/dh_t.
     """
     T = g_states.shape[0]
@@ -87,7 +90,17 @@ def rnn_backward(g_states, states, wp, wt, mask, lengths, reverse, relu, use_mas
                     dpr[j] = dtr[j] * (one - hr[j] * hr[j])
         if keep:
             dstates[t, 0] = dt
-        matmul_into(wp, wt, dp, tmp)
+        if gw_ih.size > 0 or gw_hh.size > 0 or gb.size > 0:
+            add_weight_grads(live_rows(x[t], lengths, t, xz), dp, gw_ih, gb)
+            hp = h0 if s == 0 else states[t + 1 if reverse else t - 1, 0]
+            if use_mask:
+                for b in range(B):
+                    ub, hb, mb = uz[b], hp[b], mask[b]
+                    for j in range(H):
+                        ub[j] = hb[j] * mb[j]
+                hp = uz
+            add_weight_grads(live_rows(hp, lengths, t, uz), dp, gw_hh, gb[:0])
+        matmul_into(wp, wt, dp[:, :H], tmp)
         for b in range(B):
             dhb = dh[b]
             if t >= lengths[b]:
