@@ -2,9 +2,10 @@
 
 ``fused_recurrence`` runs a whole RNN / LSTM / GRU layer-direction over a sequence as ONE
 autograd primitive, ``rnn_fused``, whose forward and backward are numba kernels
-(``models.rnn.kernels``): the input projection of all steps is one GEMM, each step one GEMM
-plus vectorised gate math, and the backward pass is one fused BPTT kernel (itself the forward
-of the primitive ``rnn_fused_bptt``) followed by one GEMM per weight gradient.
+(``models.rnn.kernels``): each step is two products (x_t W_ih^T, h_{t-1} W_hh^T) plus
+vectorised gate math, and the backward pass is one fused BPTT kernel (itself the forward of
+the primitive ``rnn_fused_bptt``) that also sums the weight gradients step by step (or leaves
+them to one GEMM afterwards for large layers).
 
 It is first order only: differentiating its gradient (``create_graph=True``) raises and points
 to ``fused=False`` (the unrolled path, built from small primitives). Its symbolic rule expands

@@ -1,18 +1,19 @@
-"""The Python layer of the fused recurrent kernels: allocate, run the GEMMs that span all
-steps, call the per-step kernels.
+"""The Python layer of the fused recurrent kernels: allocate, pack the weights, call the
+kernels, finish the gradients.
 
-Every per-step array is batch-major, (B, .), as the states are (see ``common``). Forward: the
-input projection x W_ih^T of all T steps is one (T B, I) x (I, G H) GEMM, whose rows
-[t B, (t + 1) B) are step t's; the kernel then runs one (B, H) x (H, G H) product and the gate
-math per step, writing h_t (and c_t) straight into the output states. Backward: the kernel
-runs the recurrence backwards (one (B, G H) x (G H, H) product per step) and returns the
-gradient w.r.t. the gate pre-activations of all steps, (T B, G H); with [x | h_{t-1} | 1]
-(T B, .) (h_{t-1} read back from the output states) it gives W_ih's, W_hh's and the biases'
-gradients as one GEMM, and x's as one more.
+Every per-step array is batch-major, (B, .), as the states are (see ``common``). Forward: per
+step the kernel runs x_t W_ih^T and h_{t-1} W_hh^T into one (B, G H) buffer and the gate
+math, writing h_t (and c_t) straight into the output states. Backward: the kernel runs the
+recurrence backwards (one (B, G H) x (G H, H) product per step) and returns the gradient
+w.r.t. the gate pre-activations of all steps, (T B, G H). The weight and bias gradients are
+either summed step by step inside the kernel (x_t^T dpre_t, u_t^T dpre_t, while dpre_t is in
+cache; when the accumulators fit in L2, see ``_step_grads``) or made afterwards as one GEMM
+of dpre with [x | h_{t-1} | 1] (T B, .) (h_{t-1} read back from the output states); x's
+gradient is one GEMM.
 
-The per-step products use the packed AVX-512 kernel (``packed``: W_hh^T or W_hh packed once
-per sequence) where the CPU has it, BLAS elsewhere; the GEMMs that span all steps go through
-``common.gemm`` (one BLAS library; see there).
+The per-step products use the packed AVX-512 kernel (``packed``: W_ih^T, W_hh^T or W_hh
+packed once per call) where the CPU has it, BLAS elsewhere; the GEMMs that span all steps go
+through ``common.gemm`` (one BLAS library; see there).
 
 Arrays come in as a dict ``name -> ndarray`` (``x`` (T, B, I), ``h0``, ``c0`` (B, H),
 ``weight_ih`` (G H, I), ``weight_hh`` (G H, H), ``bias_ih``, ``bias_hh`` (G H,), ``peephole``
@@ -46,8 +47,8 @@ _SCRATCH = _Scratch()
 
 
 def release_scratch():
-    """Drop this thread's cached temporaries (the largest input projection / gradient buffers
-    used so far; they are kept to spare the page faults of fresh allocations)."""
+    """Drop this thread's cached temporaries (the largest gradient buffers used so far; they
+    are kept to spare the page faults of fresh allocations)."""
     _SCRATCH.buffers.clear()
 
 
@@ -103,7 +104,8 @@ def _product_buffer(B, N, dtype):
 
 
 def _bias(arrays, mode, H, reset_after, dtype):
-    """The bias folded into the input projection, and (GRU reset_after) b_hn, which is not."""
+    """The bias added to the pre-activations, and (GRU reset_after) b_hn, which is kept apart
+    (it sits inside r * (u W_hn^T + b_hn))."""
     GH = arrays["weight_ih"].shape[0]
     b_ih, b_hh = arrays["bias_ih"], arrays["bias_hh"]
     bias = np.zeros(GH, dtype) if b_ih is None else b_ih.copy()
