@@ -204,3 +204,43 @@ def live_rows(src, lengths, t, out):
         else:
             out[b] = src[b]
     return out
+
+
+@njit(cache=True, error_model="numpy")
+def masked(src, mask, out):
+    """out (B, H) = src * mask (the recurrent-dropout mask on h_{t-1}); returns out."""
+    for b in range(src.shape[0]):
+        ob, sb, mb = out[b], src[b], mask[b]
+        for j in range(src.shape[1]):
+            ob[j] = sb[j] * mb[j]
+    return out
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def add_step_weight_grads(x_t, hp, d, mask, use_mask, lengths, t, gw_ih, gw_hh, gb, xz, uz):
+    """LSTM and RNN: one step's weight and bias gradients, gw_ih += x_t^T d, gw_hh +=
+    (m * h_{t-1})^T d, gb += d's column sums (see ``add_weight_grads``), with the rows of
+    ended sequences zeroed in both left operands. x_t: (B, I); hp: h_{t-1} (B, H); d:
+    (B, N'); xz (B, I), uz (B, H) scratch."""
+    add_weight_grads(live_rows(x_t, lengths, t, xz), d, gw_ih, gb)
+    if use_mask:
+        hp = masked(hp, mask, uz)
+    add_weight_grads(live_rows(hp, lengths, t, uz), d, gw_hh, gb[:0])
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def carry_back(tmp, held, mask, use_mask, lengths, t, dh):
+    """LSTM and RNN: the gradient handed to the step before, dh (B, H) = tmp * mask (tmp: the
+    step's product dpre_t W_hh, (B, >= H)), or for a sequence that ended before t its held
+    state's gradient ``held`` (B, H) unchanged."""
+    H = dh.shape[1]
+    for b in range(dh.shape[0]):
+        dhb = dh[b]
+        if t >= lengths[b]:
+            dhb[:] = held[b]
+        elif use_mask:
+            tb, mb = tmp[b], mask[b]
+            for j in range(H):
+                dhb[j] = tb[j] * mb[j]
+        else:
+            dhb[:] = tmp[b, :H]

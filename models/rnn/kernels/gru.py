@@ -14,7 +14,7 @@ With ``reverse`` the time indices run from T - 1 down to 0.
 
 from numba import njit
 
-from .common import add_weight_grads, live_rows, matmul_into, sigmoid_act, tanh_act
+from .common import add_weight_grads, live_rows, masked, matmul_into, sigmoid_act, tanh_act
 
 
 @njit(cache=True, error_model="numpy")
@@ -43,11 +43,7 @@ def gru_forward(x, xwp, xwt, bias, bhn, h0, wp, wt, wp_rz, wt_rz, wp_n, wt_n, ma
         k = t if save else 0
         src = hp
         if use_mask:
-            for b in range(B):
-                ub, hb, mb = u[b], hp[b], mask[b]
-                for j in range(H):
-                    ub[j] = hb[j] * mb[j]
-            src = u
+            src = masked(hp, mask, u)
         matmul_into(xwp, xwt, x[t], xp)
         if reset_after:
             matmul_into(wp, wt, src, pre)
@@ -155,13 +151,7 @@ def gru_backward(g_states, gates, states, x, h0, aux, wp, wt, wp_rz, wt_rz, wp_n
             if gw_ih.size > 0 or gb_ih.size > 0:
                 add_weight_grads(live_rows(x[t], lengths, t, xz), dxp[t], gw_ih, gb_ih)
             if gw_hh.size > 0 or gb_hh.size > 0:
-                u = hp
-                if use_mask:
-                    for b in range(B):
-                        ub, hb, mb = uz[b], hp[b], mask[b]
-                        for j in range(H):
-                            ub[j] = hb[j] * mb[j]
-                    u = uz
+                u = masked(hp, mask, uz) if use_mask else hp
                 add_weight_grads(live_rows(u, lengths, t, uz), dp, gw_hh, gb_hh)
             matmul_into(wp, wt, dp[:, :3 * H], tmp)
         else:

@@ -15,7 +15,14 @@ through). With ``reverse`` the time indices run from T - 1 down to 0.
 
 from numba import njit
 
-from .common import add_weight_grads, live_rows, matmul_into, sigmoid_act, tanh_act
+from .common import (
+    add_step_weight_grads,
+    carry_back,
+    masked,
+    matmul_into,
+    sigmoid_act,
+    tanh_act,
+)
 
 
 @njit(cache=True, error_model="numpy")
@@ -44,11 +51,7 @@ def lstm_forward(x, xwp, xwt, bias, h0, c0, wp, wt, peep, mask, lengths, reverse
         t = T - 1 - s if reverse else s
         src = hp
         if use_mask:
-            for b in range(B):
-                ub, hb, mb = u[b], hp[b], mask[b]
-                for j in range(H):
-                    ub[j] = hb[j] * mb[j]
-            src = u
+            src = masked(hp, mask, u)
         matmul_into(xwp, xwt, x[t], pre)
         matmul_into(wp, wt, src, pre, True)
         h, c = states[t, 0], states[t, 1]
@@ -194,23 +197,8 @@ def lstm_backward(g_states, gates, states, x, h0, c0, wp, wt, peep, mask, length
             dstates[t, 0] = dht
             dstates[t, 1] = dct
         if gw_ih.size > 0 or gw_hh.size > 0 or gb.size > 0:
-            add_weight_grads(live_rows(x[t], lengths, t, xz), dp, gw_ih, gb)
             hp = h0 if s == 0 else states[t + 1 if reverse else t - 1, 0]
-            if use_mask:
-                for b in range(B):
-                    ub, hb, mb = uz[b], hp[b], mask[b]
-                    for j in range(H):
-                        ub[j] = hb[j] * mb[j]
-                hp = uz
-            add_weight_grads(live_rows(hp, lengths, t, uz), dp, gw_hh, gb[:0])
+            add_step_weight_grads(x[t], hp, dp, mask, use_mask, lengths, t, gw_ih, gw_hh, gb,
+                                  xz, uz)
         matmul_into(wp, wt, dp[:, :GH], tmp)
-        for b in range(B):
-            dhb = dh[b]
-            if t >= lengths[b]:
-                dhb[:] = dht[b]
-            elif use_mask:
-                tb, mb = tmp[b], mask[b]
-                for j in range(H):
-                    dhb[j] = tb[j] * mb[j]
-            else:
-                dhb[:] = tmp[b, :H]
+        carry_back(tmp, dht, mask, use_mask, lengths, t, dh)

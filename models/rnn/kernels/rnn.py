@@ -8,7 +8,7 @@ With ``reverse`` the time indices run from T - 1 down to 0.
 
 from numba import njit
 
-from .common import add_weight_grads, live_rows, matmul_into, tanh_act
+from .common import add_step_weight_grads, carry_back, masked, matmul_into, tanh_act
 
 
 @njit(cache=True, error_model="numpy")
@@ -30,11 +30,7 @@ def rnn_forward(x, xwp, xwt, bias, h0, wp, wt, mask, lengths, reverse, relu, use
         t = T - 1 - s if reverse else s
         src = hp
         if use_mask:
-            for b in range(B):
-                ub, hb, mb = u[b], hp[b], mask[b]
-                for j in range(H):
-                    ub[j] = hb[j] * mb[j]
-            src = u
+            src = masked(hp, mask, u)
         matmul_into(xwp, xwt, x[t], pre)
         matmul_into(wp, wt, src, pre, True)
         h = states[t, 0]
@@ -91,23 +87,8 @@ def rnn_backward(g_states, states, x, h0, wp, wt, mask, lengths, reverse, relu, 
         if keep:
             dstates[t, 0] = dt
         if gw_ih.size > 0 or gw_hh.size > 0 or gb.size > 0:
-            add_weight_grads(live_rows(x[t], lengths, t, xz), dp, gw_ih, gb)
             hp = h0 if s == 0 else states[t + 1 if reverse else t - 1, 0]
-            if use_mask:
-                for b in range(B):
-                    ub, hb, mb = uz[b], hp[b], mask[b]
-                    for j in range(H):
-                        ub[j] = hb[j] * mb[j]
-                hp = uz
-            add_weight_grads(live_rows(hp, lengths, t, uz), dp, gw_hh, gb[:0])
+            add_step_weight_grads(x[t], hp, dp, mask, use_mask, lengths, t, gw_ih, gw_hh, gb,
+                                  xz, uz)
         matmul_into(wp, wt, dp[:, :H], tmp)
-        for b in range(B):
-            dhb = dh[b]
-            if t >= lengths[b]:
-                dhb[:] = dt[b]
-            elif use_mask:
-                tb, mb = tmp[b], mask[b]
-                for j in range(H):
-                    dhb[j] = tb[j] * mb[j]
-            else:
-                dhb[:] = tmp[b, :H]
+        carry_back(tmp, dt, mask, use_mask, lengths, t, dh)
