@@ -180,8 +180,9 @@ def matmul_into(wp, wt, a, out, accumulate=False):
 @njit(cache=True, error_model="numpy")
 def add_weight_grads(a, d, gw, gb):
     """One step's share of a weight gradient: gw (F, >= N') += a^T d through the packed
-    kernel (a: (B, F), d: (B, N'), N' a multiple of the vector width; skipped when gw is
-    empty), and gb (N',) += d's column sums (skipped when gb is empty)."""
+    kernel (a: (B, F), d: (B, N') with N' a multiple of the vector width; skipped when gw is
+    empty), and gb (>= N',) += d's column sums over its first gb.shape[0] columns (skipped when
+    gb is empty)."""
     if gw.size > 0:
         packed_add_product(a.T, d, gw)
     if gb.size > 0:

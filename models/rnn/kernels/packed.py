@@ -1,11 +1,12 @@
 """A register-blocked GEMM for the recurrent products, with the weight matrix packed once.
 
 The per-step product of a recurrent layer is ``out (R, N) = a (R, K) @ W' (K, N)`` with the
-batch in the rows of ``a`` (R = B: a is h_{t-1} in the forward, the gate gradients in the
-backward) and W' the same for all T steps (W_hh^T forward, W_hh backward). A BLAS re-packs W'
-at every call; here it is packed once per sequence into column panels of 3 vectors (the last
-panel 2 or 1 vector wide), each stored ``(K, width)`` contiguously, the columns padded with
-zeros to a multiple of the vector width V (16 float32 / 8 float64, one AVX-512 register).
+batch in the rows of ``a`` (R = B: a is x_t or h_{t-1} in the forward, the gate gradients in
+the backward) and W' the same for all T steps (W_ih^T, W_hh^T forward, W_hh backward). A BLAS
+re-packs W' at every call; here it is packed once per call of the layer into column panels
+of 3 vectors (the last panel 2 or 1 vector wide), each stored ``(K, width)`` contiguously, the
+columns padded with zeros to a multiple of the vector width V (16 float32 / 8 float64, one
+AVX-512 register).
 
 A micro-kernel keeps a block of 8 rows by ``c`` vectors of columns (c = 3: 24 accumulators) in
 registers while it runs over k: per k it loads the ``c`` vectors of the panel's row k,
@@ -13,11 +14,14 @@ broadcasts each of the 8 rows' entry a[r, k] (read from ``a`` in place: 8 sequen
 no packing of the per-step operand) and issues ``8 c`` fused multiply-adds. It is written as
 LLVM vector code (``<V x float>``), so it uses the full vector width whatever the
 auto-vectoriser prefers (numba's stays at 256 bits on this CPU). A block of fewer than 8 rows
-re-reads its last row in place of the missing ones and stores only the real ones.
+re-reads its last row in place of the missing ones and stores only the real ones. Variants
+start from the output's values (accumulate) and read ``a`` through any strides.
 
-``out`` must have room for the padded columns (``padded_cols(N)``); the padding columns
-receive zeros. Used only where the CPU has AVX-512 (``AVAILABLE``); elsewhere the kernels call
-BLAS.
+``packed_matmul``: out = / += a @ W' over packed panels, blocked over K and the rows as in
+Goto's GEMM; ``out`` must have room for the padded columns (``padded_cols(N)``), which
+receive zeros. ``add_product``: out += a @ b with b read in place (the per-step weight
+gradients, a = x_t^T or h_{t-1}^T). Used only where the CPU has AVX-512 (``AVAILABLE``);
+elsewhere the kernels call BLAS.
 """
 
 import llvmlite.binding as llvm
@@ -148,11 +152,13 @@ def _micro_kernel(cols, accumulate, unit_k):
     return micro
 
 
-_MICRO = {(cols, acc, unit): _micro_kernel(cols, acc, unit)
-          for cols in (1, 2, 3) for acc in (False, True) for unit in (True, False)}
-_m3, _m3a, _m3s = _MICRO[3, False, True], _MICRO[3, True, True], _MICRO[3, True, False]
-_m2, _m2a, _m2s = _MICRO[2, False, True], _MICRO[2, True, True], _MICRO[2, True, False]
-_m1, _m1a, _m1s = _MICRO[1, False, True], _MICRO[1, True, True], _MICRO[1, True, False]
+# (vectors of columns, accumulate, a unit-stride along k): the ones the drivers below use
+_m3, _m3a, _m3s = (_micro_kernel(3, False, True), _micro_kernel(3, True, True),
+                   _micro_kernel(3, True, False))
+_m2, _m2a, _m2s = (_micro_kernel(2, False, True), _micro_kernel(2, True, True),
+                   _micro_kernel(2, True, False))
+_m1, _m1a, _m1s = (_micro_kernel(1, False, True), _micro_kernel(1, True, True),
+                   _micro_kernel(1, True, False))
 K_BLOCK = 256  # rows of a panel per pass (3 V x 256 float32: 48 KB, the L1 data cache)
 M_BLOCK = 128  # rows of ``a`` per pass over the panels (128 x 256 float32: 128 KB, in L2)
 
