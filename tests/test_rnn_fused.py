@@ -442,3 +442,23 @@ def test_weight_gradients_summed_per_step_or_after(monkeypatch, mode, make_kw, k
         past_end = np.arange(5)[:, None] >= kw["lengths"][None, :]
         p["x"][past_end] = np.nan
     check_against_reference(mode, p, kw)
+
+
+@pytest.mark.parametrize("mode, make_kw, kw", [
+    ("rnn", {}, {"lengths": [3, 5, 1, 4, 5, 2, 5, 4, 5], "hidden_mask": "mask"}),
+    ("lstm", {"peephole": True}, {"reverse": True}),
+    ("gru", {}, {"hidden_mask": "mask"}),
+    ("gru", {}, {"reset_after": False, "lengths": [3, 5, 1, 4, 5, 2, 5, 4, 5]}),
+])
+def test_cpus_without_avx512_take_the_blas_path(monkeypatch, mode, make_kw, kw):
+    """Without AVX-512 the per-step products go to BLAS (no packing, no padded buffers) and
+    the weight gradients to one GEMM: the same numbers."""
+    from models.rnn.kernels import packed
+
+    def no_packing(w):
+        raise AssertionError("packed without AVX-512")
+
+    monkeypatch.setattr(packed, "AVAILABLE", False)
+    monkeypatch.setattr(packed, "pack", no_packing)
+    p = make_inputs(mode, T=5, B=9, I=4, H=6, **make_kw)
+    check_against_reference(mode, p, _options(kw, B=9, H=6))
