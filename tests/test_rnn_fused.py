@@ -432,10 +432,15 @@ def test_weight_gradients_summed_per_step_or_after(monkeypatch, mode, make_kw, k
     """From B = 8 the kernels sum the weight gradients step by step when the accumulators fit
     in cache, else one GEMM over all steps follows: both against the reference, with NaN
     in the inputs past each sequence's end (they must not reach the weight gradients)."""
-    from models.rnn.kernels import launch
+    from models.rnn.kernels import launch, packed
+
+    def after_the_kernel(*args):
+        raise AssertionError("weight gradients left to the GEMM over all steps")
 
     if not step_grads:
         monkeypatch.setattr(launch, "_STEP_GRADS_MAX_BYTES", 0)
+    elif packed.AVAILABLE:  # the per-step sums are the packed kernel's: check they were used
+        monkeypatch.setattr(launch, "_weight_grads", after_the_kernel)
     p = make_inputs(mode, T=5, B=8, I=4, H=6, **make_kw)
     kw = _options(kw, B=8, H=6)
     if "lengths" in kw:
