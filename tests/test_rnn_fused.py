@@ -467,3 +467,38 @@ def test_cpus_without_avx512_take_the_blas_path(monkeypatch, mode, make_kw, kw):
     monkeypatch.setattr(packed, "pack", no_packing)
     p = make_inputs(mode, T=5, B=9, I=4, H=6, **make_kw)
     check_against_reference(mode, p, _options(kw, B=9, H=6))
+
+
+@pytest.mark.parametrize("mode, make_kw, kw", [
+    ("rnn", {}, {"lengths": [3, 5, 1, 4, 5, 2, 5, 4], "hidden_mask": "mask"}),
+    ("lstm", {"peephole": True}, {"reverse": True}),
+    ("gru", {}, {"lengths": [3, 5, 1, 4, 5, 2, 5, 4]}),
+])
+def test_weight_gradients_when_x_needs_none(monkeypatch, mode, make_kw, kw):
+    """A first layer (x and h0 without gradient) with the weight gradients summed in the
+    kernel: the kernel then keeps only the current step's gate gradients."""
+    from models.rnn.kernels import launch, packed
+
+    asked = []
+    scratch = launch._scratch
+
+    def recording_scratch(role, shape, dtype):
+        asked.append((role, shape))
+        return scratch(role, shape, dtype)
+
+    monkeypatch.setattr(launch, "_scratch", recording_scratch)
+    p = make_inputs(mode, T=5, B=8, I=4, H=6, **make_kw)
+    kw = _options(kw, B=8, H=6)
+    t = {k: None if a is None else mg.tensor(a, dtype=a.dtype,
+                                             requires_grad=k.startswith(("weight", "bias")))
+         for k, a in p.items()}
+    out = fused_recurrence(mode, *[t[k] for k in NAMES[:7]], peephole=t["peephole"], **kw)
+    v = np.random.default_rng(2).standard_normal(out.shape)
+    (out * mg.tensor(v, dtype=np.float64)).sum().backward()
+    ref = reference_grads(mode, p, v, **kw)
+    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+        np.testing.assert_allclose(t[name].grad.data, ref[name], rtol=1e-10, atol=1e-12,
+                                   err_msg=name)
+    assert t["x"].grad is None and t["h0"].grad is None
+    if packed.AVAILABLE:  # the gate gradients of one step only
+        assert [shape[0] for role, shape in asked if role == "dpre"] == [1]

@@ -100,13 +100,13 @@ def gru_backward(g_states, gates, states, x, h0, aux, wp, wt, wp_rz, wt_rz, wp_n
     gradient w.r.t. u W_hh^T + b_hh (r, z, n blocks; zero past a sequence's end) which, when
     not reset_after, is also the gradient w.r.t. the input projection x W_ih^T + b_ih; when
     reset_after, dxp: (T, B, 3 H) the gradient w.r.t. the input projection (its r, z blocks
-    are dpre's, its n block differs); both may have columns past 3 H, left alone. With
-    reset_after, unless they are empty, gw_ih (I, N') += x_t^T dxp[t], gb_ih += its column
-    sums, gw_hh (H, N') += u^T dpre[t] and gb_hh += its column sums at each step (N' =
-    dpre.shape[2]; see ``common.add_weight_grads``). x: (T, B, I). dh: (B, H), ends as the
-    gradient w.r.t. h0. dt, ddir: (B, H), tmp, drh: (B, >= H), xz: (B, I), uz: (B, H)
-    scratch. When ``keep``, dstates: (T, 1, B, H) receives the
-    total gradients dL/dh_t.
+    are dpre's, its n block differs); both may have columns past 3 H, left alone, and both
+    hold only the current step's when they are (1, B, .). With reset_after, unless they are
+    empty, gw_ih (I, N') += x_t^T dxp_t, gb_ih += its column sums, gw_hh (H, N') += u^T dpre_t
+    and gb_hh += its column sums at each step (N' = dpre.shape[2]; see
+    ``common.add_weight_grads``). x: (T, B, I). dh: (B, H), ends as the gradient w.r.t. h0.
+    dt, ddir: (B, H), tmp, drh: (B, >= H), xz: (B, I), uz: (B, H) scratch. When ``keep``,
+    dstates: (T, 1, B, H) receives the total gradients dL/dh_t.
     """
     T = g_states.shape[0]
     B, H = dh.shape
@@ -116,7 +116,8 @@ def gru_backward(g_states, gates, states, x, h0, aux, wp, wt, wp_rz, wt_rz, wp_n
     for s in range(T - 1, -1, -1):
         t = T - 1 - s if reverse else s
         hp = h0 if s == 0 else states[t + 1 if reverse else t - 1, 0]
-        dp, ga, ax = dpre[t], gates[t], aux[t]
+        k = t % dpre.shape[0]  # dpre, dxp: (1, B, .) when only the current step is kept
+        dp, ga, ax = dpre[k], gates[t], aux[t]
         for b in range(B):
             dtr, gr, dhb = dt[b], g_states[t, 0, b], dh[b]
             for j in range(H):
@@ -125,7 +126,7 @@ def gru_backward(g_states, gates, states, x, h0, aux, wp, wt, wp_rz, wt_rz, wp_n
             if t >= lengths[b]:
                 dpr[:] = zero
                 if reset_after:
-                    dxp[t, b] = zero
+                    dxp[k, b] = zero
                 continue
             ar, hpr, axr, ddr = ga[b], hp[b], ax[b], ddir[b]
             a_r, a_z, a_n = ar[:H], ar[H:2 * H], ar[2 * H:3 * H]
@@ -137,7 +138,7 @@ def gru_backward(g_states, gates, states, x, h0, aux, wp, wt, wp_rz, wt_rz, wp_n
                 d_n[j] = dtr[j] * (one - z) * (one - n * n)
                 d_z[j] = dtr[j] * (hpr[j] - n) * z * (one - z)
             if reset_after:
-                dxr = dxp[t, b]
+                dxr = dxp[k, b]
                 dx_n = dxr[2 * H:]
                 for j in range(H):
                     r, dn = a_r[j], d_n[j]
@@ -149,7 +150,7 @@ def gru_backward(g_states, gates, states, x, h0, aux, wp, wt, wp_rz, wt_rz, wp_n
             dstates[t, 0] = dt
         if reset_after:
             if gw_ih.size > 0 or gb_ih.size > 0:
-                add_weight_grads(live_rows(x[t], lengths, t, xz), dxp[t], gw_ih, gb_ih)
+                add_weight_grads(live_rows(x[t], lengths, t, xz), dxp[k], gw_ih, gb_ih)
             if gw_hh.size > 0 or gb_hh.size > 0:
                 u = masked(hp, mask, uz) if use_mask else hp
                 add_weight_grads(live_rows(u, lengths, t, uz), dp, gw_hh, gb_hh)

@@ -236,7 +236,10 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
     states = res["states"]
     steps = _step_grads(mode, reset_after, out, B, I, H, GH, dtype)
     cols = steps["cols"]
-    dpre = _scratch("dpre", (T, B, cols), dtype)
+    # All steps' gate gradients are read after the kernel only by x's GEMM and the weight-
+    # gradient GEMMs; without those the kernel keeps just the current step's.
+    kept = T if "x" in out or not steps["in_kernel"] else 1
+    dpre = _scratch("dpre", (kept, B, cols), dtype)
     dpre[:, :, GH:] = 0
     dxp = None  # GRU reset_after: the gradient w.r.t. the input projection differs from dpre
     dh = np.empty((B, H), dtype)
@@ -271,7 +274,7 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
         empty = (_empty(dtype, 1), _empty(dtype))
         if reset_after:
             whole, rz, nn = _operand(w_hh, B), empty, empty
-            dxp = _scratch("dxp", (T, B, cols), dtype)
+            dxp = _scratch("dxp", (kept, B, cols), dtype)
             dxp[:, :, GH:] = 0
         else:
             whole, rz, nn = empty, _operand(w_hh[:2 * H], B), _operand(w_hh[2 * H:], B)
@@ -283,8 +286,8 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
                                  dstates)
     if "h0" in out:
         out["h0"][...] = dh
-    d_hh = dpre.reshape(T * B, cols)
-    d_ih = d_hh if dxp is None else dxp.reshape(T * B, cols)
+    d_hh = dpre.reshape(kept * B, cols)
+    d_ih = d_hh if dxp is None else dxp.reshape(kept * B, cols)
     if "x" in out:
         w = w_ih
         if cols != GH:  # zero rows for dpre's padding columns: one contiguous GEMM

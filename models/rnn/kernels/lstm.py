@@ -110,13 +110,14 @@ def lstm_backward(g_states, gates, states, x, h0, c0, wp, wt, peep, mask, length
     forward; x: (T, B, I); h0, c0: (B, H); wp, wt: W_hh packed / itself (see
     ``matmul_into``); peep, mask, lengths as in the forward. Writes dpre: (T, B, >= G H), the
     gradient w.r.t. the gate pre-activations (zero past a sequence's end; the columns past
-    G H are left alone); unless they are empty, gw_ih (I, N') += x_t^T dpre[t], gw_hh
-    (H, N') += (m * h_{t-1})^T dpre[t] and gb (N',) += dpre[t]'s column sums at each step,
-    N' = dpre.shape[2] (see ``common.add_weight_grads``); dh, dc: (B, H), end as the gradients
-    w.r.t. h0 and c0; dpeep: (3, H), the peephole gradient (when use_peep). dht, dct: (B, H),
-    dcu: (H,), tmp: (B, >= H), xz: (B, I) and uz: (B, H) scratch. When ``keep``, dstates:
-    (T, 2, B, H) receives the total gradients dL/dh_t, dL/dc_t (through every later step as
-    well as g_states).
+    G H are left alone), or only the current step's when dpre is (1, B, .). Unless they are
+    empty, gw_ih (I, N') += x_t^T dpre_t, gw_hh (H, N') += (m * h_{t-1})^T dpre_t and
+    gb (N',) += dpre_t's column sums at each step, N' = dpre.shape[2] (see
+    ``common.add_weight_grads``). dh, dc: (B, H), end as the gradients w.r.t. h0 and c0;
+    dpeep: (3, H), the peephole gradient (when use_peep). dht, dct: (B, H), dcu: (H,), tmp:
+    (B, >= H), xz: (B, I) and uz: (B, H) scratch. When ``keep``, dstates: (T, 2, B, H)
+    receives the total gradients dL/dh_t, dL/dc_t (through every later step as well as
+    g_states).
     """
     T = g_states.shape[0]
     B, H = dh.shape
@@ -136,7 +137,7 @@ def lstm_backward(g_states, gates, states, x, h0, c0, wp, wt, peep, mask, length
     for s in range(T - 1, -1, -1):
         t = T - 1 - s if reverse else s
         cp = c0 if s == 0 else states[t + 1 if reverse else t - 1, 1]
-        c, dp, ga = states[t, 1], dpre[t], gates[t]
+        c, dp, ga = states[t, 1], dpre[t % dpre.shape[0]], gates[t]
         for b in range(B):
             dhr, dcr, ghr, gcr, dhb, dcb = dht[b], dct[b], g_states[t, 0, b], g_states[t, 1, b], \
                 dh[b], dc[b]
@@ -196,7 +197,7 @@ def lstm_backward(g_states, gates, states, x, h0, c0, wp, wt, peep, mask, length
         if keep:
             dstates[t, 0] = dht
             dstates[t, 1] = dct
-        if gw_ih.size > 0 or gw_hh.size > 0 or gb.size > 0:
+        if gw_ih.size > 0 or gw_hh.size > 0 or gb.size > 0:  # here, not in the helper: B = 1
             hp = h0 if s == 0 else states[t + 1 if reverse else t - 1, 0]
             add_step_weight_grads(x[t], hp, dp, mask, use_mask, lengths, t, gw_ih, gw_hh, gb,
                                   xz, uz)

@@ -58,7 +58,8 @@ def rnn_backward(g_states, states, x, h0, wp, wt, mask, lengths, reverse, relu, 
     g_states: (T, 1, B, H) gradient w.r.t. the states; states: the forward's output; x:
     (T, B, I); h0: (B, H); wp, wt: W_hh packed / itself (see ``matmul_into``); mask, lengths
     as in the forward. Writes dpre: (T, B, >= H), the gradient w.r.t. the pre-activations
-    (zero past a sequence's end; the columns past H are left alone); unless they are empty,
+    (zero past a sequence's end; the columns past H are left alone; (1, B, .): only the
+    current step's); unless they are empty,
     gw_ih, gw_hh, gb receive the weight and bias gradients step by step as in
     ``lstm_backward``; dh: (B, H), ends as the gradient w.r.t. h0. dt: (B, H), tmp:
     (B, >= H), xz: (B, I) and uz: (B, H) scratch. When
@@ -71,7 +72,7 @@ def rnn_backward(g_states, states, x, h0, wp, wt, mask, lengths, reverse, relu, 
     dh[:, :] = zero
     for s in range(T - 1, -1, -1):
         t = T - 1 - s if reverse else s
-        h, dp = states[t, 0], dpre[t]
+        h, dp = states[t, 0], dpre[t % dpre.shape[0]]
         for b in range(B):
             dtr, gr, dhb, dpr, hr = dt[b], g_states[t, 0, b], dh[b], dp[b], h[b]
             for j in range(H):
@@ -86,7 +87,7 @@ def rnn_backward(g_states, states, x, h0, wp, wt, mask, lengths, reverse, relu, 
                     dpr[j] = dtr[j] * (one - hr[j] * hr[j])
         if keep:
             dstates[t, 0] = dt
-        if gw_ih.size > 0 or gw_hh.size > 0 or gb.size > 0:
+        if gw_ih.size > 0 or gw_hh.size > 0 or gb.size > 0:  # here, not in the helper: B = 1
             hp = h0 if s == 0 else states[t + 1 if reverse else t - 1, 0]
             add_step_weight_grads(x[t], hp, dp, mask, use_mask, lengths, t, gw_ih, gw_hh, gb,
                                   xz, uz)
