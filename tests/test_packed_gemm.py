@@ -67,14 +67,42 @@ def test_packed_matmul_reads_and_writes_rows_of_wider_arrays(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("B", [1, 5, 16, 33])
 def test_matmul_into_blas_packed_and_vector_paths_agree(dtype, B):
-    """The kernels' product a (B, K) @ W': packed panels (B > 1 with AVX-512), BLAS (no
-    panels), and the vector loop over W''s rows for B == 1."""
+    """The kernels' product a (B, K) @ W': packed panels (with AVX-512; B == 1 through
+    ``packed_matvec``), else BLAS for B > 1 and the vector loop over W''s rows for B == 1."""
     a, w, ref = _case(2, B, 20, 48, dtype)
     Np = packed.padded_cols(48, dtype)
     for wp in (np.empty(0, dtype), packed.pack(w)):
         out = np.empty((B, Np if wp.size else 48), dtype)
         common.matmul_into(wp, w, a, out)
         assert np.abs(out[:, :48] - ref).max() <= _tolerance(dtype, 20) * np.abs(ref).max()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(K=st.integers(0, 45), N=st.integers(1, 110), stride=st.integers(1, 3),
+       accumulate=st.booleans(), seed=st.integers(0, 9))
+@settings(max_examples=60, deadline=None)
+def test_packed_matvec_equals_numpy(dtype, K, N, stride, accumulate, seed):
+    """One row: every panel width, K below, at and past a multiple of ``SPLIT`` (the partial
+    sums and the steps left over), K = 0 (empty panels: all of out is zeroed unless
+    accumulating), a read through a stride, ``accumulate``."""
+    a, w, ref = _case(seed, 1, K, N, dtype)
+    spaced = np.zeros(max(K * stride, 1), dtype)
+    spaced[::stride][:K] = a[0]
+    Np = packed.padded_cols(N, dtype)
+    start = np.random.default_rng(seed + 1).standard_normal(Np + 3).astype(dtype)
+    out = start.copy()
+    packed.packed_matvec(spaced[::stride][:K], packed.pack(w), out, accumulate)
+    want = ref[0] + start[:N] if accumulate else ref[0]
+    scale = (np.abs(a).max() * np.abs(w).max() if K else 0) + np.abs(start).max()
+    assert np.abs(out[:N] - want).max() <= _tolerance(dtype, K + 1) * scale
+    assert (out[N:Np] == (start[N:Np] if accumulate else 0)).all()
+    assert (out[Np:] == (start[Np:] if K or accumulate else 0)).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pack_starts_on_a_cache_line(dtype):
+    for K, N in ((1, 1), (3, 17), (32, 128), (7, 100)):
+        assert packed.pack(np.ones((K, N), dtype)).ctypes.data % 64 == 0
 
 
 def test_availability_matches_the_cpu():

@@ -425,28 +425,41 @@ def test_pytorch_packed_bidirectional_parity():
     ("rnn", {}, {"lengths": [3, 5, 1, 4, 5, 2, 5, 4], "hidden_mask": "mask"}),
     ("lstm", {"peephole": True}, {"reverse": True, "lengths": [3, 5, 1, 4, 5, 2, 5, 4]}),
     ("gru", {}, {"hidden_mask": "mask", "reverse": True}),
+    ("gru", {}, {"reset_after": False, "lengths": [3, 5, 1, 4, 5, 2, 5, 4]}),
 ])
-@pytest.mark.parametrize("step_grads", [True, False])
+@pytest.mark.parametrize("path", ["in_kernel", "blas_after", "packed_after"])
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the numpy reference meets the NaN
-def test_weight_gradients_summed_per_step_or_after(monkeypatch, mode, make_kw, kw, step_grads):
-    """From B = 8 the kernels sum the weight gradients step by step when the accumulators fit
-    in cache, else one GEMM over all steps follows: both against the reference, with NaN
-    in the inputs past each sequence's end (they must not reach the weight gradients)."""
+def test_weight_gradients_summed_per_step_or_after(monkeypatch, mode, make_kw, kw, path):
+    """The three ways to the weight gradients, each checked to be the one taken: summed step
+    by step in the kernel (from B = 8, when the accumulators fit in cache; not GRU
+    reset_after=False), one BLAS GEMM over all steps afterwards (larger layers), or that
+    product through the packed kernel (B < 8: few rows per step; H = 6 pads the gate
+    gradients' columns). All against the reference, with NaN in the inputs past each
+    sequence's end (they must not reach the weight gradients)."""
     from models.rnn.kernels import launch, packed
 
-    def after_the_kernel(*args):
-        raise AssertionError("weight gradients left to the GEMM over all steps")
+    B = 3 if path == "packed_after" else 8
+    if path == "in_kernel" and mode == "gru" and kw.get("reset_after") is False:
+        pytest.skip("GRU reset_after=False sums its weight gradients after the kernel")
+    after = []
+    weight_grads = launch._weight_grads
 
-    if not step_grads:
+    def recording(*args):
+        after.append(args[-1])  # packed_product
+        return weight_grads(*args)
+
+    monkeypatch.setattr(launch, "_weight_grads", recording)
+    if path == "blas_after":
         monkeypatch.setattr(launch, "_STEP_GRADS_MAX_BYTES", 0)
-    elif packed.AVAILABLE:  # the per-step sums are the packed kernel's: check they were used
-        monkeypatch.setattr(launch, "_weight_grads", after_the_kernel)
-    p = make_inputs(mode, T=5, B=8, I=4, H=6, **make_kw)
-    kw = _options(kw, B=8, H=6)
+    p = make_inputs(mode, T=5, B=B, I=4, H=6, **make_kw)
+    kw = _options({**kw, "lengths": kw["lengths"][:B]} if "lengths" in kw else kw, B=B, H=6)
     if "lengths" in kw:
         past_end = np.arange(5)[:, None] >= kw["lengths"][None, :]
         p["x"][past_end] = np.nan
     check_against_reference(mode, p, kw)
+    # One backward pass; without AVX-512 every path is the BLAS GEMM afterwards.
+    taken = {"in_kernel": [], "blas_after": [False], "packed_after": [True]}[path]
+    assert after == (taken if packed.AVAILABLE else [False])
 
 
 @pytest.mark.parametrize("mode, make_kw, kw", [

@@ -25,7 +25,7 @@ from numba import njit, types
 from numba.extending import intrinsic, overload
 
 from .packed import add_product as packed_add_product
-from .packed import packed_matmul
+from .packed import packed_matmul, packed_matvec
 
 
 @intrinsic
@@ -135,7 +135,7 @@ def gemm(a, b, out):
     np.dot(a, b, out)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def matmul_into(wp, wt, a, out, accumulate=False):
     """out[:, :N] = a @ W' (``accumulate``: out[:, :N] += a @ W'). a: (R, K) with contiguous
     rows; wt: W' (K, N), C-contiguous; wp: ``packed.pack(W')`` or empty.
@@ -147,10 +147,14 @@ def matmul_into(wp, wt, a, out, accumulate=False):
     through BLAS).
     """
     R, K = a.shape
-    if R != 1:
-        if wp.size > 0:
+    if wp.size > 0:
+        if R == 1:
+            packed_matvec(a[0], wp, out[0], accumulate)
+        else:
             packed_matmul(a, wp, out, accumulate)
-        elif accumulate:  # BLAS (no AVX-512); np.dot wants a contiguous left operand
+        return
+    if R != 1:
+        if accumulate:  # BLAS (no AVX-512); np.dot wants a contiguous left operand
             out += np.dot(np.ascontiguousarray(a), wt)
         else:
             np.dot(np.ascontiguousarray(a), wt, out)

@@ -84,7 +84,7 @@ def _empty(dtype, ndim=2):
 
 
 def _uses_packed(B):
-    return B > 1 and packed.AVAILABLE
+    return packed.AVAILABLE
 
 
 def _operand(w, B):
@@ -304,7 +304,7 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
                 out[name][...] = gb[:GH]
     else:
         _weight_grads(out, mode, x, res, h0, mask if use_mask else None, lengths, full, d_ih,
-                      d_hh, reverse, reset_after)
+                      d_hh, reverse, reset_after, GH, steps["packed_after"])
     return flat
 
 
@@ -315,8 +315,10 @@ _STEP_GRADS_MAX_BYTES = 768 * 2**10
 
 
 def _step_grads(mode, reset_after, out, B, I, H, GH, dtype):
-    """How the backward kernel is to produce the weight gradients: ``in_kernel``, the width
-    ``cols`` of its per-row gate gradients, and the accumulators (empty when not used):
+    """How the backward kernel is to produce the weight gradients: ``in_kernel`` (else
+    afterwards, over all steps, through the packed kernel when ``packed_after``, else BLAS),
+    the width ``cols`` of its per-row gate gradients, and the accumulators (empty when not
+    used):
     w_ih (I, cols), w_hh (H, cols), b_ih, b_hh (cols,) (LSTM and RNN: one bias accumulator,
     ``b_hh``, serves both biases)."""
     empty1, empty2 = _empty(dtype, 1), _empty(dtype)
@@ -326,22 +328,26 @@ def _step_grads(mode, reset_after, out, B, I, H, GH, dtype):
                  and (mode != "gru" or reset_after)
                  and (I + H) * cols * np.dtype(dtype).itemsize <= _STEP_GRADS_MAX_BYTES)
     if not in_kernel:
-        return {"in_kernel": False, "cols": GH, "w_ih": empty2, "w_hh": empty2,
-                "b_ih": empty1, "b_hh": empty1}
+        # Few rows per step (B < 8): the products over all steps through the packed kernel,
+        # for which the gate gradients get ``cols`` columns; else BLAS, G H columns.
+        after = packed.AVAILABLE and B < 8
+        return {"in_kernel": False, "packed_after": after, "cols": cols if after else GH,
+                "w_ih": empty2, "w_hh": empty2, "b_ih": empty1, "b_hh": empty1}
     need_ih, need_hh, need_bih, need_bhh = wanted
     if mode != "gru":  # one accumulator for both biases (their gradients are equal)
         need_bih, need_bhh = False, need_bih or need_bhh
-    return {"in_kernel": True, "cols": cols,
+    return {"in_kernel": True, "packed_after": False, "cols": cols,
             "w_ih": np.zeros((I, cols), dtype) if need_ih else empty2,
             "w_hh": np.zeros((H, cols), dtype) if need_hh else empty2,
             "b_ih": np.zeros(cols, dtype) if need_bih else empty1,
             "b_hh": np.zeros(cols, dtype) if need_bhh else empty1}
 
 
-def _grad_gemm(d, left, middle, ones, dtype):
+def _grad_gemm(d, left, middle, ones, dtype, packed_product):
     """d^T (R, T B) @ [left | middle | 1] (T B, .), the needed column blocks side by side, as
     one GEMM (one pass over d instead of three). d: (T B, R). Returns the (R, .) blocks in
-    that order (None for the ones not asked for)."""
+    that order (None for the ones not asked for). ``packed_product``: through
+    ``packed.add_product`` (R a multiple of the vector width) instead of BLAS."""
     parts = [p for p in (left, middle) if p is not None]
     cols = sum(p.shape[1] for p in parts) + (1 if ones else 0)
     rhs = _scratch("rhs", (d.shape[0], cols), dtype)
@@ -351,8 +357,13 @@ def _grad_gemm(d, left, middle, ones, dtype):
         c += p.shape[1]
     if ones:
         rhs[:, c] = 1
-    prod = np.empty((d.shape[1], cols), dtype)
-    gemm(d.T, rhs, prod)
+    if packed_product:  # out += a @ b with a = rhs^T read in place: the transposed product
+        prod = np.zeros((cols, d.shape[1]), dtype)
+        packed.add_product(rhs.T, d, prod)
+        prod = prod.T
+    else:
+        prod = np.empty((d.shape[1], cols), dtype)
+        gemm(d.T, rhs, prod)
     blocks, c = [], 0
     for p in (left, middle):
         if p is None:
@@ -365,10 +376,11 @@ def _grad_gemm(d, left, middle, ones, dtype):
 
 
 def _weight_grads(out, mode, x, res, h0, mask, lengths, full, d_ih, d_hh, reverse,
-                  reset_after):
+                  reset_after, GH, packed_product):
     """The gradients of W_ih, W_hh and the biases, as GEMMs over all steps, from the per-row
-    gradients d_ih, d_hh (T B, G H) w.r.t. x W_ih^T + b_ih and u W_hh^T + b_hh (the same
-    array except for a GRU with reset_after, whose n blocks differ)."""
+    gradients d_ih, d_hh (T B, >= G H) w.r.t. x W_ih^T + b_ih and u W_hh^T + b_hh (the same
+    array except for a GRU with reset_after, whose n blocks differ; the columns past G H are
+    zero). ``packed_product``: see ``_grad_gemm``."""
     T, B, I = x.shape
     H = h0.shape[1]
     dtype = x.dtype
@@ -384,19 +396,19 @@ def _weight_grads(out, mode, x, res, h0, mask, lengths, full, d_ih, d_hh, revers
         prev = prev.reshape(T * B, H)
     gru_n_apart = mode == "gru" and not reset_after  # W_hn met r * u, not u
     if d_ih is d_hh:
-        dwi, dwh, db = _grad_gemm(d_ih, x2, prev, need_bih or need_bhh, dtype)
+        dwi, dwh, db = _grad_gemm(d_ih, x2, prev, need_bih or need_bhh, dtype, packed_product)
         dbi = dbh = db
     else:
-        dwi, _, dbi = _grad_gemm(d_ih, x2, None, need_bih, dtype)
-        _, dwh, dbh = _grad_gemm(d_hh, None, prev, need_bhh, dtype)
+        dwi, _, dbi = _grad_gemm(d_ih, x2, None, need_bih, dtype, packed_product)
+        _, dwh, dbh = _grad_gemm(d_hh, None, prev, need_bhh, dtype, packed_product)
     if need_ih:
-        out["weight_ih"][...] = dwi
+        out["weight_ih"][...] = dwi[:GH]
     if need_hh:
-        out["weight_hh"][...] = dwh
+        out["weight_hh"][...] = dwh[:GH]
         if gru_n_apart:
             ru = res["aux"].reshape(T * B, H)
-            gemm(np.ascontiguousarray(d_hh[:, 2 * H:]).T, ru, out["weight_hh"][2 * H:])
+            gemm(np.ascontiguousarray(d_hh[:, 2 * H:GH]).T, ru, out["weight_hh"][2 * H:])
     if need_bih:
-        out["bias_ih"][...] = dbi
+        out["bias_ih"][...] = dbi[:GH]
     if need_bhh:
-        out["bias_hh"][...] = dbh
+        out["bias_hh"][...] = dbh[:GH]

@@ -48,18 +48,31 @@ def padded_cols(N, dtype):
 
 
 def pack(w):
-    """W' (K, N) -> its column panels as one flat array (zero-padded to ``padded_cols(N)``).
-    Panel q covers columns [3 V q, 3 V q + width) and sits at offset 3 V q K, (K, width)."""
+    """W' (K, N) -> its column panels as one flat array (zero-padded to ``padded_cols(N)``),
+    starting on a 64-byte boundary (a vector load that straddles two cache lines costs two;
+    numpy aligns to 16 bytes). Panel q covers columns [3 V q, 3 V q + width) and sits at
+    offset 3 V q K, (K, width)."""
     K, N = w.shape
-    V = vector_width(w.dtype)
-    Np = padded_cols(N, w.dtype)
-    out = np.zeros(K * Np, w.dtype)
-    full = PANEL_VECTORS * V
+    return _pack(w, K * padded_cols(N, w.dtype), PANEL_VECTORS * vector_width(w.dtype))
+
+
+@njit(cache=True, error_model="numpy")
+def _pack(w, size, full):
+    """``pack``: w (K, N), any strides, into a new (size,) array of panels of ``full``
+    columns."""
+    K, N = w.shape
+    spare = 64 // w.itemsize
+    buf = np.zeros(size + spare, w.dtype)
+    start = (-buf.ctypes.data % 64) // w.itemsize
+    out = buf[start:start + size]
+    Np = size // K if K > 0 else 0
     for q0 in range(0, Np, full):
         width = min(full, Np - q0)
-        block = out[q0 * K:(q0 + width) * K].reshape(K, width)
         n = min(width, N - q0)
-        block[:, :n] = w[:, q0:q0 + n]
+        for k in range(K):
+            base = q0 * K + k * width
+            for j in range(n):
+                out[base + j] = w[k, q0 + j]
     return out
 
 
@@ -150,6 +163,133 @@ def _micro_kernel(cols, accumulate, unit_k):
         return sig, codegen
 
     return micro
+
+
+SPLIT = 4  # partial sums over k per output vector in the one-row kernel
+
+
+def _row_kernel(cols, accumulate, split=SPLIT):
+    """An intrinsic ``row(a, a_off, ka, b, b_off, ldb, K, c, c_off)``: for one row of ``a``
+    (a[k] at element ``a_off + k ka`` of its data) and the ``cols`` vectors of a panel
+    starting at element ``b_off`` of ``b``'s data (row stride ``ldb``), write c[:] = sum_k
+    a[k] b[k, :] (``accumulate``: add it to c) at element ``c_off`` of ``c``'s data.
+
+    With one row the micro-kernel above would run one chain of K dependent fused
+    multiply-adds per output vector (latency-bound) and compute 7 rows for nothing; here each
+    output vector gets ``split`` partial sums (k mod split), added together at the end."""
+    SPLIT = split  # noqa: N806
+
+    @intrinsic
+    def row(typingctx, a, a_off, ka, b, b_off, ldb, K, c, c_off):
+        arrays = (a, b, c)
+        if not (all(isinstance(t, types.Array) for t in arrays)
+                and a.dtype in (types.float32, types.float64)
+                and b.dtype == a.dtype and c.dtype == a.dtype):
+            return None
+        sig = types.void(a, types.intp, types.intp, b, types.intp, types.intp, types.intp, c,
+                         types.intp)
+
+        def codegen(context, builder, signature, args):
+            a_arr, a_off_v, ka_v, b_arr, b_off_v, ldb_v, k_v, c_arr, c_off_v = args
+            a_t, b_t, c_t = signature.args[0], signature.args[3], signature.args[7]
+            elem = context.get_value_type(a_t.dtype)
+            width = 16 if a_t.dtype == types.float32 else 8
+            vec = ir.VectorType(elem, width)
+            fma = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vec, [vec, vec, vec]),
+                f"llvm.fma.v{width}f{32 if width == 16 else 64}")
+            a_ptr = context.make_array(a_t)(context, builder, a_arr).data
+            b_ptr = context.make_array(b_t)(context, builder, b_arr).data
+            c_ptr = context.make_array(c_t)(context, builder, c_arr).data
+            intp = context.get_value_type(types.intp)
+
+            def const(v):
+                return ir.Constant(intp, v)
+
+            zero_vec = ir.Constant(vec, [ir.Constant(elem, 0.0)] * width)
+            accs = []  # accs[u * cols + j]: partial sum u of output vector j
+            for _ in range(SPLIT * cols):
+                slot = cgutils.alloca_once(builder, vec)
+                builder.store(zero_vec, slot)
+                accs.append(slot)
+            splat_mask = ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
+            undef = ir.Constant(vec, ir.Undefined)
+
+            def add_terms(k, u):  # partial sum u += a[k] b[k, :]
+                b_row = builder.add(b_off_v, builder.mul(k, ldb_v))
+                s = builder.load(builder.gep(a_ptr, [builder.add(a_off_v,
+                                                                 builder.mul(k, ka_v))]))
+                sv = builder.shuffle_vector(
+                    builder.insert_element(undef, s, ir.Constant(ir.IntType(32), 0)),
+                    undef, splat_mask)
+                for j in range(cols):
+                    p = builder.gep(b_ptr, [builder.add(b_row, const(j * width))])
+                    bv = builder.load(builder.bitcast(p, vec.as_pointer()), align=4)
+                    slot = accs[u * cols + j]
+                    builder.store(builder.call(fma, [sv, bv, builder.load(slot)]), slot)
+
+            full = builder.sdiv(k_v, const(SPLIT))
+            with cgutils.for_range(builder, full) as loop:
+                k0 = builder.mul(loop.index, const(SPLIT))
+                for u in range(SPLIT):
+                    add_terms(builder.add(k0, const(u)), u)
+            with cgutils.for_range(builder, builder.sub(k_v, builder.mul(full, const(SPLIT)))
+                                   ) as loop:
+                add_terms(builder.add(builder.mul(full, const(SPLIT)), loop.index), 0)
+            for j in range(cols):
+                p = builder.bitcast(builder.gep(c_ptr, [builder.add(c_off_v,
+                                                                    const(j * width))]),
+                                    vec.as_pointer())
+                total = builder.load(accs[j])
+                for u in range(1, SPLIT):
+                    total = builder.fadd(total, builder.load(accs[u * cols + j]))
+                if accumulate:
+                    total = builder.fadd(builder.load(p, align=4), total)
+                builder.store(total, p, align=4)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return row
+
+
+_r3, _r3a = _row_kernel(3, False), _row_kernel(3, True)
+_r2, _r2a = _row_kernel(2, False), _row_kernel(2, True)
+_r1, _r1a = _row_kernel(1, False), _row_kernel(1, True)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def packed_matvec(a, wp, out, accumulate=False):
+    """out[:Np] = a @ W' (``accumulate``: +=) for one row: a: (K,), any stride; wp:
+    ``pack(W')`` of W' (K, N); out: (>= Np,) contiguous, Np = padded_cols(N) (K = 0: the
+    panels are empty and do not tell N; all of out is set to zero)."""
+    K = a.shape[0]
+    if K == 0:
+        if not accumulate:
+            out[:] = 0
+        return
+    V = 16 if a.itemsize == 4 else 8
+    Np = wp.size // K
+    ka = a.strides[0] // a.itemsize
+    q0 = 0
+    while q0 < Np:
+        width = min(3 * V, Np - q0)
+        b_off = q0 * K
+        if width == 3 * V:
+            if accumulate:
+                _r3a(a, 0, ka, wp, b_off, width, K, out, q0)
+            else:
+                _r3(a, 0, ka, wp, b_off, width, K, out, q0)
+        elif width == 2 * V:
+            if accumulate:
+                _r2a(a, 0, ka, wp, b_off, width, K, out, q0)
+            else:
+                _r2(a, 0, ka, wp, b_off, width, K, out, q0)
+        elif accumulate:
+            _r1a(a, 0, ka, wp, b_off, width, K, out, q0)
+        else:
+            _r1(a, 0, ka, wp, b_off, width, K, out, q0)
+        q0 += width
 
 
 # (vectors of columns, accumulate, a unit-stride along k): the ones the drivers below use
