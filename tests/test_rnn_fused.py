@@ -436,19 +436,24 @@ def test_weight_gradients_summed_per_step_or_after(monkeypatch, mode, make_kw, k
     product through the packed kernel (B < 8: few rows per step; H = 6 pads the gate
     gradients' columns). All against the reference, with NaN in the inputs past each
     sequence's end (they must not reach the weight gradients)."""
-    from models.rnn.kernels import launch, packed
+    from models.rnn.kernels import grads_after, launch, packed
 
     B = 3 if path == "packed_after" else 8
     if path == "in_kernel" and mode == "gru" and kw.get("reset_after") is False:
         pytest.skip("GRU reset_after=False sums its weight gradients after the kernel")
     after = []
-    weight_grads = launch._weight_grads
+    weight_grads, in_one_call = launch._weight_grads, grads_after.weight_grads_after
 
     def recording(*args):
         after.append(args[-1])  # packed_product
         return weight_grads(*args)
 
+    def recording_one_call(*args):
+        after.append(True)
+        return in_one_call(*args)
+
     monkeypatch.setattr(launch, "_weight_grads", recording)
+    monkeypatch.setattr(grads_after, "weight_grads_after", recording_one_call)
     if path == "blas_after":
         monkeypatch.setattr(launch, "_STEP_GRADS_MAX_BYTES", 0)
     p = make_inputs(mode, T=5, B=B, I=4, H=6, **make_kw)

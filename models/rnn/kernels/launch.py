@@ -28,9 +28,9 @@ import threading
 
 import numpy as np
 
+from . import grads_after, packed
 from . import gru as gru_kernels
 from . import lstm as lstm_kernels
-from . import packed
 from . import rnn as rnn_kernels
 from .common import gemm
 
@@ -302,6 +302,12 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
             if name in out:
                 gb = steps["b_hh"] if mode != "gru" or name == "bias_hh" else steps["b_ih"]
                 out[name][...] = gb[:GH]
+    elif steps["packed_after"] and not (mode == "gru" and not reset_after):
+        e1, e2 = _empty(dtype, 1), _empty(dtype)
+        grads_after.weight_grads_after(
+            x, states, h0, mask, use_mask, lengths, reverse, d_ih, d_hh,
+            out.get("weight_ih", e2), out.get("weight_hh", e2), out.get("bias_ih", e1),
+            out.get("bias_hh", e1))
     else:
         _weight_grads(out, mode, x, res, h0, mask if use_mask else None, lengths, full, d_ih,
                       d_hh, reverse, reset_after, GH, steps["packed_after"])

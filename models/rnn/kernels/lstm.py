@@ -149,51 +149,48 @@ def lstm_backward(g_states, gates, states, x, h0, c0, wp, wt, peep, mask, length
                 dcb[:] = dcr
                 continue
             ar, dpr, cpr, cr = ga[b], dp[b], cp[b], c[b]
-            a_i, a_f, a_g, a_o = ar[oi:oi + H], ar[of:of + H], ar[og:og + H], ar[oo:oo + H]
-            d_i, d_f, d_g, d_o = (dpr[oi:oi + H], dpr[of:of + H], dpr[og:og + H],
-                                  dpr[oo:oo + H])
             if use_peep:
                 for j in range(H):
                     tc = tanh_act(cr[j])  # recomputed: cheaper than storing it
-                    o = a_o[j]
+                    o = ar[oo + j]
                     do = dhr[j] * tc * o * (one - o)
-                    d_o[j] = do
+                    dpr[oo + j] = do
                     dcu[j] = dcr[j] + dhr[j] * o * (one - tc * tc) + do * wco[j]
             else:
                 for j in range(H):
                     tc = tanh_act(cr[j])
-                    o = a_o[j]
-                    d_o[j] = dhr[j] * tc * o * (one - o)
+                    o = ar[oo + j]
+                    dpr[oo + j] = dhr[j] * tc * o * (one - o)
                     dcu[j] = dcr[j] + dhr[j] * o * (one - tc * tc)
             if coupled:
                 for j in range(H):
-                    f, g = a_f[j], a_g[j]
-                    d_f[j] = dcu[j] * (cpr[j] - g) * f * (one - f)
-                    d_g[j] = dcu[j] * (one - f) * (one - g * g)
+                    f, g = ar[of + j], ar[og + j]
+                    dpr[of + j] = dcu[j] * (cpr[j] - g) * f * (one - f)
+                    dpr[og + j] = dcu[j] * (one - f) * (one - g * g)
             else:
                 for j in range(H):
-                    i, g = a_i[j], a_g[j]
-                    d_i[j] = dcu[j] * g * i * (one - i)
-                    d_g[j] = dcu[j] * i * (one - g * g)
+                    i, g = ar[oi + j], ar[og + j]
+                    dpr[oi + j] = dcu[j] * g * i * (one - i)
+                    dpr[og + j] = dcu[j] * i * (one - g * g)
                 for j in range(H):
-                    f = a_f[j]
-                    d_f[j] = dcu[j] * cpr[j] * f * (one - f)
+                    f = ar[of + j]
+                    dpr[of + j] = dcu[j] * cpr[j] * f * (one - f)
             if use_peep:
                 if coupled:
                     for j in range(H):
-                        dcb[j] = dcu[j] * a_f[j] + d_f[j] * wcf[j]
+                        dcb[j] = dcu[j] * ar[of + j] + dpr[of + j] * wcf[j]
                 else:
                     for j in range(H):
-                        dcb[j] = dcu[j] * a_f[j] + d_i[j] * wci[j] + d_f[j] * wcf[j]
+                        dcb[j] = dcu[j] * ar[of + j] + dpr[oi + j] * wci[j] + dpr[of + j] * wcf[j]
                     for j in range(H):
-                        dwci[j] += d_i[j] * cpr[j]
+                        dwci[j] += dpr[oi + j] * cpr[j]
                 for j in range(H):
-                    dwcf[j] += d_f[j] * cpr[j]
+                    dwcf[j] += dpr[of + j] * cpr[j]
                 for j in range(H):
-                    dwco[j] += d_o[j] * cr[j]
+                    dwco[j] += dpr[oo + j] * cr[j]
             else:
                 for j in range(H):
-                    dcb[j] = dcu[j] * a_f[j]
+                    dcb[j] = dcu[j] * ar[of + j]
         if keep:
             dstates[t, 0] = dht
             dstates[t, 1] = dct
