@@ -8,6 +8,7 @@ as aliases.
 import builtins
 import collections
 import functools
+import math
 
 import numpy as np
 
@@ -134,7 +135,7 @@ def mean(x, dim=None, keepdim=False, **aliases):
     dim, keepdim = _aliases(dim, keepdim, aliases, "mean")
     x = as_tensor(x)
     dims = normalize_dims(dim, x.ndim, "mean")
-    count = int(np.prod([x.shape[d] for d in dims])) if dims else 1
+    count = math.prod([x.shape[d] for d in dims])
     s = bind(sum_p, x, dims=dims, keepdim=keepdim)
     return s * (1.0 / count) if count else s * float("nan")
 
@@ -224,7 +225,7 @@ def var(x, dim=None, keepdim=False, correction=1, unbiased=None, **aliases):
         correction = 1 if unbiased else 0
     x = as_tensor(x)
     dims = normalize_dims(dim, x.ndim, "var")
-    count = int(np.prod([x.shape[d] for d in dims])) if dims else 1
+    count = math.prod([x.shape[d] for d in dims])
     centered = x - mean(x, dims, keepdim=True)
     total = sum(centered * centered, dims, keepdim)
     denom = count - correction

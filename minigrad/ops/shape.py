@@ -1,6 +1,8 @@
 """Shape primitives: reshape, permute, expand, getitem (and its scatter), concat; and the
 composites built from them (view, flatten, transpose, squeeze, unsqueeze, stack, split, chunk)."""
 
+import math
+
 import numpy as np
 
 from .. import dtypes
@@ -42,7 +44,7 @@ view = reshape
 
 def _resolve_shape(shape, size, old_shape):
     """``shape`` with its -1 (if any) filled in; raises when it cannot hold ``size`` elements."""
-    known = int(np.prod([d for d in shape if d != -1]))
+    known = math.prod([d for d in shape if d != -1])
     bad = shape.count(-1) > 1 or any(d < -1 for d in shape)
     if -1 in shape and not bad:
         bad = known == 0 or size % known != 0
@@ -63,7 +65,7 @@ def flatten(x, start_dim=0, end_dim=-1):
     e = normalize_dims(end_dim, x.ndim, "flatten")[0]
     if s > e:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
-    shape = x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:]
+    shape = x.shape[:s] + (math.prod(x.shape[s:e + 1]),) + x.shape[e + 1:]
     return reshape(x, shape)
 
 

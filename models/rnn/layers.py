@@ -381,6 +381,8 @@ class RNNBase(mg.nn.Module):
         last = hs[-directions:]
         outs = [h if valid is None else h * valid for h in last]
         output = outs[0] if directions == 1 else mg.concat(outs, dim=2)
+        if len(hs) == 1:  # one layer, one direction: h_n is the last step, as a slice
+            return output, hs[0][-1:], None if cs is None else cs[0][-1:]
         ends = [0 if k % directions else -1 for k in range(len(hs))]
         h_n = mg.stack([h[e] for h, e in zip(hs, ends, strict=True)])
         c_n = None if cs is None else mg.stack([c[e] for c, e in zip(cs, ends, strict=True)])
