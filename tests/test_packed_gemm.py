@@ -100,9 +100,15 @@ def test_packed_matvec_equals_numpy(dtype, K, N, stride, accumulate, seed):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_pack_starts_on_a_cache_line(dtype):
-    for K, N in ((1, 1), (3, 17), (32, 128), (7, 100)):
-        assert packed.pack(np.ones((K, N), dtype)).ctypes.data % 64 == 0
+def test_pack_starts_on_a_cache_line_and_reads_any_layout(dtype):
+    """The panels start on a 64-byte boundary; W' given as the transpose of a C array (the
+    layers' W_ih^T, W_hh^T: copied column by column) packs to the same panels."""
+    rng = np.random.default_rng(0)
+    for K, N in ((1, 1), (3, 17), (32, 128), (7, 100), (40, 99)):
+        w = rng.standard_normal((K, N)).astype(dtype)
+        wp = packed.pack(w)
+        assert wp.ctypes.data % 64 == 0
+        assert np.array_equal(packed.pack(np.ascontiguousarray(w.T).T), wp)
 
 
 def test_availability_matches_the_cpu():
