@@ -140,11 +140,12 @@ def matmul_into(wp, wt, a, out, accumulate=False):
     """out[:, :N] = a @ W' (``accumulate``: out[:, :N] += a @ W'). a: (R, K) with contiguous
     rows; wt: W' (K, N), C-contiguous; wp: ``packed.pack(W')`` or empty.
 
-    R > 1: with ``wp`` the packed kernel (``out`` (R, >= padded_cols(N)), its padding columns
-    get zeros, or keep their values when accumulating), else BLAS (``out`` (R, N)
-    contiguous). R == 1: a loop over the rows of wt vectorised along N, whose cost at the
-    sizes where one sequence is run is several times below a GEMM call's fixed cost (~0.7 us
-    through BLAS).
+    With ``wp``: the packed kernel (``out`` (R, >= padded_cols(N)), its padding columns get
+    zeros, or keep their values when accumulating; R == 1: its one-row variant). Without:
+    BLAS for R > 1 (``out`` (R, N) contiguous), and for R == 1 a loop over the rows of wt
+    vectorised along N (a BLAS call costs ~0.7 us whatever the size). Inlined into the
+    kernels: a call passing arrays costs ~60 ns (their reference counts), and one sequence
+    makes hundreds of these calls.
     """
     R, K = a.shape
     if wp.size > 0:

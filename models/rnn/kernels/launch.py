@@ -83,23 +83,19 @@ def _empty(dtype, ndim=2):
     return _EMPTY[key]
 
 
-def _uses_packed(B):
-    return packed.AVAILABLE
-
-
-def _operand(w, B):
+def _operand(w):
     """The two forms ``matmul_into`` takes of the per-step right-hand matrix W' (K, N): its
-    panels (``packed.pack``, for B > 1 where the CPU has AVX-512, once for all T steps) and
-    W' itself (C-contiguous; read for B == 1 and without AVX-512). The one it will not read
-    is left empty, so that no copy is made."""
-    if _uses_packed(B):
+    panels (``packed.pack``, where the CPU has AVX-512, once for all T steps) and W' itself
+    (C-contiguous; read without AVX-512). The one it will not read is left empty, so that no
+    copy is made."""
+    if packed.AVAILABLE:
         return packed.pack(w), _empty(w.dtype)
     return _empty(w.dtype, 1), np.ascontiguousarray(w)
 
 
 def _product_buffer(B, N, dtype):
     """A per-step product's output (B, N'), N' the columns ``matmul_into`` writes."""
-    cols = packed.padded_cols(N, dtype) if _uses_packed(B) else N
+    cols = packed.padded_cols(N, dtype) if packed.AVAILABLE else N
     return np.empty((B, cols), dtype)
 
 
@@ -155,20 +151,20 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
         return states, ({"states": states} if save else None)
     lengths, _ = _lengths(lengths, T, B)
     bias, bhn = _bias(arrays, mode, H, reset_after, dtype)
-    xw = _operand(w_ih.T, B)
+    xw = _operand(w_ih.T)
     use_mask = mask is not None
     mask = mask if use_mask else _empty(dtype)
     n = T if save else 1
     u = np.empty((B, H), dtype)
     res = {"states": states} if save else None
     if mode == "rnn":
-        rnn_kernels.rnn_forward(x, *xw, bias, h0, *_operand(w_hh.T, B), mask, lengths, reverse,
+        rnn_kernels.rnn_forward(x, *xw, bias, h0, *_operand(w_hh.T), mask, lengths, reverse,
                                 relu, use_mask, states, _product_buffer(B, H, dtype), u)
     elif mode == "lstm":
         peep = arrays["peephole"]
         use_peep = peep is not None
         gates = np.empty((n, B, GH), dtype)
-        lstm_kernels.lstm_forward(x, *xw, bias, h0, arrays["c0"], *_operand(w_hh.T, B),
+        lstm_kernels.lstm_forward(x, *xw, bias, h0, arrays["c0"], *_operand(w_hh.T),
                                   peep if use_peep else np.empty((3, 0), dtype), mask, lengths,
                                   reverse, coupled, use_peep, use_mask, save, states, gates,
                                   _product_buffer(B, GH, dtype), u)
@@ -179,10 +175,10 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
         gates = np.empty((n, B, GH), dtype)
         aux = np.empty((n, B, H), dtype)
         if reset_after:
-            whole, rz, nn = _operand(w_hh.T, B), empty, empty
+            whole, rz, nn = _operand(w_hh.T), empty, empty
             pre = _product_buffer(B, GH, dtype)
         else:
-            whole, rz, nn = empty, _operand(w_hh[:2 * H].T, B), _operand(w_hh[2 * H:].T, B)
+            whole, rz, nn = empty, _operand(w_hh[:2 * H].T), _operand(w_hh[2 * H:].T)
             pre = _product_buffer(B, 2 * H, dtype)
         gru_kernels.gru_forward(x, *xw, bias, bhn, h0, *whole, *rz, *nn, mask, lengths, reverse,
                                 reset_after, use_mask, save, states, gates, aux,
@@ -253,7 +249,7 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
     tmp = _product_buffer(B, H, dtype)
     w_side = (steps["w_ih"], steps["w_hh"])
     if mode == "rnn":
-        rnn_kernels.rnn_backward(g, states, x, h0, *_operand(w_hh, B), mask, lengths, reverse,
+        rnn_kernels.rnn_backward(g, states, x, h0, *_operand(w_hh), mask, lengths, reverse,
                                  relu, use_mask, dpre, *w_side, steps["b_hh"], dh, scratch(), tmp,
                                  scratch(I), scratch(), keep, dstates)
     elif mode == "lstm":
@@ -262,7 +258,7 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
         dpeep = out["peephole"] if "peephole" in out else np.empty((3, H), dtype)
         dc = np.empty((B, H), dtype)
         lstm_kernels.lstm_backward(g, res["gates"], states, x, h0, arrays["c0"],
-                                   *_operand(w_hh, B),
+                                   *_operand(w_hh),
                                    peep if use_peep else np.empty((3, 0), dtype), mask, lengths,
                                    reverse, coupled, use_peep, use_mask, dpre, *w_side,
                                    steps["b_hh"], dh, dc, dpeep, scratch(), scratch(),
@@ -273,11 +269,11 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
     else:
         empty = (_empty(dtype, 1), _empty(dtype))
         if reset_after:
-            whole, rz, nn = _operand(w_hh, B), empty, empty
+            whole, rz, nn = _operand(w_hh), empty, empty
             dxp = _scratch("dxp", (kept, B, cols), dtype)
             dxp[:, :, GH:] = 0
         else:
-            whole, rz, nn = empty, _operand(w_hh[:2 * H], B), _operand(w_hh[2 * H:], B)
+            whole, rz, nn = empty, _operand(w_hh[:2 * H]), _operand(w_hh[2 * H:])
         gru_kernels.gru_backward(g, res["gates"], states, x, h0, res["aux"], *whole, *rz, *nn,
                                  mask, lengths, reverse, reset_after, use_mask, dpre,
                                  dxp if reset_after else _empty(dtype, 3), *w_side,

@@ -86,6 +86,36 @@ def _pack(w, size, full):
     return out
 
 
+def _same_float_arrays(a, b, c):
+    """Typing check shared by the intrinsics: three arrays of one float dtype."""
+    return (all(isinstance(t, types.Array) for t in (a, b, c))
+            and a.dtype in (types.float32, types.float64)
+            and b.dtype == a.dtype and c.dtype == a.dtype)
+
+
+def _vector_env(context, builder, array_types, array_values):
+    """What the intrinsics' code generators share: the element type, vector width V and
+    ``<V x elem>`` type, LLVM's vector fma, the arrays' data pointers and intp."""
+    a_t = array_types[0]
+    elem = context.get_value_type(a_t.dtype)
+    width = 16 if a_t.dtype == types.float32 else 8
+    vec = ir.VectorType(elem, width)
+    fma = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(vec, [vec, vec, vec]),
+        f"llvm.fma.v{width}f{32 if width == 16 else 64}")
+    ptrs = [context.make_array(t)(context, builder, v).data
+            for t, v in zip(array_types, array_values, strict=True)]
+    return elem, width, vec, fma, ptrs, context.get_value_type(types.intp)
+
+
+def _splat(builder, vec, width, scalar):
+    """A vector with every lane = scalar."""
+    undef = ir.Constant(vec, ir.Undefined)
+    mask = ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
+    return builder.shuffle_vector(
+        builder.insert_element(undef, scalar, ir.Constant(ir.IntType(32), 0)), undef, mask)
+
+
 def _micro_kernel(cols, accumulate, unit_k):
     """An intrinsic ``micro(a, a_off, lda, ka, b, b_off, ldb, K, c, c_off, ldc, rows)``: for
     the ``rows`` (<= 8) rows of ``a`` starting at element ``a_off`` of its data (a[r, k] at
@@ -97,10 +127,7 @@ def _micro_kernel(cols, accumulate, unit_k):
 
     @intrinsic
     def micro(typingctx, a, a_off, lda, ka, b, b_off, ldb, K, c, c_off, ldc, rows):
-        arrays = (a, b, c)
-        if not (all(isinstance(t, types.Array) for t in arrays)
-                and a.dtype in (types.float32, types.float64)
-                and b.dtype == a.dtype and c.dtype == a.dtype):
+        if not _same_float_arrays(a, b, c):
             return None
         sig = types.void(a, types.intp, types.intp, types.intp, b, types.intp, types.intp,
                          types.intp, c, types.intp, types.intp, types.intp)
@@ -108,17 +135,8 @@ def _micro_kernel(cols, accumulate, unit_k):
         def codegen(context, builder, signature, args):
             (a_arr, a_off_v, lda_v, ka_v, b_arr, b_off_v, ldb_v, k_v, c_arr, c_off_v, ldc_v,
              rows_v) = args
-            a_t, b_t, c_t = signature.args[0], signature.args[4], signature.args[8]
-            elem = context.get_value_type(a_t.dtype)
-            width = 16 if a_t.dtype == types.float32 else 8
-            vec = ir.VectorType(elem, width)
-            fma = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(vec, [vec, vec, vec]),
-                f"llvm.fma.v{width}f{32 if width == 16 else 64}")
-            a_ptr = context.make_array(a_t)(context, builder, a_arr).data
-            b_ptr = context.make_array(b_t)(context, builder, b_arr).data
-            c_ptr = context.make_array(c_t)(context, builder, c_arr).data
-            intp = context.get_value_type(types.intp)
+            elem, width, vec, fma, (a_ptr, b_ptr, c_ptr), intp = _vector_env(
+                context, builder, [signature.args[i] for i in (0, 4, 8)], (a_arr, b_arr, c_arr))
             zero_vec = ir.Constant(vec, [ir.Constant(elem, 0.0)] * width)
             accs = []
             for r in range(ROWS):
@@ -142,8 +160,6 @@ def _micro_kernel(cols, accumulate, unit_k):
                 real = builder.icmp_signed("<", ir.Constant(intp, r), rows_v)
                 row = builder.select(real, ir.Constant(intp, r), last)
                 starts.append(builder.add(a_off_v, builder.mul(row, lda_v)))
-            splat_mask = ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
-            undef = ir.Constant(vec, ir.Undefined)
             with cgutils.for_range(builder, k_v) as loop:
                 k = loop.index
                 b_row = builder.add(b_off_v, builder.mul(k, ldb_v))
@@ -154,9 +170,7 @@ def _micro_kernel(cols, accumulate, unit_k):
                 a_k = k if unit_k else builder.mul(k, ka_v)
                 for r in range(ROWS):
                     s = builder.load(builder.gep(a_ptr, [builder.add(starts[r], a_k)]))
-                    sv = builder.shuffle_vector(
-                        builder.insert_element(undef, s, ir.Constant(ir.IntType(32), 0)),
-                        undef, splat_mask)
+                    sv = _splat(builder, vec, width, s)
                     for j in range(cols):
                         slot = accs[r * cols + j]
                         builder.store(builder.call(fma, [sv, bv[j], builder.load(slot)]), slot)
@@ -191,27 +205,15 @@ def _row_kernel(cols, accumulate, split=SPLIT):
 
     @intrinsic
     def row(typingctx, a, a_off, ka, b, b_off, ldb, K, c, c_off):
-        arrays = (a, b, c)
-        if not (all(isinstance(t, types.Array) for t in arrays)
-                and a.dtype in (types.float32, types.float64)
-                and b.dtype == a.dtype and c.dtype == a.dtype):
+        if not _same_float_arrays(a, b, c):
             return None
         sig = types.void(a, types.intp, types.intp, b, types.intp, types.intp, types.intp, c,
                          types.intp)
 
         def codegen(context, builder, signature, args):
             a_arr, a_off_v, ka_v, b_arr, b_off_v, ldb_v, k_v, c_arr, c_off_v = args
-            a_t, b_t, c_t = signature.args[0], signature.args[3], signature.args[7]
-            elem = context.get_value_type(a_t.dtype)
-            width = 16 if a_t.dtype == types.float32 else 8
-            vec = ir.VectorType(elem, width)
-            fma = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(vec, [vec, vec, vec]),
-                f"llvm.fma.v{width}f{32 if width == 16 else 64}")
-            a_ptr = context.make_array(a_t)(context, builder, a_arr).data
-            b_ptr = context.make_array(b_t)(context, builder, b_arr).data
-            c_ptr = context.make_array(c_t)(context, builder, c_arr).data
-            intp = context.get_value_type(types.intp)
+            elem, width, vec, fma, (a_ptr, b_ptr, c_ptr), intp = _vector_env(
+                context, builder, [signature.args[i] for i in (0, 3, 7)], (a_arr, b_arr, c_arr))
 
             def const(v):
                 return ir.Constant(intp, v)
@@ -222,16 +224,12 @@ def _row_kernel(cols, accumulate, split=SPLIT):
                 slot = cgutils.alloca_once(builder, vec)
                 builder.store(zero_vec, slot)
                 accs.append(slot)
-            splat_mask = ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width)
-            undef = ir.Constant(vec, ir.Undefined)
 
             def add_terms(k, u):  # partial sum u += a[k] b[k, :]
                 b_row = builder.add(b_off_v, builder.mul(k, ldb_v))
                 s = builder.load(builder.gep(a_ptr, [builder.add(a_off_v,
                                                                  builder.mul(k, ka_v))]))
-                sv = builder.shuffle_vector(
-                    builder.insert_element(undef, s, ir.Constant(ir.IntType(32), 0)),
-                    undef, splat_mask)
+                sv = _splat(builder, vec, width, s)
                 for j in range(cols):
                     p = builder.gep(b_ptr, [builder.add(b_row, const(j * width))])
                     bv = builder.load(builder.bitcast(p, vec.as_pointer()), align=4)
