@@ -19,9 +19,10 @@ start from the output's values (accumulate) and read ``a`` through any strides.
 
 ``packed_matmul``: out = / += a @ W' over packed panels, blocked over K and the rows as in
 Goto's GEMM; ``out`` must have room for the padded columns (``padded_cols(N)``), which
-receive zeros. ``add_product``: out += a @ b with b read in place (the per-step weight
-gradients, a = x_t^T or h_{t-1}^T). Used only where the CPU has AVX-512 (``AVAILABLE``);
-elsewhere the kernels call BLAS.
+receive zeros. ``packed_matvec``: the same for one row (one sequence), through a kernel that
+keeps ``SPLIT`` partial sums per output vector instead of 8 rows. ``add_product``: out += a @
+b with b read in place (the per-step weight gradients, a = x_t^T or h_{t-1}^T). Used only
+where the CPU has AVX-512 (``AVAILABLE``); elsewhere the kernels call BLAS.
 """
 
 import llvmlite.binding as llvm
