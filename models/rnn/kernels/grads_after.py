@@ -6,7 +6,8 @@ With the gate gradients D of all steps (T B, N') (zero rows past each sequence's
 columns past G H), the layer's dL/dW_ih = D^T U_x and dL/dW_hh = D^T U_h, U_x = [x_t] and
 U_h = [m * h_{t-1}] stacked over the steps (T B, I) and (T B, H), and dL/db = D's column sums.
 The rows of ended sequences are zeroed in U (their x and states may hold anything, NaN
-included, and 0 * NaN is NaN).
+included, and 0 * NaN is NaN). ``inputs`` and ``previous_states`` also serve the BLAS GEMM
+that larger layers use instead (``launch._weight_grads``).
 """
 
 import numpy as np
@@ -16,7 +17,7 @@ from .packed import add_product
 
 
 @njit(cache=True, error_model="numpy")
-def _inputs(x, lengths):
+def inputs(x, lengths):
     """U_x (T B, I): x's rows, zero past each sequence's end."""
     T, B, I = x.shape
     u = np.empty((T * B, I), x.dtype)
@@ -31,7 +32,7 @@ def _inputs(x, lengths):
 
 
 @njit(cache=True, error_model="numpy")
-def _previous(states, h0, mask, use_mask, lengths, reverse):
+def previous_states(states, h0, mask, use_mask, lengths, reverse):
     """U_h (T B, H): the (masked) h_{t-1} that met W_hh at each time index t, read back from
     the output states (T, S, B, H) (h0 where the recurrence starts), zero past each sequence's
     end."""
@@ -81,10 +82,10 @@ def weight_grads_after(x, states, h0, mask, use_mask, lengths, reverse, d_ih, d_
     the same array except for a GRU with reset_after). x: (T, B, I); states: (T, S, B, H);
     h0, mask: (B, H); lengths: (B,) int64."""
     if gw_ih.size > 0:
-        _transposed_product(_inputs(x, lengths), d_ih, gw_ih)
+        _transposed_product(inputs(x, lengths), d_ih, gw_ih)
     if gw_hh.size > 0:
-        _transposed_product(_previous(states, h0, mask, use_mask, lengths, reverse), d_hh,
-                            gw_hh)
+        _transposed_product(previous_states(states, h0, mask, use_mask, lengths, reverse),
+                            d_hh, gw_hh)
     if gb_ih.size > 0:
         _column_sums(d_ih, gb_ih)
     if gb_hh.size > 0:

@@ -116,20 +116,8 @@ def _bias(arrays, mode, H, reset_after, dtype):
 
 
 def _lengths(lengths, T, B):
-    """(lengths as an int64 array, whether every sequence has all T steps)."""
-    if lengths is None:
-        return np.full(B, T, np.int64), True
-    return lengths, bool(lengths.min() >= T)
-
-
-def used_input(x, lengths, full):
-    """x (T, B, I) as (T B, I), with the steps past each sequence's end set to 0 (they never
-    affect the result; zeroing them keeps NaN / inf padding out of the weight gradients)."""
-    T, B, I = x.shape
-    if full:
-        return x.reshape(T * B, I)
-    keep = (np.arange(T)[:, None] < lengths[None, :])[..., None]
-    return np.where(keep, x, 0).astype(x.dtype).reshape(T * B, I)
+    """lengths as an int64 array (T for every sequence when None)."""
+    return np.full(B, T, np.int64) if lengths is None else lengths
 
 
 def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=False,
@@ -149,7 +137,7 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
     states = np.empty((T, S, B, H), dtype)
     if T == 0 or B == 0:
         return states, ({"states": states} if save else None)
-    lengths, _ = _lengths(lengths, T, B)
+    lengths = _lengths(lengths, T, B)
     bias, bhn = _bias(arrays, mode, H, reset_after, dtype)
     xw = _operand(w_ih.T)
     use_mask = mask is not None
@@ -194,20 +182,6 @@ def grad_layout(names, arrays, needs):
     return [(name, arrays[name].shape) for name, need in zip(names, needs, strict=True) if need]
 
 
-def _previous_states(states, h0, mask, reverse, out):
-    """out (T, B, H) = the (masked) h_{t-1} that met W_hh at each time index t, read back
-    from the output states (past a sequence's end the values do not matter: its gradient is 0
-    there)."""
-    if reverse:
-        out[-1] = h0
-        out[:-1] = states[1:, 0]
-    else:
-        out[0] = h0
-        out[1:] = states[:-1, 0]
-    if mask is not None:
-        out *= mask
-
-
 def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse=False,
              coupled=False, reset_after=True):
     """Gradients w.r.t. the inputs listed in ``wanted`` ((name, shape) pairs) from the gradient
@@ -226,7 +200,7 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
     if T == 0 or B == 0:
         flat[:] = 0
         return flat
-    lengths, full = _lengths(lengths, T, B)
+    lengths = _lengths(lengths, T, B)
     use_mask = mask is not None
     mask = mask if use_mask else _empty(dtype)
     states = res["states"]
@@ -305,8 +279,8 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
             out.get("weight_ih", e2), out.get("weight_hh", e2), out.get("bias_ih", e1),
             out.get("bias_hh", e1))
     else:
-        _weight_grads(out, mode, x, res, h0, mask if use_mask else None, lengths, full, d_ih,
-                      d_hh, reverse, reset_after, GH, steps["packed_after"])
+        _weight_grads(out, mode, x, res, h0, mask if use_mask else None, lengths, d_ih, d_hh,
+                      reverse, reset_after, GH, steps["packed_after"])
     return flat
 
 
@@ -377,8 +351,8 @@ def _grad_gemm(d, left, middle, ones, dtype, packed_product):
     return blocks
 
 
-def _weight_grads(out, mode, x, res, h0, mask, lengths, full, d_ih, d_hh, reverse,
-                  reset_after, GH, packed_product):
+def _weight_grads(out, mode, x, res, h0, mask, lengths, d_ih, d_hh, reverse, reset_after, GH,
+                  packed_product):
     """The gradients of W_ih, W_hh and the biases, as GEMMs over all steps, from the per-row
     gradients d_ih, d_hh (T B, >= G H) w.r.t. x W_ih^T + b_ih and u W_hh^T + b_hh (the same
     array except for a GRU with reset_after, whose n blocks differ; the columns past G H are
@@ -390,12 +364,12 @@ def _weight_grads(out, mode, x, res, h0, mask, lengths, full, d_ih, d_hh, revers
     need_bih, need_bhh = "bias_ih" in out, "bias_hh" in out
     if not (need_ih or need_hh or need_bih or need_bhh):
         return
-    x2 = used_input(x, lengths, full) if need_ih else None
+    x2 = grads_after.inputs(x, lengths) if need_ih else None
     prev = None
     if need_hh:
-        prev = _scratch("prev", (T, B, H), dtype)
-        _previous_states(res["states"], h0, mask, reverse, prev)
-        prev = prev.reshape(T * B, H)
+        prev = grads_after.previous_states(res["states"], h0,
+                                           _empty(dtype) if mask is None else mask,
+                                           mask is not None, lengths, reverse)
     gru_n_apart = mode == "gru" and not reset_after  # W_hn met r * u, not u
     if d_ih is d_hh:
         dwi, dwh, db = _grad_gemm(d_ih, x2, prev, need_bih or need_bhh, dtype, packed_product)

@@ -194,7 +194,9 @@ def lstm_backward(g_states, gates, states, x, h0, c0, wp, wt, peep, mask, length
         if keep:
             dstates[t, 0] = dht
             dstates[t, 1] = dct
-        if gw_ih.size > 0 or gw_hh.size > 0 or gb.size > 0:  # here, not in the helper: B = 1
+        # The guard stays here: folded with the product into one inlined helper, B = 1 ran
+        # 5-19 % slower (measured sessions 3 and 4).
+        if gw_ih.size > 0 or gw_hh.size > 0 or gb.size > 0:
             hp = h0 if s == 0 else states[t + 1 if reverse else t - 1, 0]
             add_step_weight_grads(x[t], hp, dp, mask, use_mask, lengths, t, gw_ih, gw_hh, gb,
                                   xz, uz)
