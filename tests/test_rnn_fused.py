@@ -334,6 +334,10 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="peephole"):
         fused_recurrence("gru", t["x"], t["h0"], None, t["weight_ih"][:6], t["weight_hh"][:6],
                          None, None, peephole=mg.zeros(3, 2, dtype=mg.float64))
+    with pytest.raises(ValueError, match=r"h0: expected \(B, H\) with H >= 1"):
+        fused_recurrence("rnn", t["x"], mg.zeros(2, 0, dtype=mg.float64), None,
+                         mg.zeros(0, 2, dtype=mg.float64), mg.zeros(0, 0, dtype=mg.float64), None,
+                         None)
 
 
 # ---- symbolic rule ------------------------------------------------------------------------------
@@ -419,6 +423,15 @@ def test_pytorch_packed_bidirectional_parity():
         h_n = out[-1] if d == 0 else out[0]
         np.testing.assert_allclose(h_n[0], hn[d].detach().numpy(), rtol=1e-12)
         np.testing.assert_allclose(h_n[1], cn[d].detach().numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("B", [1, 3, 9])
+def test_input_of_width_zero(mode, B):
+    """x (T, B, 0): the input products have no terms and must come out zero (the packed
+    panels of an empty W_ih^T are empty too), so the recurrence runs on h alone."""
+    p = make_inputs(mode, T=4, B=B, I=0, H=3)
+    check_against_reference(mode, p, _options({}, B=B, H=3))
 
 
 @pytest.mark.parametrize("mode, make_kw, kw", [

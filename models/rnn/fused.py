@@ -117,8 +117,8 @@ def _check_tensors(mode, names, tensors, given, coupled):
     x, h0 = given["x"], given["h0"]
     if x.ndim != 3:
         raise ValueError(f"{who}: x: expected (T, B, I), got shape {x.shape}")
-    if h0.ndim != 2:
-        raise ValueError(f"{who}: h0: expected (B, H), got shape {h0.shape}")
+    if h0.ndim != 2 or h0.shape[1] == 0:
+        raise ValueError(f"{who}: h0: expected (B, H) with H >= 1, got shape {h0.shape}")
     T, B, I = x.shape
     H = h0.shape[1]
     GH = launch.num_gates(mode, coupled) * H

@@ -148,6 +148,10 @@ def matmul_into(wp, wt, a, out, accumulate=False):
     makes hundreds of these calls.
     """
     R, K = a.shape
+    if K == 0:  # no terms (an input of width 0): the product is zero, packed or not
+        if not accumulate:
+            out[:, :] = 0
+        return
     if wp.size > 0:
         if R == 1:
             packed_matvec(a[0], wp, out[0], accumulate)
