@@ -11,7 +11,9 @@ primitive; backward seeded with d(sum of h_t)/d states) and, when the layer clas
 through ``models.LSTM`` etc. (``layer``: includes taking h out of the states and the sum).
 
 Thread counts are fixed per run in a subprocess with OPENBLAS_NUM_THREADS / OMP_NUM_THREADS /
-MKL_NUM_THREADS set (the library itself never sets them) and torch.set_num_threads.
+MKL_NUM_THREADS set (the library itself never sets them), torch.set_num_threads and
+minigrad.set_num_threads (with 2, minigrad's fused layers run the input projections and the
+weight gradients on a second thread beside the recurrence).
 
 Timing: each case is warmed up, then run in rounds of n calls (~50 ms), the rounds of the
 cases of one configuration interleaved (with 1 thread, minigrad's and PyTorch's rounds
@@ -183,6 +185,9 @@ def numpy_forward_case(mode, B, T, I, H):
 # ---- worker: one thread count, one library -------------------------------------------------
 def worker(args):
     threads = args.threads[0]
+    if args.impl in ("minigrad", "both"):
+        import minigrad as mg
+        mg.set_num_threads(threads)
     torch = None
     if args.impl in ("reference", "both"):
         try:

@@ -82,6 +82,7 @@ from .ops.shape import (
     transpose,
     unsqueeze,
 )
+from .parallel import get_num_threads, set_num_threads
 from .primitive import REGISTRY, Primitive, bind
 from .random import manual_seed
 from .scope import current_scope, scope

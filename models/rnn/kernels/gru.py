@@ -15,11 +15,13 @@ With ``reverse`` the time indices run from T - 1 down to 0.
 from numba import njit
 
 from .common import add_weight_grads, live_rows, masked, matmul_into, sigmoid_act, tanh_act
+from .sync import PROGRESS, SIDE_STEPS, publish, wait_for
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def gru_forward(x, xwp, xwt, bias, bhn, h0, wp, wt, wp_rz, wt_rz, wp_n, wt_n, mask, lengths,
-                reverse, reset_after, use_mask, save, states, gates, aux, xp, pre, u, hn):
+                reverse, reset_after, use_mask, save, states, gates, aux, xp, pre, u, hn, xp_all,
+                split, sync):
     """Run the recurrence.
 
     x: (T, B, I); xwp, xwt: W_ih^T packed / itself (see ``matmul_into``); bias:
@@ -31,7 +33,9 @@ def gru_forward(x, xwp, xwt, bias, bhn, h0, wp, wt, wp_rz, wt_rz, wp_n, wt_n, ma
     Writes states: (T, 1, B, H). When save: gates (T, B, 3 H) the gate activations r, z, n;
     aux (T, B, H) = u W_hn^T + b_hn (reset_after) or r * u (not); else gates, aux are
     (1, B, .) scratch. xp: (B, >= 3 H), x_t W_ih^T; pre: (B, >= 3 H) (reset_after) or
-    (B, >= 2 H); u: (B, H); hn: (B, >= H) scratch.
+    (B, >= 2 H); u: (B, H); hn: (B, >= H) scratch. xp_all, split, sync: the side thread's
+    share, as in ``lstm_forward`` (xp = xp_all[t]; ``split``: reset_after only, the worker
+    fills the last columns of xp and pre).
     """
     T = states.shape[0]
     B, H = h0.shape
@@ -44,11 +48,18 @@ def gru_forward(x, xwp, xwt, bias, bhn, h0, wp, wt, wp_rz, wt_rz, wp_n, wt_n, ma
         src = hp
         if use_mask:
             src = masked(hp, mask, u)
-        matmul_into(xwp, xwt, x[t], xp)
+        if sync.size > 0 and not split:
+            if not wait_for(sync, PROGRESS, s + 1):
+                return
+            xp = xp_all[t]
+        else:
+            matmul_into(xwp, xwt, x[t], xp)
         if reset_after:
             matmul_into(wp, wt, src, pre)
         else:
             matmul_into(wp_rz, wt_rz, src, pre)
+        if split and not wait_for(sync, SIDE_STEPS, s + 1):
+            return
         h, ga, ax = states[t, 0], gates[k], aux[k]
         for b in range(B):
             if t >= lengths[b]:
@@ -85,12 +96,14 @@ def gru_forward(x, xwp, xwt, bias, bhn, h0, wp, wt, wp_rz, wt_rz, wp_n, wt_n, ma
                     z = a_z[j]
                     hr[j] = (one - z) * a_n[j] + z * hpr[j]
         hp = h
+        if split:
+            publish(sync, PROGRESS, s + 1)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def gru_backward(g_states, gates, states, x, h0, aux, wp, wt, wp_rz, wt_rz, wp_n, wt_n, mask,
                  lengths, reverse, reset_after, use_mask, dpre, dxp, gw_ih, gw_hh, gb_ih, gb_hh,
-                 dh, dt, ddir, tmp, drh, xz, uz, keep, dstates):
+                 dh, dt, ddir, tmp, drh, xz, uz, keep, dstates, sync):
     """Backpropagate through the recurrence of ``gru_forward``.
 
     g_states: (T, 1, B, H) gradient w.r.t. the states; gates, states, aux saved by the
@@ -106,7 +119,9 @@ def gru_backward(g_states, gates, states, x, h0, aux, wp, wt, wp_rz, wt_rz, wp_n
     and gb_hh += its column sums at each step (N' = dpre.shape[2]; see
     ``common.add_weight_grads``). x: (T, B, I). dh: (B, H), ends as the gradient w.r.t. h0.
     dt, ddir: (B, H), tmp, drh: (B, >= H), xz: (B, I), uz: (B, H) scratch. When ``keep``,
-    dstates: (T, 1, B, H) receives the total gradients dL/dh_t.
+    dstates: (T, 1, B, H) receives the total gradients dL/dh_t. ``sync``: as in
+    ``lstm_backward`` (reset_after only: PROGRESS counts steps whose dpre and dxp rows are
+    written).
     """
     T = g_states.shape[0]
     B, H = dh.shape
@@ -148,6 +163,8 @@ def gru_backward(g_states, gates, states, x, h0, aux, wp, wt, wp_rz, wt_rz, wp_n
                 dxr[:2 * H] = dpr[:2 * H]
         if keep:
             dstates[t, 0] = dt
+        if sync.size > 0:
+            publish(sync, PROGRESS, T - s)
         if reset_after:
             if gw_ih.size > 0 or gb_ih.size > 0:
                 add_weight_grads(live_rows(x[t], lengths, t, xz), dxp[k], gw_ih, gb_ih)

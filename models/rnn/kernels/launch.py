@@ -28,14 +28,18 @@ import threading
 
 import numpy as np
 
-from . import grads_after, packed
+import minigrad as mg
+
+from . import grads_after, packed, side
 from . import gru as gru_kernels
 from . import lstm as lstm_kernels
 from . import rnn as rnn_kernels
 from .common import gemm
+from .sync import new_sync
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 _EMPTY = {}
+_NO_SYNC = np.zeros(0, np.int64)
 
 
 class _Scratch(threading.local):
@@ -139,23 +143,32 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
         return states, ({"states": states} if save else None)
     lengths = _lengths(lengths, T, B)
     bias, bhn = _bias(arrays, mode, H, reset_after, dtype)
-    xw = _operand(w_ih.T)
     use_mask = mask is not None
     mask = mask if use_mask else _empty(dtype)
     n = T if save else 1
     u = np.empty((B, H), dtype)
     res = {"states": states} if save else None
+    plan, col0 = _forward_plan(mode, reset_after, T, B, I, H, GH, dtype)
+    split = plan == "columns"
+    # With the products split by columns this thread packs only the first col0 columns.
+    xw = _operand(w_ih.T[:, :col0] if split else w_ih.T)
+    hh = _operand(w_hh.T[:, :col0] if split else w_hh.T)
+    xp_all = _scratch("xp", (T, B, packed.padded_cols(GH, dtype)), dtype) \
+        if plan == "inputs" else _empty(dtype, 3)
+    sync = new_sync() if plan else _NO_SYNC
+    pre = _product_buffer(B, GH, dtype)
+    xp = pre
     if mode == "rnn":
-        rnn_kernels.rnn_forward(x, *xw, bias, h0, *_operand(w_hh.T), mask, lengths, reverse,
-                                relu, use_mask, states, _product_buffer(B, H, dtype), u)
+        kernel = rnn_kernels.rnn_forward
+        args = (x, *xw, bias, h0, *hh, mask, lengths, reverse, relu, use_mask, states, pre, u)
     elif mode == "lstm":
         peep = arrays["peephole"]
         use_peep = peep is not None
         gates = np.empty((n, B, GH), dtype)
-        lstm_kernels.lstm_forward(x, *xw, bias, h0, arrays["c0"], *_operand(w_hh.T),
-                                  peep if use_peep else np.empty((3, 0), dtype), mask, lengths,
-                                  reverse, coupled, use_peep, use_mask, save, states, gates,
-                                  _product_buffer(B, GH, dtype), u)
+        kernel = lstm_kernels.lstm_forward
+        args = (x, *xw, bias, h0, arrays["c0"], *hh,
+                peep if use_peep else np.empty((3, 0), dtype), mask, lengths, reverse, coupled,
+                use_peep, use_mask, save, states, gates, pre, u)
         if save:
             res["gates"] = gates
     else:
@@ -163,18 +176,79 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
         gates = np.empty((n, B, GH), dtype)
         aux = np.empty((n, B, H), dtype)
         if reset_after:
-            whole, rz, nn = _operand(w_hh.T), empty, empty
-            pre = _product_buffer(B, GH, dtype)
+            whole, rz, nn = hh, empty, empty
         else:
             whole, rz, nn = empty, _operand(w_hh[:2 * H].T), _operand(w_hh[2 * H:].T)
             pre = _product_buffer(B, 2 * H, dtype)
-        gru_kernels.gru_forward(x, *xw, bias, bhn, h0, *whole, *rz, *nn, mask, lengths, reverse,
-                                reset_after, use_mask, save, states, gates, aux,
-                                _product_buffer(B, GH, dtype), pre, u,
-                                _product_buffer(B, H, dtype))
+        xp = _product_buffer(B, GH, dtype)
+        kernel = gru_kernels.gru_forward
+        args = (x, *xw, bias, bhn, h0, *whole, *rz, *nn, mask, lengths, reverse, reset_after,
+                use_mask, save, states, gates, aux, xp, pre, u, _product_buffer(B, H, dtype))
         if save:
             res.update(gates=gates, aux=aux)
+    args = (*args, xp_all, split, sync)
+    if plan is None:
+        kernel(*args)
+        return states, res
+    try:
+        if split:  # the worker makes the last columns of every step's products
+            side_args = (x, packed.pack(w_ih.T[:, col0:]), h0, states,
+                         packed.pack(w_hh.T[:, col0:]), mask, use_mask, reverse, mode != "gru",
+                         xp[:, col0:], pre[:, col0:], np.empty((B, H), dtype))
+            side.run_beside(side.product_columns, side_args, kernel, args, sync)
+        else:  # the worker makes x_t W_ih^T for all steps ahead of the recurrence
+            side.run_beside(side.input_products,
+                            (x, xw[0], xp_all, reverse, side.chunk_steps(B)), kernel, args,
+                            sync)
+    finally:
+        side.release_worker()
     return states, res
+
+
+def _forward_plan(mode, reset_after, T, B, I, H, GH, dtype):
+    """How the forward uses the worker thread (and claims it: the caller releases it):
+    (None, 0) alone; ("inputs", 0) the worker makes the input projections of all steps ahead;
+    ("columns", col0) the worker makes the columns from col0 on of every step's products, in
+    step with the recurrence (when I < H: then the input projections alone would leave the
+    worker idle most of the time)."""
+    if not packed.AVAILABLE or T < 2 or mg.get_num_threads() < 2:
+        return None, 0
+    plan = None, 0
+    panel = packed.PANEL_VECTORS * packed.vector_width(dtype)
+    cols = packed.padded_cols(GH, dtype)
+    col0 = cols // 2 // panel * panel  # the worker gets the larger half: this thread
+    # also runs the gate math
+    if (0 < I < H and (mode != "gru" or reset_after) and col0 >= panel
+            and B * (I + H) * (cols - col0) >= SPLIT_MIN_MACS_PER_STEP):
+        plan = "columns", col0
+    elif T * B * I * GH >= SIDE_MIN_MACS["forward"]:
+        plan = "inputs", 0
+    if plan[0] is None or not side.claim_worker(mg.get_num_threads()):
+        return None, 0
+    return plan
+
+
+# A call hands work to the side thread (``side``) when minigrad may use two threads, the CPU
+# has the packed kernels, and the multiply-adds moved there pay for the hand-over and for
+# the data that crosses between the cores (xp or dpre, read once on the other core). Set
+# from bench/bench_rnn.py's configurations: the forward of LSTM (16, 100, 32, 64) and RNN
+# (32, 50, 64, 128) (13 M multiply-adds) ran 15-20 % slower with the side thread, LSTM / GRU
+# (32, 50, 64, 128) (39-52 M) 10 % faster; the backward gained from 39 M (LSTM (16, 100,
+# 32, 64)) and not at 10 M.
+SIDE_MIN_MACS = {"forward": 2**25, "backward": 2**24}
+# The forward split by columns hands over twice per step and moves h_t and the worker's
+# columns of the products between the cores: measured no faster than the input projections
+# alone at LSTM / GRU (32, 50, 64, 128) (1.2-1.7 M multiply-adds moved per step), 1.4-1.7x
+# faster than one thread at (32, 50, 64, 512) (10-19 M).
+SPLIT_MIN_MACS_PER_STEP = 2**21
+
+
+def _claim_side(macs, T, which):
+    """Whether this call runs its off-chain products on the worker thread (and has claimed
+    it: the caller releases it). ``macs``: the multiply-adds that would move there;
+    ``which``: "forward" or "backward"."""
+    return (packed.AVAILABLE and T > 1 and macs >= SIDE_MIN_MACS[which]
+            and side.claim_worker(mg.get_num_threads()))
 
 
 def grad_layout(names, arrays, needs):
@@ -186,7 +260,7 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
              coupled=False, reset_after=True):
     """Gradients w.r.t. the inputs listed in ``wanted`` ((name, shape) pairs) from the gradient
     ``g`` (T, S, B, H) w.r.t. the states, packed into one flat array in that order."""
-    x, h0, w_ih, w_hh = arrays["x"], arrays["h0"], arrays["weight_ih"], arrays["weight_hh"]
+    x, h0, w_ih = arrays["x"], arrays["h0"], arrays["weight_ih"]
     T, B, I = x.shape
     H = h0.shape[1]
     GH = w_ih.shape[0]
@@ -200,62 +274,19 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
     if T == 0 or B == 0:
         flat[:] = 0
         return flat
-    lengths = _lengths(lengths, T, B)
-    use_mask = mask is not None
-    mask = mask if use_mask else _empty(dtype)
-    states = res["states"]
-    steps = _step_grads(mode, reset_after, out, B, I, H, GH, dtype)
+    side_macs = T * B * GH * (I * ("weight_ih" in out) + H * ("weight_hh" in out))
+    beside = (mode != "gru" or reset_after) and _claim_side(side_macs, T, "backward")
+    try:
+        steps = (_accumulators(mode, out, I, H, packed.padded_cols(GH, dtype), dtype, "side")
+                 if beside else _step_grads(mode, reset_after, out, B, I, H, GH, dtype))
+        dxp = _run_backward(mode, g, arrays, res, lengths, mask, out, steps, relu, reverse,
+                            coupled, reset_after)
+    finally:
+        if beside:
+            side.release_worker()
     cols = steps["cols"]
-    # All steps' gate gradients are read after the kernel only by x's GEMM and the weight-
-    # gradient GEMMs; without those the kernel keeps just the current step's.
-    kept = T if "x" in out or not steps["in_kernel"] else 1
-    dpre = _scratch("dpre", (kept, B, cols), dtype)
-    dpre[:, :, GH:] = 0
-    dxp = None  # GRU reset_after: the gradient w.r.t. the input projection differs from dpre
-    dh = np.empty((B, H), dtype)
-    keep = "probe" in out
-    S = 2 if mode == "lstm" else 1
-    dstates = out["probe"] if keep else np.empty((0, S, 0, 0), dtype)
-
-    def scratch(width=H):
-        return np.empty((B, width), dtype)
-
-    tmp = _product_buffer(B, H, dtype)
-    w_side = (steps["w_ih"], steps["w_hh"])
-    if mode == "rnn":
-        rnn_kernels.rnn_backward(g, states, x, h0, *_operand(w_hh), mask, lengths, reverse,
-                                 relu, use_mask, dpre, *w_side, steps["b_hh"], dh, scratch(), tmp,
-                                 scratch(I), scratch(), keep, dstates)
-    elif mode == "lstm":
-        peep = arrays["peephole"]
-        use_peep = peep is not None
-        dpeep = out["peephole"] if "peephole" in out else np.empty((3, H), dtype)
-        dc = np.empty((B, H), dtype)
-        lstm_kernels.lstm_backward(g, res["gates"], states, x, h0, arrays["c0"],
-                                   *_operand(w_hh),
-                                   peep if use_peep else np.empty((3, 0), dtype), mask, lengths,
-                                   reverse, coupled, use_peep, use_mask, dpre, *w_side,
-                                   steps["b_hh"], dh, dc, dpeep, scratch(), scratch(),
-                                   np.empty(H, dtype), tmp, scratch(I), scratch(), keep,
-                                   dstates)
-        if "c0" in out:
-            out["c0"][...] = dc
-    else:
-        empty = (_empty(dtype, 1), _empty(dtype))
-        if reset_after:
-            whole, rz, nn = _operand(w_hh), empty, empty
-            dxp = _scratch("dxp", (kept, B, cols), dtype)
-            dxp[:, :, GH:] = 0
-        else:
-            whole, rz, nn = empty, _operand(w_hh[:2 * H]), _operand(w_hh[2 * H:])
-        gru_kernels.gru_backward(g, res["gates"], states, x, h0, res["aux"], *whole, *rz, *nn,
-                                 mask, lengths, reverse, reset_after, use_mask, dpre,
-                                 dxp if reset_after else _empty(dtype, 3), *w_side,
-                                 steps["b_ih"], steps["b_hh"], dh, scratch(), scratch(), tmp,
-                                 _product_buffer(B, H, dtype), scratch(I), scratch(), keep,
-                                 dstates)
-    if "h0" in out:
-        out["h0"][...] = dh
+    dpre = steps["dpre"]
+    kept = dpre.shape[0]
     d_hh = dpre.reshape(kept * B, cols)
     d_ih = d_hh if dxp is None else dxp.reshape(kept * B, cols)
     if "x" in out:
@@ -264,7 +295,7 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
             w = np.zeros((cols, I), dtype)
             w[:GH] = w_ih
         gemm(d_ih, w, out["x"].reshape(T * B, I))
-    if steps["in_kernel"]:
+    if steps["where"] in ("kernel", "side"):
         for name, key in (("weight_ih", "w_ih"), ("weight_hh", "w_hh")):
             if name in out:
                 out[name][...] = steps[key][:, :GH].T
@@ -272,16 +303,114 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
             if name in out:
                 gb = steps["b_hh"] if mode != "gru" or name == "bias_hh" else steps["b_ih"]
                 out[name][...] = gb[:GH]
-    elif steps["packed_after"] and not (mode == "gru" and not reset_after):
+    elif steps["where"] == "packed_after" and not (mode == "gru" and not reset_after):
         e1, e2 = _empty(dtype, 1), _empty(dtype)
+        mask_arr = mask if mask is not None else _empty(dtype)
         grads_after.weight_grads_after(
-            x, states, h0, mask, use_mask, lengths, reverse, d_ih, d_hh,
-            out.get("weight_ih", e2), out.get("weight_hh", e2), out.get("bias_ih", e1),
-            out.get("bias_hh", e1))
+            x, res["states"], h0, mask_arr, mask is not None, _lengths(lengths, T, B),
+            reverse, d_ih, d_hh, out.get("weight_ih", e2), out.get("weight_hh", e2),
+            out.get("bias_ih", e1), out.get("bias_hh", e1))
     else:
-        _weight_grads(out, mode, x, res, h0, mask if use_mask else None, lengths, d_ih, d_hh,
-                      reverse, reset_after, GH, steps["packed_after"])
+        _weight_grads(out, mode, x, res, h0, mask, _lengths(lengths, T, B), d_ih, d_hh,
+                      reverse, reset_after, GH, steps["where"] == "packed_after")
     return flat
+
+
+def _run_backward(mode, g, arrays, res, lengths, mask, out, steps, relu, reverse, coupled,
+                  reset_after):
+    """Run the backward kernel (with the side thread summing the weight gradients when
+    ``steps["where"] == "side"``); fills ``out``'s h0 / c0 / peephole / probe gradients and
+    ``steps["dpre"]``. Returns dxp (GRU reset_after: the gradient w.r.t. the input
+    projection, (kept, B, cols)) or None."""
+    x, h0, w_ih, w_hh = arrays["x"], arrays["h0"], arrays["weight_ih"], arrays["weight_hh"]
+    T, B, I = x.shape
+    H = h0.shape[1]
+    GH = w_ih.shape[0]
+    dtype = x.dtype
+    lengths = _lengths(lengths, T, B)
+    use_mask = mask is not None
+    mask = mask if use_mask else _empty(dtype)
+    states = res["states"]
+    cols = steps["cols"]
+    beside = steps["where"] == "side"
+    # All steps' gate gradients are read after the kernel only by x's GEMM and the weight-
+    # gradient GEMMs (or by the side thread); without those the kernel keeps just the
+    # current step's.
+    kept = T if "x" in out or steps["where"] != "kernel" else 1
+    dpre = _scratch("dpre", (kept, B, cols), dtype)
+    dpre[:, :, GH:] = 0
+    steps["dpre"] = dpre
+    dxp = None  # GRU reset_after: the gradient w.r.t. the input projection differs from dpre
+    dh = np.empty((B, H), dtype)
+    keep = "probe" in out
+    S = 2 if mode == "lstm" else 1
+    dstates = out["probe"] if keep else np.empty((0, S, 0, 0), dtype)
+    sync = new_sync() if beside else _NO_SYNC
+    e1, e2 = _empty(dtype, 1), _empty(dtype)
+    # the kernel's own accumulators: empty when the side thread (or a GEMM after) does it
+    acc = steps if steps["where"] == "kernel" else {"w_ih": e2, "w_hh": e2, "b_ih": e1,
+                                                    "b_hh": e1}
+
+    def scratch(width=H):
+        return np.empty((B, width), dtype)
+
+    tmp = _product_buffer(B, H, dtype)
+    w_side = (acc["w_ih"], acc["w_hh"])
+    dc = None
+    if mode == "rnn":
+        kernel = rnn_kernels.rnn_backward
+        args = (g, states, x, h0, *_operand(w_hh), mask, lengths, reverse, relu, use_mask,
+                dpre, *w_side, acc["b_hh"], dh, scratch(), tmp, scratch(I), scratch(), keep,
+                dstates)
+    elif mode == "lstm":
+        peep = arrays["peephole"]
+        use_peep = peep is not None
+        dpeep = out["peephole"] if "peephole" in out else np.empty((3, H), dtype)
+        dc = np.empty((B, H), dtype)
+        kernel = lstm_kernels.lstm_backward
+        args = (g, res["gates"], states, x, h0, arrays["c0"], *_operand(w_hh),
+                peep if use_peep else np.empty((3, 0), dtype), mask, lengths, reverse,
+                coupled, use_peep, use_mask, dpre, *w_side, acc["b_hh"], dh, dc, dpeep,
+                scratch(), scratch(), np.empty(H, dtype), tmp, scratch(I), scratch(), keep,
+                dstates)
+    else:
+        empty = (_empty(dtype, 1), _empty(dtype))
+        if reset_after:
+            whole, rz, nn = _operand(w_hh), empty, empty
+            dxp = _scratch("dxp", (kept, B, cols), dtype)
+            dxp[:, :, GH:] = 0
+        else:
+            whole, rz, nn = empty, _operand(w_hh[:2 * H]), _operand(w_hh[2 * H:])
+        kernel = gru_kernels.gru_backward
+        args = (g, res["gates"], states, x, h0, res["aux"], *whole, *rz, *nn, mask, lengths,
+                reverse, reset_after, use_mask, dpre,
+                dxp if reset_after else _empty(dtype, 3), *w_side, acc["b_ih"], acc["b_hh"],
+                dh, scratch(), scratch(), tmp, _product_buffer(B, H, dtype), scratch(I),
+                scratch(), keep, dstates)
+    args = (*args, sync)
+    if beside:
+        # The worker sums the weight gradients behind the recurrence; once the recurrence is
+        # done, this thread takes a share of the chunks left, into accumulators of its own.
+        chunk = side.chunk_steps(B)
+        mine = _accumulators(mode, out, I, H, cols, dtype, "side")
+        common = (x, states, h0, mask, use_mask, lengths, reverse,
+                  dpre if dxp is None else dxp, dpre)
+
+        def operands(acc):
+            return (*common, acc["w_ih"], acc["w_hh"], acc["b_ih"], acc["b_hh"], chunk,
+                    np.empty((chunk * B, I), dtype), np.empty((chunk * B, H), dtype))
+
+        side.run_beside(side.weight_grads, (*operands(steps), True), kernel, args, sync,
+                        then=(side.weight_grads, (*operands(mine), False, sync)))
+        for key in ("w_ih", "w_hh", "b_ih", "b_hh"):
+            steps[key] += mine[key]
+    else:
+        kernel(*args)
+    if "h0" in out:
+        out["h0"][...] = dh
+    if "c0" in out:
+        out["c0"][...] = dc
+    return dxp
 
 
 # The weight gradients are summed step by step inside the backward kernel (one (F, B) x
@@ -291,28 +420,35 @@ _STEP_GRADS_MAX_BYTES = 768 * 2**10
 
 
 def _step_grads(mode, reset_after, out, B, I, H, GH, dtype):
-    """How the backward kernel is to produce the weight gradients: ``in_kernel`` (else
-    afterwards, over all steps, through the packed kernel when ``packed_after``, else BLAS),
-    the width ``cols`` of its per-row gate gradients, and the accumulators (empty when not
-    used):
-    w_ih (I, cols), w_hh (H, cols), b_ih, b_hh (cols,) (LSTM and RNN: one bias accumulator,
-    ``b_hh``, serves both biases)."""
-    empty1, empty2 = _empty(dtype, 1), _empty(dtype)
+    """How the weight gradients are made without the side thread: ``where`` = "kernel"
+    (summed step by step inside the backward kernel), "packed_after" (over all steps after
+    it, through the packed kernel) or "blas_after"; the width ``cols`` of the per-row gate
+    gradients, and the accumulators (see ``_accumulators``; empty unless "kernel")."""
     cols = packed.padded_cols(GH, dtype)
-    wanted = [k in out for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-    in_kernel = (packed.AVAILABLE and B >= 8 and any(wanted)
+    wanted = any(k in out for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+    in_kernel = (packed.AVAILABLE and B >= 8 and wanted
                  and (mode != "gru" or reset_after)
                  and (I + H) * cols * np.dtype(dtype).itemsize <= _STEP_GRADS_MAX_BYTES)
-    if not in_kernel:
-        # Few rows per step (B < 8): the products over all steps through the packed kernel,
-        # for which the gate gradients get ``cols`` columns; else BLAS, G H columns.
-        after = packed.AVAILABLE and B < 8
-        return {"in_kernel": False, "packed_after": after, "cols": cols if after else GH,
-                "w_ih": empty2, "w_hh": empty2, "b_ih": empty1, "b_hh": empty1}
-    need_ih, need_hh, need_bih, need_bhh = wanted
-    if mode != "gru":  # one accumulator for both biases (their gradients are equal)
+    if in_kernel:
+        return _accumulators(mode, out, I, H, cols, dtype, "kernel")
+    # Few rows per step (B < 8): the products over all steps through the packed kernel, for
+    # which the gate gradients get ``cols`` columns; else BLAS, G H columns.
+    after = packed.AVAILABLE and B < 8
+    return _accumulators(mode, {}, I, H, cols if after else GH, dtype,
+                         "packed_after" if after else "blas_after")
+
+
+def _accumulators(mode, out, I, H, cols, dtype, where):
+    """The plan for the weight gradients: ``where``, ``cols``, and zeroed accumulators for the
+    gradients ``out`` asks for (empty for the others): w_ih (I, cols), w_hh (H, cols), b_ih,
+    b_hh (cols,) (LSTM and RNN: one accumulator, ``b_hh``, serves both biases, whose
+    gradients are equal)."""
+    need_ih, need_hh, need_bih, need_bhh = (
+        k in out for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+    if mode != "gru":
         need_bih, need_bhh = False, need_bih or need_bhh
-    return {"in_kernel": True, "packed_after": False, "cols": cols,
+    empty1, empty2 = _empty(dtype, 1), _empty(dtype)
+    return {"where": where, "cols": cols,
             "w_ih": np.zeros((I, cols), dtype) if need_ih else empty2,
             "w_hh": np.zeros((H, cols), dtype) if need_hh else empty2,
             "b_ih": np.zeros(cols, dtype) if need_bih else empty1,

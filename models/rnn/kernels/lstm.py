@@ -23,11 +23,12 @@ from .common import (
     sigmoid_act,
     tanh_act,
 )
+from .sync import PROGRESS, SIDE_STEPS, publish, wait_for
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def lstm_forward(x, xwp, xwt, bias, h0, c0, wp, wt, peep, mask, lengths, reverse, coupled,
-                 use_peep, use_mask, save, states, gates, pre, u):
+                 use_peep, use_mask, save, states, gates, pre, u, xp_all, split, sync):
     """Run the recurrence.
 
     x: (T, B, I); xwp, xwt: W_ih^T packed / itself and wp, wt the same for W_hh^T (see
@@ -35,7 +36,12 @@ def lstm_forward(x, xwp, xwt, bias, h0, c0, wp, wt, peep, mask, lengths, reverse
     (3, H) rows w_ci, w_cf, w_co (read when use_peep); mask: (B, H) (read when use_mask);
     lengths: (B,) int64. Writes states: (T, 2, B, H), h then c after each time index; when
     save, gates: (T, B, G H) the gate activations (rows of held sequences are not written),
-    else gates is (1, B, G H) scratch. pre: (B, >= G H), u: (B, H) scratch.
+    else gates is (1, B, G H) scratch. pre: (B, >= G H), u: (B, H) scratch. With a
+    non-empty ``sync`` a side thread writes x_t W_ih^T into xp_all (T, B, >= G H) (see
+    ``side.input_products``): each step waits for it and adds h_{t-1} W_hh^T there. With
+    ``split``, xwp and wp hold only the first columns of W_ih^T, W_hh^T: the worker makes the
+    others' products into ``pre`` (``side.product_columns``); each step waits for them, and
+    publishes PROGRESS once h_t is written.
     """
     T = states.shape[0]
     B, H = h0.shape
@@ -52,8 +58,15 @@ def lstm_forward(x, xwp, xwt, bias, h0, c0, wp, wt, peep, mask, lengths, reverse
         src = hp
         if use_mask:
             src = masked(hp, mask, u)
-        matmul_into(xwp, xwt, x[t], pre)
+        if sync.size > 0 and not split:
+            if not wait_for(sync, PROGRESS, s + 1):
+                return
+            pre = xp_all[t]
+        else:
+            matmul_into(xwp, xwt, x[t], pre)
         matmul_into(wp, wt, src, pre, True)
+        if split and not wait_for(sync, SIDE_STEPS, s + 1):
+            return
         h, c = states[t, 0], states[t, 1]
         ga = gates[t if save else 0]
         for b in range(B):
@@ -98,12 +111,14 @@ def lstm_forward(x, xwp, xwt, bias, h0, c0, wp, wt, peep, mask, lengths, reverse
                     a_o[j] = o
                     hr[j] = o * tanh_act(cr[j])
         hp, cp = h, c
+        if split:
+            publish(sync, PROGRESS, s + 1)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def lstm_backward(g_states, gates, states, x, h0, c0, wp, wt, peep, mask, lengths, reverse,
                   coupled, use_peep, use_mask, dpre, gw_ih, gw_hh, gb, dh, dc, dpeep, dht, dct,
-                  dcu, tmp, xz, uz, keep, dstates):
+                  dcu, tmp, xz, uz, keep, dstates, sync):
     """Backpropagate through the recurrence of ``lstm_forward``.
 
     g_states: (T, 2, B, H) gradient w.r.t. the states (h, c); gates, states saved by the
@@ -117,7 +132,8 @@ def lstm_backward(g_states, gates, states, x, h0, c0, wp, wt, peep, mask, length
     dpeep: (3, H), the peephole gradient (when use_peep). dht, dct: (B, H), dcu: (H,), tmp:
     (B, >= H), xz: (B, I) and uz: (B, H) scratch. When ``keep``, dstates: (T, 2, B, H)
     receives the total gradients dL/dh_t, dL/dc_t (through every later step as well as
-    g_states).
+    g_states). With a non-empty ``sync``, PROGRESS is set to the number of steps whose dpre
+    rows are written (for ``side.weight_grads`` on another thread).
     """
     T = g_states.shape[0]
     B, H = dh.shape
@@ -194,6 +210,8 @@ def lstm_backward(g_states, gates, states, x, h0, c0, wp, wt, peep, mask, length
         if keep:
             dstates[t, 0] = dht
             dstates[t, 1] = dct
+        if sync.size > 0:
+            publish(sync, PROGRESS, T - s)
         # The guard stays here: folded with the product into one inlined helper, B = 1 ran
         # 5-19 % slower (measured sessions 3 and 4).
         if gw_ih.size > 0 or gw_hh.size > 0 or gb.size > 0:

@@ -9,18 +9,19 @@ With ``reverse`` the time indices run from T - 1 down to 0.
 from numba import njit
 
 from .common import add_step_weight_grads, carry_back, masked, matmul_into, tanh_act
+from .sync import PROGRESS, SIDE_STEPS, publish, wait_for
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def rnn_forward(x, xwp, xwt, bias, h0, wp, wt, mask, lengths, reverse, relu, use_mask, states,
-                pre, u):
+                pre, u, xp_all, split, sync):
     """Run the recurrence.
 
     x: (T, B, I); xwp, xwt: W_ih^T packed / itself and wp, wt the same for W_hh^T (see
     ``matmul_into``); bias: (H,) b_ih + b_hh; h0: (B, H); mask:
     (B, H) (read when use_mask); lengths: (B,) int64; relu: ReLU instead of tanh.
     Writes states: (T, 1, B, H), the state after each time index. pre: (B, >= H), u: (B, H)
-    scratch.
+    scratch. xp_all, split, sync: the side thread's share, as in ``lstm_forward``.
     """
     T = states.shape[0]
     B, H = h0.shape
@@ -31,8 +32,15 @@ def rnn_forward(x, xwp, xwt, bias, h0, wp, wt, mask, lengths, reverse, relu, use
         src = hp
         if use_mask:
             src = masked(hp, mask, u)
-        matmul_into(xwp, xwt, x[t], pre)
+        if sync.size > 0 and not split:
+            if not wait_for(sync, PROGRESS, s + 1):
+                return
+            pre = xp_all[t]
+        else:
+            matmul_into(xwp, xwt, x[t], pre)
         matmul_into(wp, wt, src, pre, True)
+        if split and not wait_for(sync, SIDE_STEPS, s + 1):
+            return
         h = states[t, 0]
         for b in range(B):
             hr = h[b]
@@ -48,11 +56,13 @@ def rnn_forward(x, xwp, xwt, bias, h0, wp, wt, mask, lengths, reverse, relu, use
                 for j in range(H):
                     hr[j] = tanh_act(pr[j] + bias[j])
         hp = h
+        if split:
+            publish(sync, PROGRESS, s + 1)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def rnn_backward(g_states, states, x, h0, wp, wt, mask, lengths, reverse, relu, use_mask, dpre,
-                 gw_ih, gw_hh, gb, dh, dt, tmp, xz, uz, keep, dstates):
+                 gw_ih, gw_hh, gb, dh, dt, tmp, xz, uz, keep, dstates, sync):
     """Backpropagate through the recurrence of ``rnn_forward``.
 
     g_states: (T, 1, B, H) gradient w.r.t. the states; states: the forward's output; x:
@@ -63,7 +73,8 @@ def rnn_backward(g_states, states, x, h0, wp, wt, mask, lengths, reverse, relu, 
     gw_ih, gw_hh, gb receive the weight and bias gradients step by step as in
     ``lstm_backward``; dh: (B, H), ends as the gradient w.r.t. h0. dt: (B, H), tmp:
     (B, >= H), xz: (B, I) and uz: (B, H) scratch. When
-    ``keep``, dstates: (T, 1, B, H) receives the total gradients dL/dh_t.
+    ``keep``, dstates: (T, 1, B, H) receives the total gradients dL/dh_t. ``sync``: as in
+    ``lstm_backward``.
     """
     T = g_states.shape[0]
     B, H = dh.shape
@@ -87,6 +98,8 @@ def rnn_backward(g_states, states, x, h0, wp, wt, mask, lengths, reverse, relu, 
                     dpr[j] = dtr[j] * (one - hr[j] * hr[j])
         if keep:
             dstates[t, 0] = dt
+        if sync.size > 0:
+            publish(sync, PROGRESS, T - s)
         # The guard stays here: folded with the product into one inlined helper, B = 1 ran
         # 5-19 % slower (measured sessions 3 and 4).
         if gw_ih.size > 0 or gw_hh.size > 0 or gb.size > 0:
