@@ -23,6 +23,15 @@ for ``--seconds`` per case (at least 5 rounds each); the best round is reported 
 disturbed one on a shared machine).
 ``--cpu`` reports per-thread CPU time instead of wall time (1 thread only; robust to other
 processes on the machine, blind to what extra threads do).
+
+Memory: both libraries allocate their outputs and saved activations afresh at every call
+(~14 MB for an LSTM at (64, 35, 256, 256)). Whether glibc serves them from its heap (reused
+pages) or from fresh mmaps (a page fault per 4 KB page) depends on its dynamic mmap
+threshold, i.e. on what the process allocated before: on this VM a fault costs ~7 us, and
+the same LSTM call measured 31 ms in one process history and 54 ms in another (2,941 faults
+per call). The worker processes therefore run with MALLOC_MMAP_THRESHOLD_=32 MB and
+MALLOC_TRIM_THRESHOLD_=256 MB (both libraries alike), which keeps such arrays on the heap;
+``--default-malloc`` leaves glibc's defaults. Neither library sets these itself.
 """
 
 import argparse
@@ -218,6 +227,9 @@ def worker(args):
 def run_subprocess(args, threads, impl):
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads))
+    if not args.default_malloc:  # see the module docstring: steady-state heap reuse
+        env.setdefault("MALLOC_MMAP_THRESHOLD_", str(32 * 2**20))
+        env.setdefault("MALLOC_TRIM_THRESHOLD_", str(256 * 2**20))
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--impl", impl,
            "--threads", str(threads), "--modes", *args.modes, "--seconds", str(args.seconds),
            "--configs", *[",".join(map(str, c)) for c in args.configs]]
@@ -271,6 +283,8 @@ def main(argv=None):
                    help="B,T,I,H tuples, e.g. 32,50,64,128 (default: the five standard ones)")
     p.add_argument("--seconds", type=float, default=1.0, help="timing budget per case")
     p.add_argument("--cpu", action="store_true", help="per-thread CPU time (1 thread only)")
+    p.add_argument("--default-malloc", action="store_true",
+                   help="leave glibc's malloc thresholds at their defaults (see above)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--impl", default="both", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
