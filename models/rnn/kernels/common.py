@@ -135,6 +135,22 @@ def gemm(a, b, out):
     np.dot(a, b, out)
 
 
+@njit(cache=True, error_model="numpy", nogil=True)
+def transpose_into(src, out):
+    """out (R, C) = src[:C, :R]^T, in 16 x 16 tiles (numpy's strided copy of a transpose
+    streams one side through the cache a column at a time: 2.7 ms against 1.1 ms for a
+    (512, 2048) float32 weight gradient here). src: (>= C, >= R) with contiguous rows."""
+    R, C = out.shape
+    for i0 in range(0, R, 16):
+        i1 = min(R, i0 + 16)
+        for j0 in range(0, C, 16):
+            j1 = min(C, j0 + 16)
+            for i in range(i0, i1):
+                row = out[i]
+                for j in range(j0, j1):
+                    row[j] = src[j, i]
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def matmul_into(wp, wt, a, out, accumulate=False):
     """out[:, :N] = a @ W' (``accumulate``: out[:, :N] += a @ W'). a: (R, K) with contiguous

@@ -34,7 +34,7 @@ from . import grads_after, packed, side
 from . import gru as gru_kernels
 from . import lstm as lstm_kernels
 from . import rnn as rnn_kernels
-from .common import gemm
+from .common import gemm, transpose_into
 from .sync import new_sync
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -150,9 +150,6 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
     res = {"states": states} if save else None
     plan, col0 = _forward_plan(mode, reset_after, T, B, I, H, GH, dtype)
     split = plan == "columns"
-    # With the products split by columns this thread packs only the first col0 columns.
-    xw = _operand(w_ih.T[:, :col0] if split else w_ih.T)
-    hh = _operand(w_hh.T[:, :col0] if split else w_hh.T)
     xp_all = _scratch("xp", (T, B, packed.padded_cols(GH, dtype)), dtype) \
         if plan == "inputs" else _empty(dtype, 3)
     sync = new_sync() if plan else _NO_SYNC
@@ -160,45 +157,63 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
     xp = pre
     if mode == "rnn":
         kernel = rnn_kernels.rnn_forward
-        args = (x, *xw, bias, h0, *hh, mask, lengths, reverse, relu, use_mask, states, pre, u)
+
+        def kernel_args(xw, hh):
+            return (x, *xw, bias, h0, *hh, mask, lengths, reverse, relu, use_mask, states, pre,
+                    u)
     elif mode == "lstm":
         peep = arrays["peephole"]
         use_peep = peep is not None
         gates = np.empty((n, B, GH), dtype)
         kernel = lstm_kernels.lstm_forward
-        args = (x, *xw, bias, h0, arrays["c0"], *hh,
-                peep if use_peep else np.empty((3, 0), dtype), mask, lengths, reverse, coupled,
-                use_peep, use_mask, save, states, gates, pre, u)
+
+        def kernel_args(xw, hh):
+            return (x, *xw, bias, h0, arrays["c0"], *hh,
+                    peep if use_peep else np.empty((3, 0), dtype), mask, lengths, reverse,
+                    coupled, use_peep, use_mask, save, states, gates, pre, u)
         if save:
             res["gates"] = gates
     else:
         empty = (_empty(dtype, 1), _empty(dtype))
         gates = np.empty((n, B, GH), dtype)
         aux = np.empty((n, B, H), dtype)
-        if reset_after:
-            whole, rz, nn = hh, empty, empty
-        else:
-            whole, rz, nn = empty, _operand(w_hh[:2 * H].T), _operand(w_hh[2 * H:].T)
+        rz = nn = empty
+        if not reset_after:
+            rz, nn = _operand(w_hh[:2 * H].T), _operand(w_hh[2 * H:].T)
             pre = _product_buffer(B, 2 * H, dtype)
         xp = _product_buffer(B, GH, dtype)
+        hn = _product_buffer(B, H, dtype)
         kernel = gru_kernels.gru_forward
-        args = (x, *xw, bias, bhn, h0, *whole, *rz, *nn, mask, lengths, reverse, reset_after,
-                use_mask, save, states, gates, aux, xp, pre, u, _product_buffer(B, H, dtype))
+
+        def kernel_args(xw, hh):
+            return (x, *xw, bias, bhn, h0, *(hh if reset_after else empty), *rz, *nn, mask,
+                    lengths, reverse, reset_after, use_mask, save, states, gates, aux, xp, pre,
+                    u, hn)
         if save:
             res.update(gates=gates, aux=aux)
-    args = (*args, xp_all, split, sync)
+
+    def run_here():
+        # This thread's packed weights: the first col0 columns when the products are split,
+        # none of W_ih^T when the worker makes all input projections. Packed here, while the
+        # worker packs its own (packing releases the GIL).
+        x_cols = w_ih.T[:, :col0] if split else w_ih.T
+        xw = (_empty(dtype, 1), _empty(dtype)) if plan == "inputs" else _operand(x_cols)
+        hh = _operand(w_hh.T[:, :col0] if split else w_hh.T) if mode != "gru" or reset_after \
+            else (_empty(dtype, 1), _empty(dtype))
+        kernel(*kernel_args(xw, hh), xp_all, split, sync)
+
     if plan is None:
-        kernel(*args)
+        run_here()
         return states, res
     try:
         if split:  # the worker makes the last columns of every step's products
-            side_args = (x, packed.pack(w_ih.T[:, col0:]), h0, states,
-                         packed.pack(w_hh.T[:, col0:]), mask, use_mask, reverse, mode != "gru",
-                         xp[:, col0:], pre[:, col0:], np.empty((B, H), dtype))
-            side.run_beside(side.product_columns, side_args, kernel, args, sync)
+            side_args = (x, w_ih.T[:, col0:], h0, states, w_hh.T[:, col0:], mask, use_mask,
+                         reverse, mode != "gru", xp[:, col0:], pre[:, col0:],
+                         np.empty((B, H), dtype))
+            side.run_beside(side.product_columns, side_args, run_here, (), sync)
         else:  # the worker makes x_t W_ih^T for all steps ahead of the recurrence
             side.run_beside(side.input_products,
-                            (x, xw[0], xp_all, reverse, side.chunk_steps(B)), kernel, args,
+                            (x, w_ih.T, xp_all, reverse, side.chunk_steps(B)), run_here, (),
                             sync)
     finally:
         side.release_worker()
@@ -298,7 +313,7 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
     if steps["where"] in ("kernel", "side"):
         for name, key in (("weight_ih", "w_ih"), ("weight_hh", "w_hh")):
             if name in out:
-                out[name][...] = steps[key][:, :GH].T
+                transpose_into(steps[key], out[name])
         for name in ("bias_ih", "bias_hh"):
             if name in out:
                 gb = steps["b_hh"] if mode != "gru" or name == "bias_hh" else steps["b_ih"]

@@ -57,7 +57,15 @@ def pack(w):
     return _pack(w, K * padded_cols(N, w.dtype), PANEL_VECTORS * vector_width(w.dtype))
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
+def pack_panels(w):
+    """``pack`` called from a kernel (the worker thread packs its own operands)."""
+    K, N = w.shape
+    V = 64 // w.itemsize
+    return _pack(w, K * (-(-N // V) * V), PANEL_VECTORS * V)
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
 def _pack(w, size, full):
     """``pack``: w (K, N), any strides, into a new (size,) array of panels of ``full``
     columns."""

@@ -22,7 +22,7 @@ import threading
 from numba import njit
 
 from .common import masked
-from .packed import add_product, packed_matmul, packed_matvec
+from .packed import add_product, pack_panels, packed_matmul, packed_matvec
 from .sync import (
     ABORT,
     DONE,
@@ -45,13 +45,15 @@ def chunk_steps(B):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def input_products(x, xwp, xp, reverse, chunk, sync):
+def input_products(x, w_ih_t, xp, reverse, chunk, sync):
     """xp[t, :, :Np] = x_t W_ih^T for every time index, taken in the order the forward takes
     them (``reverse``: t = T - 1 first), one step first, then ``chunk`` steps per product;
-    PROGRESS holds the number of steps done. x: (T, B, I) C-contiguous; xwp:
-    ``packed.pack(W_ih^T)``; xp: (T, B, Np) C-contiguous. Sets DONE at the end."""
+    PROGRESS holds the number of steps done. x: (T, B, I) C-contiguous; w_ih_t: W_ih^T
+    (I, G H), any strides (packed here); xp: (T, B, Np) C-contiguous. Sets DONE at the
+    end."""
     T, B, I = x.shape
     Np = xp.shape[2]
+    xwp = pack_panels(w_ih_t)
     s0, step = 0, 1  # one step first: the recurrence can start at once
     while s0 < T and not aborted(sync):
         s1 = min(T, s0 + step)
@@ -73,16 +75,18 @@ def _packed_product(wp, a, out, accumulate):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def product_columns(x, xwp, h0, states, wp, mask, use_mask, reverse, accumulate, xp, pre, u,
-                    sync):
+def product_columns(x, w_ih_t, h0, states, w_hh_t, mask, use_mask, reverse, accumulate, xp,
+                    pre, u, sync):
     """The worker's share of each forward step when the products are split by columns: for
     s = 0, 1, ... (t in the forward's order), once h_{t-1} is written (PROGRESS >= s; h0
     first), xp = x_t W_ih'^T and pre (+)= (m * h_{t-1}) W_hh'^T (``accumulate``: pre is xp,
     LSTM and RNN; else GRU's separate recurrent product), W' the last columns of the layer's
-    weights (xwp, wp: their packed panels; I, H >= 1). xp, pre: (B, N') views of the
+    weights (w_ih_t, w_hh_t: views of W_ih^T, W_hh^T, packed here while the calling thread
+    packs its own; I, H >= 1). xp, pre: (B, N') views of the
     kernel's buffers (rows contiguous); u: (B, H) scratch. SIDE_STEPS counts the steps
     done; DONE is set at the end."""
     T = states.shape[0]
+    xwp, wp = pack_panels(w_ih_t), pack_panels(w_hh_t)
     hp = h0
     for s in range(T):
         t = T - 1 - s if reverse else s
@@ -234,10 +238,11 @@ _WORKER = _Worker()
 
 def run_beside(side_fn, side_args, main_fn, main_args, sync, then=None):
     """Run ``side_fn(*side_args, sync)`` on the worker thread while ``main_fn(*main_args)``
-    runs here, then ``then[0](*then[1])`` here when given (a share of the side's work); all
-    are nogil numba kernels that communicate through ``sync`` (the side kernel sets DONE
-    last). Returns once all are done; re-raises the worker's error. The caller has claimed
-    the worker (``claim_worker``) and releases it afterwards."""
+    runs here, then ``then[0](*then[1])`` here when given (a share of the side's work). The
+    side function and the kernels the others run are nogil numba kernels that communicate
+    through ``sync`` (the side kernel sets DONE last); main_fn may be Python around them.
+    Returns once all are done; re-raises the worker's error. The caller has claimed the
+    worker (``claim_worker``) and releases it afterwards."""
     job = _Job(side_fn, (*side_args, sync), sync)
     _WORKER.start(job)
     finished = False
