@@ -42,6 +42,7 @@ def two_threads(monkeypatch):
     monkeypatch.setattr(side, "run_beside", recording)
     monkeypatch.setattr(launch, "SIDE_MIN_MACS", {"forward": 0, "backward": 0})
     monkeypatch.setattr(launch, "SPLIT_MIN_MACS_PER_STEP", 0)
+    monkeypatch.setattr(launch, "UNITS_MIN_MACS_PER_STEP", 0)
     monkeypatch.setattr(side, "CHUNK_ROWS", 6)
     old = mg.get_num_threads()
     mg.set_num_threads(2)
@@ -87,15 +88,17 @@ _SPLIT_H = {("rnn", np.float64): 48, ("lstm", np.float64): 16, ("gru", np.float6
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("mode, make_kw, kw", CASES)
 def test_forward_split_by_columns(two_threads, mode, make_kw, kw, dtype):
-    """I < H: the worker makes the last columns of every step's products in step with the
-    recurrence (GRU reset_after=False keeps the input projections ahead instead). The same
+    """Wide enough layers split every step between the threads: the LSTM by hidden units
+    (each thread its units' gates and states), GRU and RNN with I < H by the products'
+    columns (GRU reset_after=False keeps the input projections ahead instead). The same
     states as one thread, bit for bit, and the same gradients."""
     H = _SPLIT_H[mode, dtype]
     p = make_inputs(mode, T=9, I=5, H=H, dtype=dtype, **make_kw)
     kw = _options(kw, H=H)
     with_side = _run(mode, p, kw)
     split = mode != "gru" or kw.get("reset_after", True)
-    assert two_threads[0] == ("product_columns" if split else "input_products")
+    first = "lstm_forward_units" if mode == "lstm" else "product_columns"
+    assert two_threads[0] == (first if split else "input_products")
     mg.set_num_threads(1)
     alone = _run(mode, p, kw)
     np.testing.assert_array_equal(with_side[0], alone[0])
@@ -107,12 +110,29 @@ def test_forward_split_by_columns(two_threads, mode, make_kw, kw, dtype):
                                    atol=rtol * np.abs(g).max(), err_msg=name)
 
 
-def test_forward_split_against_the_reference(two_threads):
-    """One split case against the numpy reference itself (float64, B = 1: the one-row
-    kernels on both threads)."""
-    p = make_inputs("lstm", T=6, B=1, I=3, H=16, peephole=True)
-    check_against_reference("lstm", p, _options({"hidden_mask": "mask"}, B=1, H=16))
-    assert two_threads[0] == "product_columns"
+@pytest.mark.parametrize("mode, H", [("lstm", 16), ("gru", 16), ("rnn", 48)])
+def test_forward_split_against_the_reference(two_threads, mode, H):
+    """Each split against the numpy reference itself (float64, B = 1: the one-row kernels
+    on both threads)."""
+    p = make_inputs(mode, T=6, B=1, I=3, H=H, peephole=mode == "lstm")
+    check_against_reference(mode, p, _options({"hidden_mask": "mask"}, B=1, H=H))
+    assert two_threads[0] == ("lstm_forward_units" if mode == "lstm" else "product_columns")
+
+
+@pytest.mark.parametrize("kw", [{}, {"reverse": True, "hidden_mask": "mask"}])
+def test_lstm_units_split_off_the_vector_grid(two_threads, kw):
+    """float32, H = 40: this thread keeps 16 units, the worker 24 (its blocks of the gates
+    array start off the 64-byte grid), B = 11 across the 8-row blocks, ended sequences."""
+    p = make_inputs("lstm", T=7, B=11, I=6, H=40, peephole=True, dtype=np.float32)
+    kw = _options({**kw, "lengths": [7, 2, 5, 7, 1, 7, 6, 3, 7, 4, 7]}, B=11, H=40)
+    with_side = _run("lstm", p, kw)
+    assert two_threads == ["lstm_forward_units", "weight_grads"]
+    mg.set_num_threads(1)
+    alone = _run("lstm", p, kw)
+    np.testing.assert_array_equal(with_side[0], alone[0])
+    for name, g in alone[1].items():
+        np.testing.assert_allclose(with_side[1][name], g, rtol=1e-5,
+                                   atol=1e-5 * np.abs(g).max(), err_msg=name)
 
 
 @pytest.mark.parametrize("mode, make_kw, kw", [

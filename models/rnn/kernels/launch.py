@@ -35,7 +35,7 @@ from . import gru as gru_kernels
 from . import lstm as lstm_kernels
 from . import rnn as rnn_kernels
 from .common import gemm, transpose_into
-from .sync import new_sync
+from .sync import PROGRESS, SIDE_STEPS, new_sync
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 _EMPTY = {}
@@ -73,6 +73,18 @@ def _scratch(role, shape, dtype):
         buf = np.empty(size, dtype)
         _SCRATCH.buffers[key] = buf
     return buf[:size].reshape(shape)
+
+
+def aligned_empty(shape, dtype):
+    """np.empty(shape, dtype) starting on a 64-byte boundary (numpy guarantees 16): arrays
+    that two threads write side by side (the states and gates of their own units) then share
+    no cache line when the split falls on a multiple of 16 float32 columns, and vector
+    loads do not straddle lines."""
+    dtype = np.dtype(dtype)
+    size = math.prod(shape)
+    raw = np.empty(size + 64 // dtype.itemsize, dtype)
+    start = (-raw.ctypes.data % 64) // dtype.itemsize
+    return raw[start:start + size].reshape(shape)
 
 
 def num_gates(mode, coupled):
@@ -138,7 +150,7 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
     GH = w_ih.shape[0]
     dtype = x.dtype
     S = 2 if mode == "lstm" else 1
-    states = np.empty((T, S, B, H), dtype)
+    states = aligned_empty((T, S, B, H), dtype)
     if T == 0 or B == 0:
         return states, ({"states": states} if save else None)
     lengths = _lengths(lengths, T, B)
@@ -164,7 +176,7 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
     elif mode == "lstm":
         peep = arrays["peephole"]
         use_peep = peep is not None
-        gates = np.empty((n, B, GH), dtype)
+        gates = aligned_empty((n, B, GH), dtype)
         kernel = lstm_kernels.lstm_forward
 
         def kernel_args(xw, hh):
@@ -175,7 +187,7 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
             res["gates"] = gates
     else:
         empty = (_empty(dtype, 1), _empty(dtype))
-        gates = np.empty((n, B, GH), dtype)
+        gates = aligned_empty((n, B, GH), dtype)
         aux = np.empty((n, B, H), dtype)
         rz = nn = empty
         if not reset_after:
@@ -206,7 +218,10 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
         run_here()
         return states, res
     try:
-        if split:  # the worker makes the last columns of every step's products
+        if plan == "units":  # each thread makes the LSTM's gates and states of half the units
+            lstm_units(x, w_ih, bias, h0, arrays["c0"], w_hh, arrays["peephole"], mask,
+                       lengths, reverse, coupled, use_mask, save, states, gates, col0, sync)
+        elif split:  # the worker makes the last columns of every step's products
             side_args = (x, w_ih.T[:, col0:], h0, states, w_hh.T[:, col0:], mask, use_mask,
                          reverse, mode != "gru", xp[:, col0:], pre[:, col0:],
                          np.empty((B, H), dtype))
@@ -218,6 +233,28 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
     finally:
         side.release_worker()
     return states, res
+
+
+def lstm_units(x, w_ih, bias, h0, c0, w_hh, peep, mask, lengths, reverse, coupled, use_mask,
+               save, states, gates, Hm, sync):
+    """The LSTM forward with the hidden units split between this thread ([0, Hm)) and the
+    worker ([Hm, H)), see ``lstm_kernels.lstm_forward_units``. The worker is claimed."""
+    B, H = h0.shape
+    G = w_ih.shape[0] // H
+    dtype = x.dtype
+    use_peep = peep is not None
+    peep = peep if use_peep else np.empty((3, 0), dtype)
+
+    def share(u0, u1, mine, theirs, finish):
+        cols = (np.arange(G)[:, None] * H + np.arange(u0, u1)[None, :]).reshape(-1)
+        pre = np.empty((B, packed.padded_cols(cols.size, dtype)), dtype)
+        return (x, w_ih[cols].T, bias[cols], h0, c0, w_hh[cols].T, peep, mask, lengths,
+                reverse, coupled, use_peep, use_mask, save, states, gates, pre,
+                np.empty((B, H), dtype), u0, u1, mine, theirs, finish)
+
+    kernel = lstm_kernels.lstm_forward_units
+    side.run_beside(kernel, share(Hm, H, SIDE_STEPS, PROGRESS, True), kernel,
+                    (*share(0, Hm, PROGRESS, SIDE_STEPS, False), sync), sync)
 
 
 def _forward_plan(mode, reset_after, T, B, I, H, GH, dtype):
@@ -233,7 +270,12 @@ def _forward_plan(mode, reset_after, T, B, I, H, GH, dtype):
     cols = packed.padded_cols(GH, dtype)
     col0 = cols // 2 // panel * panel  # the worker gets the larger half: this thread
     # also runs the gate math
-    if (0 < I < H and (mode != "gru" or reset_after) and col0 >= panel
+    V = packed.vector_width(dtype)
+    Hm = H // 2 // V * V  # the units this thread keeps, a whole number of vectors
+    if (mode == "lstm" and I > 0 and Hm > 0
+            and B * (I + H) * GH // 2 >= UNITS_MIN_MACS_PER_STEP):
+        plan = "units", Hm
+    elif (0 < I < H and (mode != "gru" or reset_after) and col0 >= panel
             and B * (I + H) * (cols - col0) >= SPLIT_MIN_MACS_PER_STEP):
         plan = "columns", col0
     elif T * B * I * GH >= SIDE_MIN_MACS["forward"]:
@@ -256,6 +298,8 @@ SIDE_MIN_MACS = {"forward": 2**25, "backward": 2**24}
 # alone at LSTM / GRU (32, 50, 64, 128) (1.2-1.7 M multiply-adds moved per step), 1.4-1.7x
 # faster than one thread at (32, 50, 64, 512) (10-19 M).
 SPLIT_MIN_MACS_PER_STEP = 2**21
+# The LSTM's units split hands over once per step and moves only half of h_t each way.
+UNITS_MIN_MACS_PER_STEP = 2**20
 
 
 def _claim_side(macs, T, which):

@@ -23,7 +23,8 @@ from .common import (
     sigmoid_act,
     tanh_act,
 )
-from .sync import PROGRESS, SIDE_STEPS, publish, wait_for
+from .packed import pack_panels, packed_product
+from .sync import DONE, PROGRESS, SIDE_STEPS, publish, wait_for
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
@@ -220,3 +221,99 @@ def lstm_backward(g_states, gates, states, x, h0, c0, wp, wt, peep, mask, length
                                   xz, uz)
         matmul_into(wp, wt, dp[:, :GH], tmp)
         carry_back(tmp, dht, mask, use_mask, lengths, t, dh)
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def lstm_forward_units(x, w_ih_t, bias, h0, c0, w_hh_t, peep, mask, lengths, reverse, coupled,
+                       use_peep, use_mask, save, states, gates, pre, u, u0, u1, mine, theirs,
+                       finish, sync):
+    """One thread's share of ``lstm_forward`` when two threads split the hidden units: this
+    thread makes the gates, c_t and h_t of units [u0, u1) at every step, from the whole
+    h_{t-1} (the other thread makes the rest). Each step waits until the other thread has
+    published the step before (sync slot ``theirs``) and publishes its own (slot ``mine``);
+    ``finish``: set DONE at the end (the worker's call).
+
+    w_ih_t: (I, G Hk), w_hh_t: (H, G Hk), bias: (G Hk,): the columns of W_ih^T, W_hh^T and of
+    b_ih + b_hh that belong to these units, gate-major (Hk = u1 - u0, I >= 1), packed here.
+    pre: (B, >= padded(G Hk)), u: (B, H) scratch of this thread. The rest as in
+    ``lstm_forward``: gates (T or 1, B, G H) receives the activations in the layer's layout,
+    states (T, 2, B, H) the states of these units.
+    """
+    T = states.shape[0]
+    B, H = h0.shape
+    Hk = u1 - u0
+    one = h0.dtype.type(1.0)
+    if coupled:  # local (pre, bias) and layer (gates) offsets of the i, f, g, o blocks
+        li, lf, lg, lo = 0, 0, Hk, 2 * Hk
+        gi, gf, gg, go = 0, 0, H, 2 * H
+    else:
+        li, lf, lg, lo = 0, Hk, 2 * Hk, 3 * Hk
+        gi, gf, gg, go = 0, H, 2 * H, 3 * H
+    # W_hh^T's rows in two parts, [0, m) and [m, H): the thread with the first units makes
+    # the product of its own half of h_{t-1} before it waits for the other half; the other
+    # thread waits first. Either way k runs from 0 to H - 1, as with one thread (the same
+    # sums, bit for bit).
+    m = u1 if u0 == 0 else u0
+    xwp, wp_lo, wp_hi = pack_panels(w_ih_t), pack_panels(w_hh_t[:m]), pack_panels(w_hh_t[m:])
+    b_i, b_f, b_g, b_o = bias[li:li + Hk], bias[lf:lf + Hk], bias[lg:lg + Hk], bias[lo:lo + Hk]
+    wci, wcf, wco = peep[0, u0:u1], peep[1, u0:u1], peep[2, u0:u1]
+    hp, cp = h0, c0
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        packed_product(xwp, x[t], pre, False)
+        if u0 == 0:  # h_{t-1}[:, :m] is this thread's own: its product first
+            first = masked(hp[:, :m], mask[:, :m], u[:, :m]) if use_mask else hp[:, :m]
+            packed_product(wp_lo, first, pre, True)
+            if s > 0 and not wait_for(sync, theirs, s):
+                break
+            rest = masked(hp[:, m:], mask[:, m:], u[:, m:]) if use_mask else hp[:, m:]
+        else:
+            if s > 0 and not wait_for(sync, theirs, s):
+                break
+            src = masked(hp, mask, u) if use_mask else hp
+            packed_product(wp_lo, src[:, :m], pre, True)
+            rest = src[:, m:]
+        packed_product(wp_hi, rest, pre, True)
+        h, c = states[t, 0], states[t, 1]
+        ga = gates[t if save else 0]
+        for b in range(B):
+            hr, cr, hpr, cpr = h[b, u0:u1], c[b, u0:u1], hp[b, u0:u1], cp[b, u0:u1]
+            if t >= lengths[b]:
+                hr[:] = hpr
+                cr[:] = cpr
+                continue
+            pr, ar = pre[b], ga[b]
+            p_i, p_f, p_g, p_o = pr[li:li + Hk], pr[lf:lf + Hk], pr[lg:lg + Hk], pr[lo:lo + Hk]
+            a_i, a_f = ar[gi + u0:gi + u1], ar[gf + u0:gf + u1]
+            a_g, a_o = ar[gg + u0:gg + u1], ar[go + u0:go + u1]
+            if use_peep:
+                if not coupled:
+                    for j in range(Hk):
+                        a_i[j] = sigmoid_act(p_i[j] + b_i[j] + wci[j] * cpr[j])
+                for j in range(Hk):
+                    a_f[j] = sigmoid_act(p_f[j] + b_f[j] + wcf[j] * cpr[j])
+            else:
+                if not coupled:
+                    for j in range(Hk):
+                        a_i[j] = sigmoid_act(p_i[j] + b_i[j])
+                for j in range(Hk):
+                    a_f[j] = sigmoid_act(p_f[j] + b_f[j])
+            for j in range(Hk):
+                g = tanh_act(p_g[j] + b_g[j])
+                a_g[j] = g
+                i = one - a_f[j] if coupled else a_i[j]
+                cr[j] = a_f[j] * cpr[j] + i * g
+            if use_peep:
+                for j in range(Hk):
+                    o = sigmoid_act(p_o[j] + b_o[j] + wco[j] * cr[j])
+                    a_o[j] = o
+                    hr[j] = o * tanh_act(cr[j])
+            else:
+                for j in range(Hk):
+                    o = sigmoid_act(p_o[j] + b_o[j])
+                    a_o[j] = o
+                    hr[j] = o * tanh_act(cr[j])
+        hp, cp = h, c
+        publish(sync, mine, s + 1)
+    if finish:
+        publish(sync, DONE, 1)

@@ -397,3 +397,13 @@ def add_product(a, b, out):
             else:
                 _m1s(a, r0 * lda, lda, ka, b, q0, ldb, K, out, r0 * ldc + q0, ldc, rows)
         q0 += width
+
+
+@njit(cache=True, error_model="numpy", nogil=True, inline="always")
+def packed_product(wp, a, out, accumulate):
+    """out[:, :Np] (+)= a @ W' through the packed panels wp (the one-row kernel for one row).
+    a: (R, K), K >= 1, contiguous rows; out: (R, >= Np) with contiguous rows."""
+    if a.shape[0] == 1:
+        packed_matvec(a[0], wp, out[0], accumulate)
+    else:
+        packed_matmul(a, wp, out, accumulate)

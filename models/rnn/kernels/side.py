@@ -22,7 +22,7 @@ import threading
 from numba import njit
 
 from .common import masked
-from .packed import add_product, pack_panels, packed_matmul, packed_matvec
+from .packed import add_product, pack_panels, packed_matmul, packed_product
 from .sync import (
     ABORT,
     DONE,
@@ -65,15 +65,6 @@ def input_products(x, w_ih_t, xp, reverse, chunk, sync):
     publish(sync, DONE, 1)
 
 
-@njit(cache=True, error_model="numpy", nogil=True, inline="always")
-def _packed_product(wp, a, out, accumulate):
-    """out[:, :Np] (+)= a @ W' through the packed panels wp (one-row kernel for one row)."""
-    if a.shape[0] == 1:
-        packed_matvec(a[0], wp, out[0], accumulate)
-    else:
-        packed_matmul(a, wp, out, accumulate)
-
-
 @njit(cache=True, error_model="numpy", nogil=True)
 def product_columns(x, w_ih_t, h0, states, w_hh_t, mask, use_mask, reverse, accumulate, xp,
                     pre, u, sync):
@@ -93,8 +84,8 @@ def product_columns(x, w_ih_t, h0, states, w_hh_t, mask, use_mask, reverse, accu
         if s > 0 and not wait_for(sync, PROGRESS, s):
             break
         src = masked(hp, mask, u) if use_mask else hp
-        _packed_product(xwp, x[t], xp, False)
-        _packed_product(wp, src, pre, accumulate)
+        packed_product(xwp, x[t], xp, False)
+        packed_product(wp, src, pre, accumulate)
         publish(sync, SIDE_STEPS, s + 1)
         hp = states[t, 0]
     publish(sync, DONE, 1)
