@@ -15,6 +15,12 @@ The per-step products use the packed AVX-512 kernel (``packed``: W_ih^T, W_hh^T 
 packed once per call) where the CPU has it, BLAS elsewhere; the GEMMs that span all steps go
 through ``common.gemm`` (one BLAS library; see there).
 
+With ``minigrad.get_num_threads() >= 2`` and enough work, a worker thread takes a share
+(``side``; the plans: ``_forward_plan`` and ``backward``): the forward is split by hidden
+units (LSTM) or by the products' columns (GRU, RNN), or the worker makes the input
+projections ahead; the backward's weight gradients are summed on the worker behind the
+recurrence.
+
 Arrays come in as a dict ``name -> ndarray`` (``x`` (T, B, I), ``h0``, ``c0`` (B, H),
 ``weight_ih`` (G H, I), ``weight_hh`` (G H, H), ``bias_ih``, ``bias_hh`` (G H,), ``peephole``
 (3, H), ``probe`` (T, S, B, H), zero; absent ones are None), all C-contiguous and of one float
@@ -160,8 +166,9 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
     n = T if save else 1
     u = np.empty((B, H), dtype)
     res = {"states": states} if save else None
-    plan, col0 = _forward_plan(mode, reset_after, T, B, I, H, GH, dtype)
+    plan, cut = _forward_plan(mode, reset_after, T, B, I, H, GH, dtype)
     split = plan == "columns"
+    col0 = cut if split else 0
     xp_all = _scratch("xp", (T, B, packed.padded_cols(GH, dtype)), dtype) \
         if plan == "inputs" else _empty(dtype, 3)
     sync = new_sync() if plan else _NO_SYNC
@@ -220,7 +227,7 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
     try:
         if plan == "units":  # each thread makes the LSTM's gates and states of half the units
             lstm_units(x, w_ih, bias, h0, arrays["c0"], w_hh, arrays["peephole"], mask,
-                       lengths, reverse, coupled, use_mask, save, states, gates, col0, sync)
+                       lengths, reverse, coupled, use_mask, save, states, gates, cut, sync)
         elif split:  # the worker makes the last columns of every step's products
             side_args = (x, w_ih.T[:, col0:], h0, states, w_hh.T[:, col0:], mask, use_mask,
                          reverse, mode != "gru", xp[:, col0:], pre[:, col0:],
@@ -259,10 +266,11 @@ def lstm_units(x, w_ih, bias, h0, c0, w_hh, peep, mask, lengths, reverse, couple
 
 def _forward_plan(mode, reset_after, T, B, I, H, GH, dtype):
     """How the forward uses the worker thread (and claims it: the caller releases it):
-    (None, 0) alone; ("inputs", 0) the worker makes the input projections of all steps ahead;
-    ("columns", col0) the worker makes the columns from col0 on of every step's products, in
-    step with the recurrence (when I < H: then the input projections alone would leave the
-    worker idle most of the time)."""
+    (None, 0) alone; ("units", Hm) LSTM: this thread makes units [0, Hm), the worker the
+    rest (``lstm_units``); ("columns", col0) the worker makes the columns from col0 on of
+    every step's products, in step with the recurrence (GRU, RNN with I < H: the input
+    projections alone would leave the worker idle most of the time); ("inputs", 0) the
+    worker makes the input projections of all steps ahead."""
     if not packed.AVAILABLE or T < 2 or mg.get_num_threads() < 2:
         return None, 0
     plan = None, 0

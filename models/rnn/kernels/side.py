@@ -1,15 +1,20 @@
-"""A second thread beside the recurrence: the products that do not wait for h_{t-1}.
+"""A second thread beside the recurrence, and the worker that runs it.
 
 Per step the recurrence must finish h_{t-1} before h_{t-1} W_hh^T can start, but the input
 projection x_t W_ih^T (forward) and the weight gradients x_t^T dpre_t, h_{t-1}^T dpre_t
-(backward) do not sit on that chain. With two threads (``minigrad.get_num_threads()``), one
-worker thread runs them while the calling thread runs the recurrence:
+(backward) do not sit on that chain, and the columns of one step's product are independent.
+With two threads (``minigrad.get_num_threads()``), one worker thread takes a share while the
+calling thread runs the recurrence (the plans are chosen in ``launch``):
 
-- forward: the worker writes xp[t] = x_t W_ih^T for the steps in the recurrence's order,
-  several steps per product, and publishes how many are done; the recurrence waits for
-  step s, then adds h_{t-1} W_hh^T into xp[t];
-- backward: the recurrence publishes each step's gate gradients; the worker sums the weight
-  and bias gradients over chunks of the finished steps (several steps per product).
+- forward, ``input_products``: the worker writes xp[t] = x_t W_ih^T for the steps in the
+  recurrence's order, several steps per product, and publishes how many are done; the
+  recurrence waits for step s, then adds h_{t-1} W_hh^T into xp[t];
+- forward, ``product_columns`` (GRU, RNN): the worker makes the last columns of every step's
+  products, in step with the recurrence (which makes the rest and the gate math);
+- forward, LSTM: both threads run ``lstm.lstm_forward_units`` on half the hidden units each;
+- backward, ``weight_grads``: the recurrence publishes each step's gate gradients; the
+  worker sums the weight and bias gradients over chunks of the finished steps, and the
+  caller takes a share of the chunks left once its recurrence is done.
 
 Both sides run numba kernels without the GIL; they meet through a ``sync`` array (``sync``).
 The worker is one daemon thread per process, used by one call at a time: a call that finds
