@@ -324,3 +324,36 @@ def test_set_num_threads(monkeypatch):
         assert mg.get_num_threads() >= 1
     finally:
         mg.set_num_threads(old)
+
+
+@pytest.mark.parametrize("cls, kw", [
+    ("LSTM", {"num_layers": 2, "bidirectional": True, "peephole": True}),
+    ("GRU", {"num_layers": 2, "bidirectional": True}),
+    ("RNN", {"bidirectional": True, "nonlinearity": "relu"}),
+])
+def test_layers_with_two_threads(two_threads, cls, kw):
+    """Through the layer classes (stacked, bidirectional, variable lengths, batch_first):
+    two threads give one thread's outputs, final states and parameter gradients."""
+    import models
+
+    def run(threads):
+        mg.set_num_threads(threads)
+        mg.manual_seed(3)
+        layer = getattr(models, cls)(5, 32, batch_first=True, dtype=mg.float64, **kw)
+        x = mg.tensor(np.random.default_rng(4).standard_normal((6, 9, 5)), dtype=mg.float64,
+                      requires_grad=True)
+        out, h_n = layer(x, lengths=[9, 4, 7, 9, 1, 6])
+        h_n = h_n[0] if isinstance(h_n, tuple) else h_n
+        (out.sum() + (h_n * h_n).sum()).backward()
+        grads = {name: p.grad.data.copy() for name, p in layer.named_parameters()}
+        return out.data, h_n.data, x.grad.data, grads
+
+    with_side = run(2)
+    assert "weight_grads" in two_threads  # every layer-direction's backward used the worker
+    alone = run(1)
+    np.testing.assert_array_equal(with_side[0], alone[0])
+    np.testing.assert_array_equal(with_side[1], alone[1])
+    np.testing.assert_allclose(with_side[2], alone[2], rtol=1e-12, atol=1e-14)
+    for name, g in alone[3].items():
+        np.testing.assert_allclose(with_side[3][name], g, rtol=1e-12, atol=1e-14,
+                                   err_msg=name)
