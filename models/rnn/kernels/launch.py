@@ -72,11 +72,11 @@ def _scratch(role, shape, dtype):
     size = math.prod(shape)
     dtype = np.dtype(dtype)
     if size * dtype.itemsize > _SCRATCH_MAX_BYTES:
-        return np.empty(shape, dtype)
+        return aligned_empty(shape, dtype)
     key = (role, dtype)
     buf = _SCRATCH.buffers.get(key)
     if buf is None or buf.size < size:
-        buf = np.empty(size, dtype)
+        buf = aligned_empty((size,), dtype)
         _SCRATCH.buffers[key] = buf
     return buf[:size].reshape(shape)
 
