@@ -252,7 +252,7 @@ def lstm_forward_units(x, w_ih_t, bias, h0, c0, w_hh_t, peep, mask, lengths, rev
     # W_hh^T's rows in two parts, [0, m) and [m, H): the thread with the first units makes
     # the product of its own half of h_{t-1} before it waits for the other half; the other
     # thread waits first. Either way k runs from 0 to H - 1, as with one thread (the same
-    # sums, bit for bit).
+    # sums, bit for bit, for B >= 2; the one-row kernel's partial sums regroup at m).
     m = u1 if u0 == 0 else u0
     xwp, wp_lo, wp_hi = pack_panels(w_ih_t), pack_panels(w_hh_t[:m]), pack_panels(w_hh_t[m:])
     b_i, b_f, b_g, b_o = bias[li:li + Hk], bias[lf:lf + Hk], bias[lg:lg + Hk], bias[lo:lo + Hk]
