@@ -88,17 +88,15 @@ _SPLIT_H = {("rnn", np.float64): 48, ("lstm", np.float64): 16, ("gru", np.float6
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("mode, make_kw, kw", CASES)
 def test_forward_split_by_columns(two_threads, mode, make_kw, kw, dtype):
-    """Wide enough layers split every step between the threads: the LSTM by hidden units
-    (each thread its units' gates and states), GRU and RNN with I < H by the products'
-    columns (GRU reset_after=False keeps the input projections ahead instead). The same
-    states as one thread, bit for bit, and the same gradients."""
+    """Wide enough layers split every step between the threads by hidden units (each
+    thread its units' gates and states; GRU reset_after=False keeps the input projections
+    ahead instead). The same states as one thread, bit for bit, and the same gradients."""
     H = _SPLIT_H[mode, dtype]
     p = make_inputs(mode, T=9, I=5, H=H, dtype=dtype, **make_kw)
     kw = _options(kw, H=H)
     with_side = _run(mode, p, kw)
     split = mode != "gru" or kw.get("reset_after", True)
-    first = "lstm_forward_units" if mode == "lstm" else "product_columns"
-    assert two_threads[0] == (first if split else "input_products")
+    assert two_threads[0] == (f"{mode}_forward_units" if split else "input_products")
     mg.set_num_threads(1)
     alone = _run(mode, p, kw)
     np.testing.assert_array_equal(with_side[0], alone[0])
@@ -116,19 +114,20 @@ def test_forward_split_against_the_reference(two_threads, mode, H):
     on both threads)."""
     p = make_inputs(mode, T=6, B=1, I=3, H=H, peephole=mode == "lstm")
     check_against_reference(mode, p, _options({"hidden_mask": "mask"}, B=1, H=H))
-    assert two_threads[0] == ("lstm_forward_units" if mode == "lstm" else "product_columns")
+    assert two_threads[0] == f"{mode}_forward_units"
 
 
+@pytest.mark.parametrize("mode", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("kw", [{}, {"reverse": True, "hidden_mask": "mask"}])
-def test_lstm_units_split_off_the_vector_grid(two_threads, kw):
+def test_units_split_off_the_vector_grid(two_threads, mode, kw):
     """float32, H = 40: this thread keeps 16 units, the worker 24 (its blocks of the gates
     array start off the 64-byte grid), B = 11 across the 8-row blocks, ended sequences."""
-    p = make_inputs("lstm", T=7, B=11, I=6, H=40, peephole=True, dtype=np.float32)
+    p = make_inputs(mode, T=7, B=11, I=6, H=40, peephole=mode == "lstm", dtype=np.float32)
     kw = _options({**kw, "lengths": [7, 2, 5, 7, 1, 7, 6, 3, 7, 4, 7]}, B=11, H=40)
-    with_side = _run("lstm", p, kw)
-    assert two_threads == ["lstm_forward_units", "weight_grads"]
+    with_side = _run(mode, p, kw)
+    assert two_threads == [f"{mode}_forward_units", "weight_grads"]
     mg.set_num_threads(1)
-    alone = _run("lstm", p, kw)
+    alone = _run(mode, p, kw)
     np.testing.assert_array_equal(with_side[0], alone[0])
     for name, g in alone[1].items():
         np.testing.assert_allclose(with_side[1][name], g, rtol=1e-5,
@@ -180,7 +179,8 @@ def test_side_thread_float32_and_wider_layers(two_threads, mode):
     kw = _options({"lengths": [7, 3, 1, 7, 5, 2, 7, 6, 4, 7, 1, 7, 7, 2, 5, 7, 3, 7, 6]},
                   B=19, H=21)
     with_side = _run(mode, p, kw)
-    # LSTM (4 H = 84 columns) is wide enough for the column split, GRU and RNN are not
+    # H = 21 is too narrow for the units split (a whole 16-float vector each); the LSTM's
+    # 4 H = 84 columns are wide enough for the column split, the GRU's and RNN's are not
     first = "product_columns" if mode == "lstm" else "input_products"
     assert two_threads == [first, "weight_grads"]
     mg.set_num_threads(1)

@@ -25,7 +25,8 @@ from numba import njit, types
 from numba.extending import intrinsic, overload
 
 from .packed import add_product as packed_add_product
-from .packed import packed_matmul, packed_matvec
+from .packed import packed_matmul, packed_matvec, packed_product
+from .sync import wait_for
 
 
 @intrinsic
@@ -270,3 +271,31 @@ def carry_back(tmp, held, mask, use_mask, lengths, t, dh):
                 dhb[j] = tb[j] * mb[j]
         else:
             dhb[:] = tmp[b, :H]
+
+
+@njit(cache=True, error_model="numpy", nogil=True, inline="always")
+def units_products(xwp, wp_lo, wp_hi, x_t, hp, mask, use_mask, u, xp, pre, into_xp, m,
+                   first, s, sync, theirs):
+    """One thread's products of step s when two threads split the hidden units (the
+    ``*_forward_units`` kernels): xp = x_t W_ih'^T and pre (+)= (m * h_{t-1}) W_hh'^T for
+    the columns of this thread's units (``into_xp``: pre is xp and the sum is one, LSTM and
+    RNN; the GRU keeps them apart), W_hh'^T's rows in two parts, [0, m) (panels wp_lo) and [m, H)
+    (wp_hi). ``first``: this thread owns units [0, m) and multiplies its own half of
+    h_{t-1} before it waits for the other thread's step s - 1 (sync slot ``theirs``); the
+    other thread waits first. Either way k runs from 0 to H - 1 as with one thread. Returns
+    False when ABORT was raised. hp: (B, H) h_{t-1}; u: (B, H) scratch."""
+    packed_product(xwp, x_t, xp, False)
+    if first:
+        own = masked(hp[:, :m], mask[:, :m], u[:, :m]) if use_mask else hp[:, :m]
+        packed_product(wp_lo, own, pre, into_xp)
+        if s > 0 and not wait_for(sync, theirs, s):
+            return False
+        rest = masked(hp[:, m:], mask[:, m:], u[:, m:]) if use_mask else hp[:, m:]
+    else:
+        if s > 0 and not wait_for(sync, theirs, s):
+            return False
+        src = masked(hp, mask, u) if use_mask else hp
+        packed_product(wp_lo, src[:, :m], pre, into_xp)
+        rest = src[:, m:]
+    packed_product(wp_hi, rest, pre, True)
+    return True

@@ -14,8 +14,17 @@ With ``reverse`` the time indices run from T - 1 down to 0.
 
 from numba import njit
 
-from .common import add_weight_grads, live_rows, masked, matmul_into, sigmoid_act, tanh_act
-from .sync import PROGRESS, SIDE_STEPS, publish, wait_for
+from .common import (
+    add_weight_grads,
+    live_rows,
+    masked,
+    matmul_into,
+    sigmoid_act,
+    tanh_act,
+    units_products,
+)
+from .packed import pack_panels
+from .sync import DONE, PROGRESS, SIDE_STEPS, publish, wait_for
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
@@ -208,3 +217,57 @@ def gru_backward(g_states, gates, states, x, h0, aux, wp, wt, wp_rz, wt_rz, wp_n
             else:
                 for j in range(H):
                     dhb[j] = tb[j] + ddr[j]
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def gru_forward_units(x, w_ih_t, bias, bhn, h0, w_hh_t, mask, lengths, reverse, use_mask,
+                      save, states, gates, aux, xp, pre, u, u0, u1, mine, theirs, finish, sync):
+    """One thread's share of ``gru_forward`` (reset_after) when two threads split the hidden
+    units: this thread makes r, z, n and h_t of units [u0, u1) at every step from the whole
+    h_{t-1}, as ``lstm.lstm_forward_units`` does for the LSTM (the same sync slots ``mine`` /
+    ``theirs`` and ``finish``). w_ih_t: (I, 3 Hk), w_hh_t: (H, 3 Hk), bias: (3 Hk,) this
+    thread's columns, gate-major (Hk = u1 - u0, I >= 1), packed here; bhn: (H,) b_hn; xp,
+    pre: (B, >= padded(3 Hk)), u: (B, H) scratch of this thread. gates (T or 1, B, 3 H) and
+    aux (T or 1, B, H) receive these units' values in the layer's layout; the rest as in
+    ``gru_forward``."""
+    T = states.shape[0]
+    B, H = h0.shape
+    Hk = u1 - u0
+    one = h0.dtype.type(1.0)
+    zero = h0.dtype.type(0.0)
+    m = u1 if u0 == 0 else u0  # W_hh^T's rows split at m (see ``units_products``)
+    xwp, wp_lo, wp_hi = pack_panels(w_ih_t), pack_panels(w_hh_t[:m]), pack_panels(w_hh_t[m:])
+    b_r, b_z, b_n, b_hn = bias[:Hk], bias[Hk:2 * Hk], bias[2 * Hk:3 * Hk], bhn[u0:u1]
+    hp = h0
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        k = t if save else 0
+        if not units_products(xwp, wp_lo, wp_hi, x[t], hp, mask, use_mask, u, xp, pre, False,
+                              m, u0 == 0, s, sync, theirs):
+            break
+        h, ga, ax = states[t, 0], gates[k], aux[k]
+        for b in range(B):
+            hr, hpr, axr = h[b, u0:u1], hp[b, u0:u1], ax[b, u0:u1]
+            if t >= lengths[b]:
+                hr[:] = hpr
+                axr[:] = zero
+                continue
+            pr, xr, ar = pre[b], xp[b], ga[b]
+            a_r, a_z, a_n = ar[u0:u1], ar[H + u0:H + u1], ar[2 * H + u0:2 * H + u1]
+            p_r, p_z, p_n = pr[:Hk], pr[Hk:2 * Hk], pr[2 * Hk:3 * Hk]
+            x_r, x_z, x_n = xr[:Hk], xr[Hk:2 * Hk], xr[2 * Hk:3 * Hk]
+            for j in range(Hk):
+                a_r[j] = sigmoid_act(p_r[j] + x_r[j] + b_r[j])
+            for j in range(Hk):
+                a_z[j] = sigmoid_act(p_z[j] + x_z[j] + b_z[j])
+            for j in range(Hk):
+                v = p_n[j] + b_hn[j]
+                axr[j] = v
+                a_n[j] = tanh_act(x_n[j] + b_n[j] + a_r[j] * v)
+            for j in range(Hk):
+                z = a_z[j]
+                hr[j] = (one - z) * a_n[j] + z * hpr[j]
+        hp = h
+        publish(sync, mine, s + 1)
+    if finish:
+        publish(sync, DONE, 1)

@@ -195,7 +195,7 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
     else:
         empty = (_empty(dtype, 1), _empty(dtype))
         gates = aligned_empty((n, B, GH), dtype)
-        aux = np.empty((n, B, H), dtype)
+        aux = aligned_empty((n, B, H), dtype)
         rz = nn = empty
         if not reset_after:
             rz, nn = _operand(w_hh[:2 * H].T), _operand(w_hh[2 * H:].T)
@@ -225,9 +225,11 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
         run_here()
         return states, res
     try:
-        if plan == "units":  # each thread makes the LSTM's gates and states of half the units
-            lstm_units(x, w_ih, bias, h0, arrays["c0"], w_hh, arrays["peephole"], mask,
-                       lengths, reverse, coupled, use_mask, save, states, gates, cut, sync)
+        if plan == "units":  # each thread makes the gates and states of half the units
+            units_forward(mode, x, w_ih, bias, bhn, h0, arrays["c0"], w_hh,
+                          arrays["peephole"], mask, lengths, reverse, relu, coupled, use_mask,
+                          save, states, gates if mode != "rnn" else None,
+                          aux if mode == "gru" else None, cut, sync)
         elif split:  # the worker makes the last columns of every step's products
             side_args = (x, w_ih.T[:, col0:], h0, states, w_hh.T[:, col0:], mask, use_mask,
                          reverse, mode != "gru", xp[:, col0:], pre[:, col0:],
@@ -242,10 +244,11 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
     return states, res
 
 
-def lstm_units(x, w_ih, bias, h0, c0, w_hh, peep, mask, lengths, reverse, coupled, use_mask,
-               save, states, gates, Hm, sync):
-    """The LSTM forward with the hidden units split between this thread ([0, Hm)) and the
-    worker ([Hm, H)), see ``lstm_kernels.lstm_forward_units``. The worker is claimed."""
+def units_forward(mode, x, w_ih, bias, bhn, h0, c0, w_hh, peep, mask, lengths, reverse, relu,
+                  coupled, use_mask, save, states, gates, aux, Hm, sync):
+    """The forward with the hidden units split between this thread ([0, Hm)) and the worker
+    ([Hm, H)), see ``lstm_kernels.lstm_forward_units`` (and the RNN's and GRU's, reset_after
+    only). The worker is claimed."""
     B, H = h0.shape
     G = w_ih.shape[0] // H
     dtype = x.dtype
@@ -255,20 +258,30 @@ def lstm_units(x, w_ih, bias, h0, c0, w_hh, peep, mask, lengths, reverse, couple
     def share(u0, u1, mine, theirs, finish):
         cols = (np.arange(G)[:, None] * H + np.arange(u0, u1)[None, :]).reshape(-1)
         pre = np.empty((B, packed.padded_cols(cols.size, dtype)), dtype)
+        u = np.empty((B, H), dtype)
+        ends = (u0, u1, mine, theirs, finish)
+        if mode == "rnn":
+            return (x, w_ih[cols].T, bias[cols], h0, w_hh[cols].T, mask, lengths, reverse,
+                    relu, use_mask, states, pre, u, *ends)
+        if mode == "gru":
+            xp = np.empty_like(pre)
+            return (x, w_ih[cols].T, bias[cols], bhn, h0, w_hh[cols].T, mask, lengths, reverse,
+                    use_mask, save, states, gates, aux, xp, pre, u, *ends)
         return (x, w_ih[cols].T, bias[cols], h0, c0, w_hh[cols].T, peep, mask, lengths,
-                reverse, coupled, use_peep, use_mask, save, states, gates, pre,
-                np.empty((B, H), dtype), u0, u1, mine, theirs, finish)
+                reverse, coupled, use_peep, use_mask, save, states, gates, pre, u, *ends)
 
-    kernel = lstm_kernels.lstm_forward_units
+    kernel = {"rnn": rnn_kernels.rnn_forward_units, "lstm": lstm_kernels.lstm_forward_units,
+              "gru": gru_kernels.gru_forward_units}[mode]
     side.run_beside(kernel, share(Hm, H, SIDE_STEPS, PROGRESS, True), kernel,
                     (*share(0, Hm, PROGRESS, SIDE_STEPS, False), sync), sync)
 
 
 def _forward_plan(mode, reset_after, T, B, I, H, GH, dtype):
     """How the forward uses the worker thread (and claims it: the caller releases it):
-    (None, 0) alone; ("units", Hm) LSTM: this thread makes units [0, Hm), the worker the
-    rest (``lstm_units``); ("columns", col0) the worker makes the columns from col0 on of
-    every step's products, in step with the recurrence (GRU, RNN with I < H: the input
+    (None, 0) alone; ("units", Hm) this thread makes units [0, Hm), the worker the rest
+    (``units_forward``; not GRU reset_after=False, whose n product needs all of r * u);
+    ("columns", col0) the worker makes the columns from col0 on of every step's products, in
+    step with the recurrence (layers too narrow for the units split, I < H: the input
     projections alone would leave the worker idle most of the time); ("inputs", 0) the
     worker makes the input projections of all steps ahead."""
     if not packed.AVAILABLE or T < 2 or mg.get_num_threads() < 2:
@@ -280,7 +293,7 @@ def _forward_plan(mode, reset_after, T, B, I, H, GH, dtype):
     # also runs the gate math
     V = packed.vector_width(dtype)
     Hm = H // 2 // V * V  # the units this thread keeps, a whole number of vectors
-    if (mode == "lstm" and I > 0 and Hm > 0
+    if ((mode != "gru" or reset_after) and I > 0 and Hm > 0
             and B * (I + H) * GH // 2 >= UNITS_MIN_MACS_PER_STEP):
         plan = "units", Hm
     elif (0 < I < H and (mode != "gru" or reset_after) and col0 >= panel

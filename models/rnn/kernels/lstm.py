@@ -22,8 +22,9 @@ from .common import (
     matmul_into,
     sigmoid_act,
     tanh_act,
+    units_products,
 )
-from .packed import pack_panels, packed_product
+from .packed import pack_panels
 from .sync import DONE, PROGRESS, SIDE_STEPS, publish, wait_for
 
 
@@ -249,31 +250,16 @@ def lstm_forward_units(x, w_ih_t, bias, h0, c0, w_hh_t, peep, mask, lengths, rev
     else:
         li, lf, lg, lo = 0, Hk, 2 * Hk, 3 * Hk
         gi, gf, gg, go = 0, H, 2 * H, 3 * H
-    # W_hh^T's rows in two parts, [0, m) and [m, H): the thread with the first units makes
-    # the product of its own half of h_{t-1} before it waits for the other half; the other
-    # thread waits first. Either way k runs from 0 to H - 1, as with one thread (the same
-    # sums, bit for bit, for B >= 2; the one-row kernel's partial sums regroup at m).
-    m = u1 if u0 == 0 else u0
+    m = u1 if u0 == 0 else u0  # W_hh^T's rows split at m (see ``units_products``)
     xwp, wp_lo, wp_hi = pack_panels(w_ih_t), pack_panels(w_hh_t[:m]), pack_panels(w_hh_t[m:])
     b_i, b_f, b_g, b_o = bias[li:li + Hk], bias[lf:lf + Hk], bias[lg:lg + Hk], bias[lo:lo + Hk]
     wci, wcf, wco = peep[0, u0:u1], peep[1, u0:u1], peep[2, u0:u1]
     hp, cp = h0, c0
     for s in range(T):
         t = T - 1 - s if reverse else s
-        packed_product(xwp, x[t], pre, False)
-        if u0 == 0:  # h_{t-1}[:, :m] is this thread's own: its product first
-            first = masked(hp[:, :m], mask[:, :m], u[:, :m]) if use_mask else hp[:, :m]
-            packed_product(wp_lo, first, pre, True)
-            if s > 0 and not wait_for(sync, theirs, s):
-                break
-            rest = masked(hp[:, m:], mask[:, m:], u[:, m:]) if use_mask else hp[:, m:]
-        else:
-            if s > 0 and not wait_for(sync, theirs, s):
-                break
-            src = masked(hp, mask, u) if use_mask else hp
-            packed_product(wp_lo, src[:, :m], pre, True)
-            rest = src[:, m:]
-        packed_product(wp_hi, rest, pre, True)
+        if not units_products(xwp, wp_lo, wp_hi, x[t], hp, mask, use_mask, u, pre, pre, True,
+                              m, u0 == 0, s, sync, theirs):
+            break
         h, c = states[t, 0], states[t, 1]
         ga = gates[t if save else 0]
         for b in range(B):

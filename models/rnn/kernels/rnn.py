@@ -8,8 +8,16 @@ With ``reverse`` the time indices run from T - 1 down to 0.
 
 from numba import njit
 
-from .common import add_step_weight_grads, carry_back, masked, matmul_into, tanh_act
-from .sync import PROGRESS, SIDE_STEPS, publish, wait_for
+from .common import (
+    add_step_weight_grads,
+    carry_back,
+    masked,
+    matmul_into,
+    tanh_act,
+    units_products,
+)
+from .packed import pack_panels
+from .sync import DONE, PROGRESS, SIDE_STEPS, publish, wait_for
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
@@ -108,3 +116,44 @@ def rnn_backward(g_states, states, x, h0, wp, wt, mask, lengths, reverse, relu, 
                                   xz, uz)
         matmul_into(wp, wt, dp[:, :H], tmp)
         carry_back(tmp, dt, mask, use_mask, lengths, t, dh)
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def rnn_forward_units(x, w_ih_t, bias, h0, w_hh_t, mask, lengths, reverse, relu, use_mask,
+                      states, pre, u, u0, u1, mine, theirs, finish, sync):
+    """One thread's share of ``rnn_forward`` when two threads split the hidden units: this
+    thread makes h_t of units [u0, u1) at every step from the whole h_{t-1}, as
+    ``lstm.lstm_forward_units`` does for the LSTM (the same sync slots ``mine`` / ``theirs``
+    and ``finish``). w_ih_t: (I, Hk), w_hh_t: (H, Hk), bias: (Hk,) this thread's columns
+    (Hk = u1 - u0, I >= 1), packed here; pre: (B, >= padded(Hk)), u: (B, H) scratch of this
+    thread; the rest as in ``rnn_forward``."""
+    T = states.shape[0]
+    B = h0.shape[0]
+    Hk = u1 - u0
+    zero = h0.dtype.type(0.0)
+    m = u1 if u0 == 0 else u0  # W_hh^T's rows split at m (see ``units_products``)
+    xwp, wp_lo, wp_hi = pack_panels(w_ih_t), pack_panels(w_hh_t[:m]), pack_panels(w_hh_t[m:])
+    hp = h0
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        if not units_products(xwp, wp_lo, wp_hi, x[t], hp, mask, use_mask, u, pre, pre, True,
+                              m, u0 == 0, s, sync, theirs):
+            break
+        h = states[t, 0]
+        for b in range(B):
+            hr = h[b, u0:u1]
+            if t >= lengths[b]:
+                hr[:] = hp[b, u0:u1]
+                continue
+            pr = pre[b]
+            if relu:
+                for j in range(Hk):
+                    v = pr[j] + bias[j]
+                    hr[j] = zero if v < zero else v  # NaN passes through
+            else:
+                for j in range(Hk):
+                    hr[j] = tanh_act(pr[j] + bias[j])
+        hp = h
+        publish(sync, mine, s + 1)
+    if finish:
+        publish(sync, DONE, 1)
