@@ -17,7 +17,7 @@ through ``common.gemm`` (one BLAS library; see there).
 
 With ``minigrad.get_num_threads() >= 2`` and enough work, a worker thread takes a share
 (``side``; the plans: ``_forward_plan`` and ``backward``): the forward is split by hidden
-units (LSTM) or by the products' columns (GRU, RNN), or the worker makes the input
+units (or, for narrow layers, by the products' columns), or the worker makes the input
 projections ahead; the backward's weight gradients are summed on the worker behind the
 recurrence.
 

@@ -9,9 +9,11 @@ calling thread runs the recurrence (the plans are chosen in ``launch``):
 - forward, ``input_products``: the worker writes xp[t] = x_t W_ih^T for the steps in the
   recurrence's order, several steps per product, and publishes how many are done; the
   recurrence waits for step s, then adds h_{t-1} W_hh^T into xp[t];
-- forward, ``product_columns`` (GRU, RNN): the worker makes the last columns of every step's
-  products, in step with the recurrence (which makes the rest and the gate math);
-- forward, LSTM: both threads run ``lstm.lstm_forward_units`` on half the hidden units each;
+- forward, split by hidden units: both threads run a ``*_forward_units`` kernel (``lstm``,
+  ``gru``, ``rnn``) on half the units each;
+- forward, ``product_columns`` (layers too narrow for the units split): the worker makes the
+  last columns of every step's products, in step with the recurrence (which makes the rest
+  and the gate math);
 - backward, ``weight_grads``: the recurrence publishes each step's gate gradients; the
   worker sums the weight and bias gradients over chunks of the finished steps, and the
   caller takes a share of the chunks left once its recurrence is done.
