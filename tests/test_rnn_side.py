@@ -57,6 +57,19 @@ def _run(mode, p, kw):
     return out.data, {k: a.grad.data for k, a in t.items() if a is not None}
 
 
+def _assert_as_one_thread(with_side, alone):
+    """The states bit for bit; every gradient equal to rounding. float32: the weight
+    gradients are sums in another order (chunks of steps instead of one product over all),
+    with cancellation, so they are compared at the scale of the whole gradient."""
+    np.testing.assert_array_equal(with_side[0], alone[0])
+    for name, g in alone[1].items():
+        if g.dtype == np.float32:
+            rtol, atol = 1e-5, 1e-5 * np.abs(g).max()
+        else:
+            rtol, atol = 1e-12, 1e-14
+        np.testing.assert_allclose(with_side[1][name], g, rtol=rtol, atol=atol, err_msg=name)
+
+
 @pytest.mark.parametrize("mode, make_kw, kw", CASES)
 def test_side_thread_gives_the_single_thread_numbers(two_threads, mode, make_kw, kw):
     """T = 9 steps in chunks of 2 (the last one short), reverse and ended sequences included:
@@ -72,22 +85,19 @@ def test_side_thread_gives_the_single_thread_numbers(two_threads, mode, make_kw,
     # GRU reset_after=False makes its weight gradients after the kernel (no side thread).
     both = mode != "gru" or kw.get("reset_after", True)
     assert taken == (["input_products", "weight_grads"] if both else ["input_products"])
-    np.testing.assert_array_equal(with_side[0], alone[0])
-    for name, g in alone[1].items():
-        np.testing.assert_allclose(with_side[1][name], g, rtol=1e-12, atol=1e-14,
-                                   err_msg=name)
+    _assert_as_one_thread(with_side, alone)
     mg.set_num_threads(2)
     check_against_reference(mode, p, kw)
 
 
-# H large enough for the column split (each thread at least one panel of 3 vectors).
+# H large enough for the units split (each thread at least one whole vector of units).
 _SPLIT_H = {("rnn", np.float64): 48, ("lstm", np.float64): 16, ("gru", np.float64): 16,
             ("rnn", np.float32): 96, ("lstm", np.float32): 32, ("gru", np.float32): 32}
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("mode, make_kw, kw", CASES)
-def test_forward_split_by_columns(two_threads, mode, make_kw, kw, dtype):
+def test_forward_split_between_the_threads(two_threads, mode, make_kw, kw, dtype):
     """Wide enough layers split every step between the threads by hidden units (each
     thread its units' gates and states; GRU reset_after=False keeps the input projections
     ahead instead). The same states as one thread, bit for bit, and the same gradients."""
@@ -99,13 +109,7 @@ def test_forward_split_by_columns(two_threads, mode, make_kw, kw, dtype):
     assert two_threads[0] == (f"{mode}_forward_units" if split else "input_products")
     mg.set_num_threads(1)
     alone = _run(mode, p, kw)
-    np.testing.assert_array_equal(with_side[0], alone[0])
-    # float32: the weight gradients are sums in another order (chunks of steps instead of
-    # one product over all), with cancellation: compare at the scale of the whole gradient.
-    rtol = 1e-12 if dtype == np.float64 else 1e-5
-    for name, g in alone[1].items():
-        np.testing.assert_allclose(with_side[1][name], g, rtol=rtol,
-                                   atol=rtol * np.abs(g).max(), err_msg=name)
+    _assert_as_one_thread(with_side, alone)
 
 
 @pytest.mark.parametrize("mode, H", [("lstm", 16), ("gru", 16), ("rnn", 48)])
@@ -128,10 +132,7 @@ def test_units_split_off_the_vector_grid(two_threads, mode, kw):
     assert two_threads == [f"{mode}_forward_units", "weight_grads"]
     mg.set_num_threads(1)
     alone = _run(mode, p, kw)
-    np.testing.assert_array_equal(with_side[0], alone[0])
-    for name, g in alone[1].items():
-        np.testing.assert_allclose(with_side[1][name], g, rtol=1e-5,
-                                   atol=1e-5 * np.abs(g).max(), err_msg=name)
+    _assert_as_one_thread(with_side, alone)
 
 
 @pytest.mark.parametrize("mode, make_kw, kw", [
@@ -165,10 +166,7 @@ def test_the_caller_takes_the_chunks_a_late_worker_leaves(monkeypatch, two_threa
     monkeypatch.setattr(side, "run_beside", late_worker)
     with_side = _run(mode, p, kw)
     assert late and late[0] >= 5  # all five chunks (2 steps each) went to the caller
-    np.testing.assert_array_equal(with_side[0], alone[0])
-    for name, g in alone[1].items():
-        np.testing.assert_allclose(with_side[1][name], g, rtol=1e-12, atol=1e-14,
-                                   err_msg=name)
+    _assert_as_one_thread(with_side, alone)
 
 
 @pytest.mark.parametrize("mode", ["rnn", "lstm", "gru"])
@@ -185,10 +183,7 @@ def test_side_thread_float32_and_wider_layers(two_threads, mode):
     assert two_threads == [first, "weight_grads"]
     mg.set_num_threads(1)
     alone = _run(mode, p, kw)
-    np.testing.assert_array_equal(with_side[0], alone[0])
-    for name, g in alone[1].items():
-        np.testing.assert_allclose(with_side[1][name], g, rtol=1e-5,
-                                   atol=1e-5 * np.abs(g).max(), err_msg=name)
+    _assert_as_one_thread(with_side, alone)
 
 
 def test_one_thread_never_uses_the_worker(two_threads):
