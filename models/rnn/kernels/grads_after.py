@@ -6,8 +6,9 @@ With the gate gradients D of all steps (T B, N') (zero rows past each sequence's
 columns past G H), the layer's dL/dW_ih = D^T U_x and dL/dW_hh = D^T U_h, U_x = [x_t] and
 U_h = [m * h_{t-1}] stacked over the steps (T B, I) and (T B, H), and dL/db = D's column sums.
 The rows of ended sequences are zeroed in U (their x and states may hold anything, NaN
-included, and 0 * NaN is NaN). ``inputs`` and ``previous_states`` also serve the BLAS GEMM
-that larger layers use instead (``launch._weight_grads``).
+included, and 0 * NaN is NaN). ``inputs`` and ``previous_states`` build U_x and U_h for the
+BLAS GEMM that larger layers use instead (``launch._weight_grads``); ``weight_grads_after``
+reads them in place.
 """
 
 import numpy as np
@@ -54,11 +55,8 @@ def previous_states(states, h0, mask, use_mask, lengths, reverse):
 
 
 @njit(cache=True, error_model="numpy")
-def _transposed_product(u, d, out):
-    """out (G H, F) = (u^T d)^T[:G H] for u (T B, F), d (T B, N'), N' >= G H a multiple of
-    the vector width."""
-    acc = np.zeros((u.shape[1], d.shape[1]), d.dtype)
-    add_product(u.T, d, acc)
+def _transpose_out(acc, out):
+    """out (G H, F) = acc[:, :G H]^T for acc (F, N')."""
     for g in range(out.shape[0]):
         for f in range(out.shape[1]):
             out[g, f] = acc[f, g]
@@ -75,18 +73,59 @@ def _column_sums(d, out):
 
 
 @njit(cache=True, error_model="numpy")
+def _sequence_steps(lengths, b, reverse):
+    """(first, last, start): sequence b's time indices [first, last) whose h_{t-1} is a saved
+    state, states[t - 1] (forward) or states[t + 1] (reverse), and the index ``start`` that
+    met h0 instead."""
+    n = lengths[b]
+    if reverse:
+        return 0, n - 1, n - 1
+    return 1, n, 0
+
+
+@njit(cache=True, error_model="numpy")
 def weight_grads_after(x, states, h0, mask, use_mask, lengths, reverse, d_ih, d_hh, gw_ih,
                        gw_hh, gb_ih, gb_hh):
     """Write the gradients asked for (the outputs that are not empty): gw_ih (G H, I) and
     gb_ih (G H,) from d_ih, gw_hh (G H, H) and gb_hh (G H,) from d_hh (d_ih, d_hh: (T B, N'),
     the same array except for a GRU with reset_after). x: (T, B, I); states: (T, S, B, H);
-    h0, mask: (B, H); lengths: (B,) int64."""
+    h0, mask: (B, H); lengths: (B,) int64.
+
+    The products run sequence by sequence over its own steps, reading x and the saved states
+    in place (U_x and U_h are never built): sequence b's rows of D are every B-th row, and its
+    steps past the end are not read at all. A mask scales the rows of sequence b's share of
+    dL/dW_hh^T, (m_b * h)^T d = diag(m_b) h^T d."""
+    T, B, I = x.shape
+    N = d_ih.shape[1]
     if gw_ih.size > 0:
-        _transposed_product(inputs(x, lengths), d_ih, gw_ih)
+        acc = np.zeros((I, N), x.dtype)
+        for b in range(B):
+            n = lengths[b]
+            add_product(x[:n, b, :].T, d_ih[b::B][:n], acc)
+        _transpose_out(acc, gw_ih)
     if gw_hh.size > 0:
-        _transposed_product(previous_states(states, h0, mask, use_mask, lengths, reverse),
-                            d_hh, gw_hh)
+        H = h0.shape[1]
+        acc = np.zeros((H, N), x.dtype)
+        part = np.empty((H, N), x.dtype) if use_mask else acc
+        for b in range(B):
+            if use_mask:
+                part[:, :] = 0
+            first, last, start = _sequence_steps(lengths, b, reverse)
+            d = d_hh[b::B]
+            add_product(h0[b:b + 1, :].T, d[start:start + 1], part)
+            shift = 1 if reverse else -1
+            add_product(states[first + shift:last + shift, 0, b, :].T, d[first:last], part)
+            if use_mask:
+                for j in range(H):
+                    mj, pj, aj = mask[b, j], part[j], acc[j]
+                    for m in range(N):
+                        aj[m] += mj * pj[m]
+        _transpose_out(acc, gw_hh)
+    same = d_ih.ctypes.data == d_hh.ctypes.data
     if gb_ih.size > 0:
         _column_sums(d_ih, gb_ih)
     if gb_hh.size > 0:
-        _column_sums(d_hh, gb_hh)
+        if same and gb_ih.size > 0:
+            gb_hh[:] = gb_ih
+        else:
+            _column_sums(d_hh, gb_hh)
