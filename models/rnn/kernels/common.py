@@ -25,7 +25,7 @@ from numba import njit, types
 from numba.extending import intrinsic, overload
 
 from .packed import add_product as packed_add_product
-from .packed import packed_matmul, packed_matvec, packed_product
+from .packed import packed_matmul, packed_product, packed_row
 from .sync import wait_for
 
 
@@ -170,8 +170,8 @@ def matmul_into(wp, wt, a, out, accumulate=False):
             out[:, :] = 0
         return
     if wp.size > 0:
-        if R == 1:
-            packed_matvec(a[0], wp, out[0], accumulate)
+        if R == 1:  # read in place: no views of the rows
+            packed_row(a, 0, a.strides[1] // a.itemsize, K, wp, out, 0, accumulate)
         else:
             packed_matmul(a, wp, out, accumulate)
         return
@@ -259,18 +259,19 @@ def add_step_weight_grads(x_t, hp, d, mask, use_mask, lengths, t, gw_ih, gw_hh, 
 def carry_back(tmp, held, mask, use_mask, lengths, t, dh):
     """LSTM and RNN: the gradient handed to the step before, dh (B, H) = tmp * mask (tmp: the
     step's product dpre_t W_hh, (B, >= H)), or for a sequence that ended before t its held
-    state's gradient ``held`` (B, H) unchanged."""
+    state's gradient ``held`` (B, H) unchanged. Rows indexed, not sliced (no reference counts
+    in the time loop)."""
     H = dh.shape[1]
     for b in range(dh.shape[0]):
-        dhb = dh[b]
         if t >= lengths[b]:
-            dhb[:] = held[b]
-        elif use_mask:
-            tb, mb = tmp[b], mask[b]
             for j in range(H):
-                dhb[j] = tb[j] * mb[j]
+                dh[b, j] = held[b, j]
+        elif use_mask:
+            for j in range(H):
+                dh[b, j] = tmp[b, j] * mask[b, j]
         else:
-            dhb[:] = tmp[b, :H]
+            for j in range(H):
+                dh[b, j] = tmp[b, j]
 
 
 @njit(cache=True, error_model="numpy", nogil=True, inline="always")

@@ -276,37 +276,46 @@ _r1, _r1a = _row_kernel(1, False), _row_kernel(1, True)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def packed_matvec(a, wp, out, accumulate=False):
-    """out[:Np] = a @ W' (``accumulate``: +=) for one row: a: (K,), any stride; wp:
-    ``pack(W')`` of W' (K, N); out: (>= Np,) contiguous, Np = padded_cols(N) (K = 0: the
-    panels are empty and do not tell N; all of out is set to zero)."""
-    K = a.shape[0]
+def packed_row(a, a_off, ka, K, wp, out, c_off, accumulate):
+    """out[c_off:c_off + Np] = a' @ W' (``accumulate``: +=) for one row a' of K elements,
+    a'[k] = element ``a_off + k ka`` of a's data: a row read in place from an array of any
+    shape (no view is made: inside a kernel's time loop every view costs a reference count
+    taken and dropped, ~6 ns each). wp: ``pack(W')`` of W' (K, N); out: contiguous from
+    c_off, Np = padded_cols(N) elements (K = 0: the panels are empty and do not tell N; all
+    of out[c_off:] is set to zero)."""
     if K == 0:
         if not accumulate:
-            out[:] = 0
+            out.reshape(-1)[c_off:] = 0
         return
     V = 16 if a.itemsize == 4 else 8
     Np = wp.size // K
-    ka = a.strides[0] // a.itemsize
     q0 = 0
     while q0 < Np:
         width = min(3 * V, Np - q0)
         b_off = q0 * K
         if width == 3 * V:
             if accumulate:
-                _r3a(a, 0, ka, wp, b_off, width, K, out, q0)
+                _r3a(a, a_off, ka, wp, b_off, width, K, out, c_off + q0)
             else:
-                _r3(a, 0, ka, wp, b_off, width, K, out, q0)
+                _r3(a, a_off, ka, wp, b_off, width, K, out, c_off + q0)
         elif width == 2 * V:
             if accumulate:
-                _r2a(a, 0, ka, wp, b_off, width, K, out, q0)
+                _r2a(a, a_off, ka, wp, b_off, width, K, out, c_off + q0)
             else:
-                _r2(a, 0, ka, wp, b_off, width, K, out, q0)
+                _r2(a, a_off, ka, wp, b_off, width, K, out, c_off + q0)
         elif accumulate:
-            _r1a(a, 0, ka, wp, b_off, width, K, out, q0)
+            _r1a(a, a_off, ka, wp, b_off, width, K, out, c_off + q0)
         else:
-            _r1(a, 0, ka, wp, b_off, width, K, out, q0)
+            _r1(a, a_off, ka, wp, b_off, width, K, out, c_off + q0)
         q0 += width
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def packed_matvec(a, wp, out, accumulate=False):
+    """out[:Np] = a @ W' (``accumulate``: +=) for one row: a: (K,), any stride; wp:
+    ``pack(W')`` of W' (K, N); out: (>= Np,) contiguous, Np = padded_cols(N) (K = 0: all of
+    out is set to zero). See ``packed_row``."""
+    packed_row(a, 0, a.strides[0] // a.itemsize, a.shape[0], wp, out, 0, accumulate)
 
 
 # (vectors of columns, accumulate, a unit-stride along k): the ones the drivers below use
@@ -404,6 +413,6 @@ def packed_product(wp, a, out, accumulate):
     """out[:, :Np] (+)= a @ W' through the packed panels wp (the one-row kernel for one row).
     a: (R, K), K >= 1, contiguous rows; out: (R, >= Np) with contiguous rows."""
     if a.shape[0] == 1:
-        packed_matvec(a[0], wp, out[0], accumulate)
+        packed_row(a, 0, a.strides[1] // a.itemsize, a.shape[1], wp, out, 0, accumulate)
     else:
         packed_matmul(a, wp, out, accumulate)
