@@ -21,6 +21,7 @@ import minigrad as mg
 from .kernels import launch
 
 MODES = ("rnn", "lstm", "gru")
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _INPUTS = ("x", "h0", "c0", "weight_ih", "weight_hh", "bias_ih", "bias_hh", "peephole", "probe")
 _SECOND_ORDER = (
     "rnn_fused: the fused recurrent kernel is first order only; its backward pass is one BPTT "
@@ -94,17 +95,19 @@ def fused_recurrence(mode, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, *,
 # ---- validation ----------------------------------------------------------------------------
 def _check_tensors(mode, names, tensors, given, coupled):
     who = "fused_recurrence"
+    Tensor = mg.Tensor
     for name, t in zip(names, tensors, strict=True):
-        if not isinstance(t, mg.Tensor):
+        if not isinstance(t, Tensor):
             raise TypeError(f"{who}: {name} must be a Tensor, got {type(t).__name__}")
-    dtype = given["x"].dtype if given["x"] is not None else None
-    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+    x, h0 = given["x"], given["h0"]
+    dtype = x.data.dtype if x is not None else None
+    if dtype not in _FLOATS:
         raise TypeError(f"{who}: x must be float32 or float64, got {dtype}")
     for name, t in zip(names, tensors, strict=True):
-        if t.dtype != dtype:
+        if t.data.dtype != dtype:
             raise TypeError(f"{who}: all inputs must share one dtype; x is {dtype} but {name} "
                             f"is {t.dtype}")
-    for name in ("x", "h0", "weight_ih", "weight_hh"):
+    for name in ("h0", "weight_ih", "weight_hh"):
         if given[name] is None:
             raise ValueError(f"{who}: {name} is required")
     if mode == "lstm" and given["c0"] is None:
@@ -114,22 +117,22 @@ def _check_tensors(mode, names, tensors, given, coupled):
                           ("peephole", given["peephole"] is not None), ("coupled", coupled)):
             if bad:
                 raise ValueError(f"{who}: {name} is for mode 'lstm' only (mode is {mode!r})")
-    x, h0 = given["x"], given["h0"]
-    if x.ndim != 3:
-        raise ValueError(f"{who}: x: expected (T, B, I), got shape {x.shape}")
-    if h0.ndim != 2 or h0.shape[1] == 0:
-        raise ValueError(f"{who}: h0: expected (B, H) with H >= 1, got shape {h0.shape}")
-    T, B, I = x.shape
-    H = h0.shape[1]
+    xs, hs = x.data.shape, h0.data.shape
+    if len(xs) != 3:
+        raise ValueError(f"{who}: x: expected (T, B, I), got shape {xs}")
+    if len(hs) != 2 or hs[1] == 0:
+        raise ValueError(f"{who}: h0: expected (B, H) with H >= 1, got shape {hs}")
+    T, B, I = xs
+    H = hs[1]
     GH = launch.num_gates(mode, coupled) * H
     expected = {"h0": (B, H), "c0": (B, H), "weight_ih": (GH, I), "weight_hh": (GH, H),
                 "bias_ih": (GH,), "bias_hh": (GH,), "peephole": (3, H),
                 "probe": (T, 2 if mode == "lstm" else 1, B, H)}
-    for name in names[1:]:
-        if given[name].shape != expected[name]:
+    for name, t in zip(names, tensors, strict=True):
+        if name != "x" and t.data.shape != expected[name]:
             raise ValueError(f"{who}: {name}: expected shape {expected[name]} (mode {mode!r}, "
-                             f"T={T}, B={B}, I={I}, H={H}), got {given[name].shape}")
-    if given["probe"] is not None and np.any(given["probe"].data):
+                             f"T={T}, B={B}, I={I}, H={H}), got {t.data.shape}")
+    if given["probe"] is not None and given["probe"].data.any():
         raise ValueError(f"{who}: probe must be all zeros: it only receives the gradient "
                          "w.r.t. every state")
     return dtype

@@ -137,9 +137,20 @@ def _bias(arrays, mode, H, reset_after, dtype):
     return bias, bhn
 
 
+_FULL_LENGTHS = {}
+
+
 def _lengths(lengths, T, B):
-    """lengths as an int64 array (T for every sequence when None)."""
-    return np.full(B, T, np.int64) if lengths is None else lengths
+    """lengths as an int64 array (T for every sequence when None: one array per (T, B), kept
+    for the next call; the kernels only read it)."""
+    if lengths is not None:
+        return lengths
+    full = _FULL_LENGTHS.get((T, B))
+    if full is None:
+        if len(_FULL_LENGTHS) >= 64:
+            _FULL_LENGTHS.clear()
+        full = _FULL_LENGTHS[(T, B)] = np.full(B, T, np.int64)
+    return full
 
 
 def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=False,
@@ -150,15 +161,35 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
     Returns (states, residuals): states (T, S, B, H) with S = 2 (h, c) for LSTM else 1;
     residuals a dict of the arrays the backward pass needs (None unless ``save``).
     """
+    x, h0, w_ih = arrays["x"], arrays["h0"], arrays["weight_ih"]
+    T, B, I = x.shape
+    H = h0.shape[1]
+    S = 2 if mode == "lstm" else 1
+    if T == 0 or B == 0:
+        states = np.empty((T, S, B, H), x.dtype)
+        return states, ({"states": states} if save else None)
+    plan, cut = _forward_plan(mode, reset_after, T, B, I, H, w_ih.shape[0], x.dtype)
+    try:
+        return _planned_forward(mode, arrays, lengths, mask, plan, cut, relu, reverse, coupled,
+                                reset_after, save)
+    finally:
+        if plan is not None:
+            side.release_worker()
+
+
+def _planned_forward(mode, arrays, lengths, mask, plan, cut, relu, reverse, coupled,
+                     reset_after, save):
+    """``forward`` once the plan is made (and the worker claimed for it)."""
     x, h0, w_ih, w_hh = arrays["x"], arrays["h0"], arrays["weight_ih"], arrays["weight_hh"]
     T, B, I = x.shape
     H = h0.shape[1]
     GH = w_ih.shape[0]
     dtype = x.dtype
     S = 2 if mode == "lstm" else 1
-    states = aligned_empty((T, S, B, H), dtype)
-    if T == 0 or B == 0:
-        return states, ({"states": states} if save else None)
+    # Arrays the two threads write side by side start on a cache line (see aligned_empty);
+    # alone, the few microseconds of aligning are spared.
+    new = aligned_empty if plan is not None else np.empty
+    states = new((T, S, B, H), dtype)
     lengths = _lengths(lengths, T, B)
     bias, bhn = _bias(arrays, mode, H, reset_after, dtype)
     use_mask = mask is not None
@@ -166,7 +197,6 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
     n = T if save else 1
     u = np.empty((B, H), dtype)
     res = {"states": states} if save else None
-    plan, cut = _forward_plan(mode, reset_after, T, B, I, H, GH, dtype)
     split = plan == "columns"
     col0 = cut if split else 0
     xp_all = _scratch("xp", (T, B, packed.padded_cols(GH, dtype)), dtype) \
@@ -183,7 +213,7 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
     elif mode == "lstm":
         peep = arrays["peephole"]
         use_peep = peep is not None
-        gates = aligned_empty((n, B, GH), dtype)
+        gates = new((n, B, GH), dtype)
         kernel = lstm_kernels.lstm_forward
 
         def kernel_args(xw, hh):
@@ -194,8 +224,8 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
             res["gates"] = gates
     else:
         empty = (_empty(dtype, 1), _empty(dtype))
-        gates = aligned_empty((n, B, GH), dtype)
-        aux = aligned_empty((n, B, H), dtype)
+        gates = new((n, B, GH), dtype)
+        aux = new((n, B, H), dtype)
         rz = nn = empty
         if not reset_after:
             rz, nn = _operand(w_hh[:2 * H].T), _operand(w_hh[2 * H:].T)
@@ -223,24 +253,19 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
 
     if plan is None:
         run_here()
-        return states, res
-    try:
-        if plan == "units":  # each thread makes the gates and states of half the units
-            units_forward(mode, x, w_ih, bias, bhn, h0, arrays["c0"], w_hh,
-                          arrays["peephole"], mask, lengths, reverse, relu, coupled, use_mask,
-                          save, states, gates if mode != "rnn" else None,
-                          aux if mode == "gru" else None, cut, sync)
-        elif split:  # the worker makes the last columns of every step's products
-            side_args = (x, w_ih.T[:, col0:], h0, states, w_hh.T[:, col0:], mask, use_mask,
-                         reverse, mode != "gru", xp[:, col0:], pre[:, col0:],
-                         np.empty((B, H), dtype))
-            side.run_beside(side.product_columns, side_args, run_here, (), sync)
-        else:  # the worker makes x_t W_ih^T for all steps ahead of the recurrence
-            side.run_beside(side.input_products,
-                            (x, w_ih.T, xp_all, reverse, side.chunk_steps(B)), run_here, (),
-                            sync)
-    finally:
-        side.release_worker()
+    elif plan == "units":  # each thread makes the gates and states of half the units
+        units_forward(mode, x, w_ih, bias, bhn, h0, arrays["c0"], w_hh, arrays["peephole"],
+                      mask, lengths, reverse, relu, coupled, use_mask, save, states,
+                      gates if mode != "rnn" else None, aux if mode == "gru" else None, cut,
+                      sync)
+    elif split:  # the worker makes the last columns of every step's products
+        side_args = (x, w_ih.T[:, col0:], h0, states, w_hh.T[:, col0:], mask, use_mask,
+                     reverse, mode != "gru", xp[:, col0:], pre[:, col0:],
+                     np.empty((B, H), dtype))
+        side.run_beside(side.product_columns, side_args, run_here, (), sync)
+    else:  # the worker makes x_t W_ih^T for all steps ahead of the recurrence
+        side.run_beside(side.input_products,
+                        (x, w_ih.T, xp_all, reverse, side.chunk_steps(B)), run_here, (), sync)
     return states, res
 
 
