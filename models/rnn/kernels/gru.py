@@ -25,6 +25,7 @@ from .common import (
 )
 from .packed import pack_panels
 from .sync import DONE, PROGRESS, SIDE_STEPS, publish, wait_for
+from .views import borrow
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
@@ -50,6 +51,10 @@ def gru_forward(x, xwp, xwt, bias, bhn, h0, wp, wt, wp_rz, wt_rz, wp_n, wt_n, ma
     B, H = h0.shape
     one = h0.dtype.type(1.0)
     zero = h0.dtype.type(0.0)
+    x, bias, bhn, h0, mask, states, gates, aux, xp, pre, u, hn, xp_all = (
+        borrow(x), borrow(bias), borrow(bhn), borrow(h0), borrow(mask), borrow(states),
+        borrow(gates), borrow(aux), borrow(xp), borrow(pre), borrow(u), borrow(hn),
+        borrow(xp_all))  # see views
     hp = h0
     for s in range(T):
         t = T - 1 - s if reverse else s
@@ -136,6 +141,10 @@ def gru_backward(g_states, gates, states, x, h0, aux, wp, wt, wp_rz, wt_rz, wp_n
     B, H = dh.shape
     one = dh.dtype.type(1.0)
     zero = dh.dtype.type(0.0)
+    g_states, gates, states, x, h0, aux, mask, dpre, dxp, dh, dt, ddir, tmp, drh = (
+        borrow(g_states), borrow(gates), borrow(states), borrow(x), borrow(h0), borrow(aux),
+        borrow(mask), borrow(dpre), borrow(dxp), borrow(dh), borrow(dt), borrow(ddir),
+        borrow(tmp), borrow(drh))  # see views
     dh[:, :] = zero
     for s in range(T - 1, -1, -1):
         t = T - 1 - s if reverse else s
@@ -238,6 +247,9 @@ def gru_forward_units(x, w_ih_t, bias, bhn, h0, w_hh_t, mask, lengths, reverse, 
     m = u1 if u0 == 0 else u0  # W_hh^T's rows split at m (see ``units_products``)
     xwp, wp_lo, wp_hi = pack_panels(w_ih_t), pack_panels(w_hh_t[:m]), pack_panels(w_hh_t[m:])
     b_r, b_z, b_n, b_hn = bias[:Hk], bias[Hk:2 * Hk], bias[2 * Hk:3 * Hk], bhn[u0:u1]
+    x, bias, bhn, h0, mask, states, gates, aux, xp, pre, u = (
+        borrow(x), borrow(bias), borrow(bhn), borrow(h0), borrow(mask), borrow(states),
+        borrow(gates), borrow(aux), borrow(xp), borrow(pre), borrow(u))  # see views
     hp = h0
     for s in range(T):
         t = T - 1 - s if reverse else s

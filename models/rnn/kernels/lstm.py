@@ -264,6 +264,9 @@ def lstm_forward_units(x, w_ih_t, bias, h0, c0, w_hh_t, peep, mask, lengths, rev
     xwp, wp_lo, wp_hi = pack_panels(w_ih_t), pack_panels(w_hh_t[:m]), pack_panels(w_hh_t[m:])
     b_i, b_f, b_g, b_o = bias[li:li + Hk], bias[lf:lf + Hk], bias[lg:lg + Hk], bias[lo:lo + Hk]
     wci, wcf, wco = peep[0, u0:u1], peep[1, u0:u1], peep[2, u0:u1]
+    x, bias, h0, c0, peep, mask, states, gates, pre, u = (
+        borrow(x), borrow(bias), borrow(h0), borrow(c0), borrow(peep), borrow(mask),
+        borrow(states), borrow(gates), borrow(pre), borrow(u))  # see views
     hp, cp = h0, c0
     for s in range(T):
         t = T - 1 - s if reverse else s

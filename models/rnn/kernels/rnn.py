@@ -18,6 +18,7 @@ from .common import (
 )
 from .packed import pack_panels
 from .sync import DONE, PROGRESS, SIDE_STEPS, publish, wait_for
+from .views import borrow
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
@@ -34,6 +35,9 @@ def rnn_forward(x, xwp, xwt, bias, h0, wp, wt, mask, lengths, reverse, relu, use
     T = states.shape[0]
     B, H = h0.shape
     zero = h0.dtype.type(0.0)
+    x, bias, h0, mask, states, pre, u, xp_all = (
+        borrow(x), borrow(bias), borrow(h0), borrow(mask), borrow(states), borrow(pre),
+        borrow(u), borrow(xp_all))  # see views
     hp = h0
     for s in range(T):
         t = T - 1 - s if reverse else s
@@ -88,6 +92,9 @@ def rnn_backward(g_states, states, x, h0, wp, wt, mask, lengths, reverse, relu, 
     B, H = dh.shape
     one = dh.dtype.type(1.0)
     zero = dh.dtype.type(0.0)
+    g_states, states, x, h0, mask, dpre, dh, dt, tmp = (
+        borrow(g_states), borrow(states), borrow(x), borrow(h0), borrow(mask), borrow(dpre),
+        borrow(dh), borrow(dt), borrow(tmp))  # see views
     dh[:, :] = zero
     for s in range(T - 1, -1, -1):
         t = T - 1 - s if reverse else s
@@ -133,6 +140,9 @@ def rnn_forward_units(x, w_ih_t, bias, h0, w_hh_t, mask, lengths, reverse, relu,
     zero = h0.dtype.type(0.0)
     m = u1 if u0 == 0 else u0  # W_hh^T's rows split at m (see ``units_products``)
     xwp, wp_lo, wp_hi = pack_panels(w_ih_t), pack_panels(w_hh_t[:m]), pack_panels(w_hh_t[m:])
+    x, bias, h0, mask, states, pre, u = (
+        borrow(x), borrow(bias), borrow(h0), borrow(mask), borrow(states), borrow(pre),
+        borrow(u))  # see views
     hp = h0
     for s in range(T):
         t = T - 1 - s if reverse else s
