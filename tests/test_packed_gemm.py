@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numba import njit
 
 from models.rnn.kernels import common, packed
 
@@ -97,6 +98,43 @@ def test_packed_matvec_equals_numpy(dtype, K, N, stride, accumulate, seed):
     assert np.abs(out[:N] - want).max() <= _tolerance(dtype, K + 1) * scale
     assert (out[N:Np] == (start[N:Np] if accumulate else 0)).all()
     assert (out[Np:] == (start[Np:] if K or accumulate else 0)).all()
+
+
+@njit
+def _row_of_block(block, t, b, wp, out, row, accumulate):
+    """packed_row on row ``b`` of step ``t`` of a (T, B, K) block, read in place, into row
+    ``row`` of out (R, Np): the way the kernels pass x_t or h_{t-1} of one sequence."""
+    K = block.shape[2]
+    a_off = (t * block.strides[0] + b * block.strides[1]) // block.itemsize
+    packed.packed_row(block, a_off, block.strides[2] // block.itemsize, K, wp, out,
+                      row * out.shape[1], accumulate)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(K=st.integers(1, 40), N=st.integers(1, 70), accumulate=st.booleans(),
+       transposed=st.booleans(), seed=st.integers(0, 9))
+@settings(max_examples=40, deadline=None)
+def test_packed_row_reads_a_row_in_place_at_any_offset(dtype, K, N, accumulate, transposed,
+                                                        seed):
+    """``packed_row`` reads its row from an offset and stride into a larger array (here row
+    (t, b) of a (T, B, K) block, also one stored transposed: K strided) and writes only its
+    own row of the output, from an offset."""
+    rng = np.random.default_rng(seed)
+    T, B = 3, 2
+    block = rng.standard_normal((T, B, K)).astype(dtype)
+    if transposed:
+        block = np.ascontiguousarray(block.transpose(2, 0, 1)).transpose(1, 2, 0)
+    w = rng.standard_normal((K, N)).astype(dtype)
+    Np = packed.padded_cols(N, dtype)
+    start = rng.standard_normal((4, Np)).astype(dtype)
+    out = start.copy()
+    _row_of_block(block, 2, 1, packed.pack(w), out, 1, accumulate)
+    ref = block[2, 1].astype(np.float64) @ w.astype(np.float64)
+    want = ref + start[1, :N] if accumulate else ref
+    scale = np.abs(block).max() * np.abs(w).max() + np.abs(start).max()
+    assert np.abs(out[1, :N] - want).max() <= _tolerance(dtype, K + 1) * scale
+    assert (out[1, N:] == (start[1, N:] if accumulate else 0)).all()
+    assert (out[[0, 2, 3]] == start[[0, 2, 3]]).all()  # no other row touched
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
