@@ -323,6 +323,9 @@ class RNNBase(mg.nn.Module):
                                 probe.name = "state_probe"
                             probes.append(probe)
                             result = fused(self.mode, *args, probe=probe, **options)
+                            # Two slices, not one: a hook on the returned states must
+                            # see what the unrolled path's stacked states see, not the next
+                            # layer's share as well.
                             hs.append(result[:, 0])
                             cs.append(result[:, 1] if self.mode == "lstm" else None)
                             pieces.append(result[:, 0])
