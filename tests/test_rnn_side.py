@@ -206,6 +206,32 @@ def test_a_busy_worker_makes_the_call_run_alone(two_threads):
     np.testing.assert_array_equal(got[0], want[0])
 
 
+def test_an_error_after_the_plan_releases_the_worker(monkeypatch, two_threads):
+    """The forward claims the worker when it makes its plan, before it allocates anything:
+    an error after that (here in allocating a product buffer) is raised and leaves the worker free,
+    so that the next call shares its work again."""
+    p = make_inputs("lstm", T=9)
+    buffer, calls = launch._product_buffer, []
+
+    def failing_once(*args):
+        calls.append(1)
+        if len(calls) == 1:
+            raise MemoryError("no room for the products")
+        return buffer(*args)
+
+    monkeypatch.setattr(launch, "_product_buffer", failing_once)
+    with pytest.raises(MemoryError, match="no room"):
+        _run("lstm", p, {})
+    assert two_threads == []  # it failed before anything ran beside it
+    assert side.claim_worker(2)  # free again
+    side.release_worker()
+    got = _run("lstm", p, {})
+    assert two_threads  # the next call used the worker
+    monkeypatch.setattr(launch, "_product_buffer", buffer)
+    mg.set_num_threads(1)
+    _assert_as_one_thread(got, _run("lstm", p, {}))
+
+
 def test_calls_from_two_python_threads_at_once(two_threads):
     """Several Python threads running layers at once: each call gets the worker or runs
     alone; every result is right."""
