@@ -280,13 +280,9 @@ def packed_row(a, a_off, ka, K, wp, out, c_off, accumulate):
     """out[c_off:c_off + Np] = a' @ W' (``accumulate``: +=) for one row a' of K elements,
     a'[k] = element ``a_off + k ka`` of a's data: a row read in place from an array of any
     shape (no view is made: inside a kernel's time loop every view costs a reference count
-    taken and dropped, ~6 ns each). wp: ``pack(W')`` of W' (K, N); out: contiguous from
-    c_off, Np = padded_cols(N) elements (K = 0: the panels are empty and do not tell N; all
-    of out[c_off:] is set to zero)."""
-    if K == 0:
-        if not accumulate:
-            out.reshape(-1)[c_off:] = 0
-        return
+    taken and dropped, ~6 ns each). K >= 1 (with K = 0 the panels are empty and do not tell
+    N). wp: ``pack(W')`` of W' (K, N); out: any array whose data holds Np = padded_cols(N)
+    contiguous elements from element c_off."""
     V = 16 if a.itemsize == 4 else 8
     Np = wp.size // K
     q0 = 0
@@ -315,6 +311,10 @@ def packed_matvec(a, wp, out, accumulate=False):
     """out[:Np] = a @ W' (``accumulate``: +=) for one row: a: (K,), any stride; wp:
     ``pack(W')`` of W' (K, N); out: (>= Np,) contiguous, Np = padded_cols(N) (K = 0: all of
     out is set to zero). See ``packed_row``."""
+    if a.shape[0] == 0:
+        if not accumulate:
+            out[:] = 0
+        return
     packed_row(a, 0, a.strides[0] // a.itemsize, a.shape[0], wp, out, 0, accumulate)
 
 
