@@ -171,8 +171,7 @@ def _check_hook_result(new, t):
 
 
 def _accumulate_leaf(t, g, create_graph):
-    if not create_graph:
-        g = g.detach()
+    # Without create_graph only g's array is read below: no detached copy of g is needed.
     if t.grad is None:
         # Own the buffer: later in-place accumulation must not write into a graph value.
         t.grad = g if create_graph else Tensor._wrap(np.array(g.data, dtype=t.dtype))
