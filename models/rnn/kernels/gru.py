@@ -28,6 +28,22 @@ from .sync import DONE, PROGRESS, SIDE_STEPS, publish, wait_for
 from .views import borrow
 
 
+@njit(cache=True, error_model="numpy", nogil=True, inline="always")
+def new_state(p_n, b_hn, x_n, b_n, a_r, a_z, a_n, axr, hpr, hr):
+    """reset_after: the n gate and the new state of one row's units (n = hr.shape[0]: all H
+    with one thread, a thread's own with the units split): axr = u W_hn^T + b_hn (p_n +
+    b_hn), a_n = tanh(x W_in^T + b_in + r * axr), hr = (1 - z) * a_n + z * h_{t-1} (hpr).
+    Every argument (>= n,), indexed from 0."""
+    one = hr.dtype.type(1.0)
+    for j in range(hr.shape[0]):
+        v = p_n[j] + b_hn[j]
+        axr[j] = v
+        a_n[j] = tanh_act(x_n[j] + b_n[j] + a_r[j] * v)
+    for j in range(hr.shape[0]):
+        z = a_z[j]
+        hr[j] = (one - z) * a_n[j] + z * hpr[j]
+
+
 @njit(cache=True, error_model="numpy", nogil=True)
 def gru_forward(x, xwp, xwt, bias, bhn, h0, wp, wt, wp_rz, wt_rz, wp_n, wt_n, mask, lengths,
                 reverse, reset_after, use_mask, save, states, gates, aux, xp, pre, u, hn, xp_all,
@@ -86,13 +102,7 @@ def gru_forward(x, xwp, xwt, bias, bhn, h0, wp, wt, wp_rz, wt_rz, wp_n, wt_n, ma
             a_r, a_z, a_n = ar[:H], ar[H:2 * H], ar[2 * H:3 * H]
             if reset_after:
                 p_n, x_n, b_n, hr, hpr = pr[2 * H:3 * H], xr[2 * H:], bias[2 * H:], h[b], hp[b]
-                for j in range(H):
-                    v = p_n[j] + bhn[j]
-                    axr[j] = v
-                    a_n[j] = tanh_act(x_n[j] + b_n[j] + a_r[j] * v)
-                for j in range(H):
-                    z = a_z[j]
-                    hr[j] = (one - z) * a_n[j] + z * hpr[j]
+                new_state(p_n, bhn, x_n, b_n, a_r, a_z, a_n, axr, hpr, hr)
             else:
                 sr = src[b]
                 for j in range(H):
@@ -242,7 +252,6 @@ def gru_forward_units(x, w_ih_t, bias, bhn, h0, w_hh_t, mask, lengths, reverse, 
     T = states.shape[0]
     B, H = h0.shape
     Hk = u1 - u0
-    one = h0.dtype.type(1.0)
     zero = h0.dtype.type(0.0)
     m = u1 if u0 == 0 else u0  # W_hh^T's rows split at m (see ``units_products``)
     xwp, wp_lo, wp_hi = pack_panels(w_ih_t), pack_panels(w_hh_t[:m]), pack_panels(w_hh_t[m:])
@@ -272,13 +281,7 @@ def gru_forward_units(x, w_ih_t, bias, bhn, h0, w_hh_t, mask, lengths, reverse, 
                 a_r[j] = sigmoid_act(p_r[j] + x_r[j] + b_r[j])
             for j in range(Hk):
                 a_z[j] = sigmoid_act(p_z[j] + x_z[j] + b_z[j])
-            for j in range(Hk):
-                v = p_n[j] + b_hn[j]
-                axr[j] = v
-                a_n[j] = tanh_act(x_n[j] + b_n[j] + a_r[j] * v)
-            for j in range(Hk):
-                z = a_z[j]
-                hr[j] = (one - z) * a_n[j] + z * hpr[j]
+            new_state(p_n, b_hn, x_n, b_n, a_r, a_z, a_n, axr, hpr, hr)
         hp = h
         publish(sync, mine, s + 1)
     if finish:

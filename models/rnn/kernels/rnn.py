@@ -21,6 +21,20 @@ from .sync import DONE, PROGRESS, SIDE_STEPS, publish, wait_for
 from .views import borrow
 
 
+@njit(cache=True, error_model="numpy", nogil=True, inline="always")
+def activate(pr, bias, hr, relu):
+    """One row's new state, hr (n,) = act(pr[:n] + bias[:n]), act ReLU or tanh (the single
+    thread's kernel: all H units; a units-split thread: its own)."""
+    zero = hr.dtype.type(0.0)
+    if relu:
+        for j in range(hr.shape[0]):
+            v = pr[j] + bias[j]
+            hr[j] = zero if v < zero else v  # NaN passes through
+    else:
+        for j in range(hr.shape[0]):
+            hr[j] = tanh_act(pr[j] + bias[j])
+
+
 @njit(cache=True, error_model="numpy", nogil=True)
 def rnn_forward(x, xwp, xwt, bias, h0, wp, wt, mask, lengths, reverse, relu, use_mask, states,
                 pre, u, xp_all, split, sync):
@@ -34,7 +48,6 @@ def rnn_forward(x, xwp, xwt, bias, h0, wp, wt, mask, lengths, reverse, relu, use
     """
     T = states.shape[0]
     B, H = h0.shape
-    zero = h0.dtype.type(0.0)
     x, bias, h0, mask, states, pre, u, xp_all = (
         borrow(x), borrow(bias), borrow(h0), borrow(mask), borrow(states), borrow(pre),
         borrow(u), borrow(xp_all))  # see views
@@ -59,14 +72,7 @@ def rnn_forward(x, xwp, xwt, bias, h0, wp, wt, mask, lengths, reverse, relu, use
             if t >= lengths[b]:
                 hr[:] = hp[b]
                 continue
-            pr = pre[b]
-            if relu:
-                for j in range(H):
-                    v = pr[j] + bias[j]
-                    hr[j] = zero if v < zero else v  # NaN passes through
-            else:
-                for j in range(H):
-                    hr[j] = tanh_act(pr[j] + bias[j])
+            activate(pre[b], bias, hr, relu)
         hp = h
         if split:
             publish(sync, PROGRESS, s + 1)
@@ -136,8 +142,6 @@ def rnn_forward_units(x, w_ih_t, bias, h0, w_hh_t, mask, lengths, reverse, relu,
     thread; the rest as in ``rnn_forward``."""
     T = states.shape[0]
     B = h0.shape[0]
-    Hk = u1 - u0
-    zero = h0.dtype.type(0.0)
     m = u1 if u0 == 0 else u0  # W_hh^T's rows split at m (see ``units_products``)
     xwp, wp_lo, wp_hi = pack_panels(w_ih_t), pack_panels(w_hh_t[:m]), pack_panels(w_hh_t[m:])
     x, bias, h0, mask, states, pre, u = (
@@ -155,14 +159,7 @@ def rnn_forward_units(x, w_ih_t, bias, h0, w_hh_t, mask, lengths, reverse, relu,
             if t >= lengths[b]:
                 hr[:] = hp[b, u0:u1]
                 continue
-            pr = pre[b]
-            if relu:
-                for j in range(Hk):
-                    v = pr[j] + bias[j]
-                    hr[j] = zero if v < zero else v  # NaN passes through
-            else:
-                for j in range(Hk):
-                    hr[j] = tanh_act(pr[j] + bias[j])
+            activate(pre[b], bias, hr, relu)
         hp = h
         publish(sync, mine, s + 1)
     if finish:
