@@ -95,9 +95,8 @@ def fused_recurrence(mode, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, *,
 # ---- validation ----------------------------------------------------------------------------
 def _check_tensors(mode, names, tensors, given, coupled):
     who = "fused_recurrence"
-    Tensor = mg.Tensor
     for name, t in zip(names, tensors, strict=True):
-        if not isinstance(t, Tensor):
+        if not isinstance(t, mg.Tensor):
             raise TypeError(f"{who}: {name} must be a Tensor, got {type(t).__name__}")
     x, h0 = given["x"], given["h0"]
     dtype = x.data.dtype if x is not None else None
