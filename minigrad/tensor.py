@@ -48,7 +48,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_node", "_hooks", "_retains_grad", "name",
-                 "__weakref__")
+                 "_vc", "_history", "__weakref__")
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
     __hash__ = object.__hash__
 
@@ -66,6 +66,8 @@ class Tensor:
         self._hooks = None
         self._retains_grad = False
         self.name = name
+        self._vc = None
+        self._history = None
 
     @classmethod
     def _wrap(cls, array, requires_grad=False):
@@ -78,7 +80,31 @@ class Tensor:
         t._hooks = None
         t._retains_grad = False
         t.name = None
+        t._vc = None
+        t._history = None
         return t
+
+    # ---- version counter ----------------------------------------------------------------
+    @property
+    def _version(self):
+        """How many in-place edits this tensor's memory has had (shared with its views and
+        ``detach()``; PyTorch's name). Writes through ``.data``/``.numpy()`` are not seen."""
+        vc = self._vc
+        return 0 if vc is None else vc.value
+
+    def _counter(self):
+        """The version counter object, made on first use (views and detach share it)."""
+        vc = self._vc
+        if vc is None:
+            vc = self._vc = VersionCounter()
+        return vc
+
+    def _bump_version(self):
+        """Record one in-place edit of this tensor's memory (every in-place op calls it)."""
+        vc = self._vc
+        if vc is None:
+            vc = self._vc = VersionCounter()
+        vc.value += 1
 
     # ---- array-like facts -------------------------------------------------------------
     @property
@@ -466,6 +492,16 @@ class Tensor:
 
     def matmul(self, other):
         return _la.matmul(self, other)
+
+
+class VersionCounter:
+    """A mutable count of in-place edits, shared by a tensor, its views and its detached
+    copies (they share memory)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self):
+        self.value = 0
 
 
 class _HookHandle:
