@@ -24,14 +24,16 @@ def topological_order(roots):
         if not root.requires_grad or id(root) in seen:
             continue
         seen.add(id(root))
-        stack = [(root, iter(root._node.inputs if root._node is not None else empty))]
+        node = root._node
+        stack = [(root, iter(node.resolve_inputs() if node is not None else empty))]
         while stack:
             t, parents = stack[-1]
             for p in parents:
                 if p.requires_grad and id(p) not in seen:
                     seen.add(id(p))
                     node = p._node
-                    stack.append((p, iter(node.inputs if node is not None else empty)))
+                    stack.append((p, iter(node.resolve_inputs() if node is not None else
+                                          empty)))
                     break
             else:
                 stack.pop()
@@ -106,6 +108,7 @@ def _run(roots, seeds, retain_graph, create_graph, capture=None):
                     "Pass retain_graph=True to the first backward (or grad) call.")
             if prim.backward is None:
                 raise NotImplementedError(f"backward: op {prim.name} has no backward rule")
+            node.check_versions()
             node._out = t  # for ctx.output(); cleared after, so no reference cycle stays
             if anomaly:  # the rule's own ops are not blamed: its results are checked below
                 STATE.anomaly = False

@@ -12,8 +12,9 @@ def _float_dtype(dtype):
 
 
 def _checked(dtype):
-    """np.dtype(dtype), refusing floats other than float32/float64 (see ``minigrad.dtypes``)."""
-    dt = np.dtype(dtype)
+    """np.dtype(dtype), refusing floats other than float32/float64 (see ``minigrad.dtypes``)
+    and dtypes a tensor cannot hold (complex, object, strings)."""
+    dt = dtypes.check_supported(dtype, "tensor")
     if dt.kind == "f" and not dtypes.is_floating(dt):
         raise TypeError(f"floating tensors are float32 or float64, got {dt}")
     return dt
@@ -39,14 +40,20 @@ def as_tensor(data, dtype=None):
     if isinstance(data, Tensor) and (dtype is None or np.dtype(dtype) == data.dtype):
         return data
     if isinstance(data, np.ndarray) and (dtype is None or np.dtype(dtype) == data.dtype):
-        return Tensor._wrap(data)
-    return Tensor(data, dtype=dtype)
+        if data.dtype.kind == "f" and dtypes.is_floating(data.dtype) or (
+                data.dtype.kind in "iub"):
+            return Tensor._wrap(data)
+    return Tensor(data, dtype=None if dtype is None else _checked(dtype))
 
 
 def from_numpy(array):
     """A tensor sharing memory with ``array``."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy: expected a numpy array, got {type(array).__name__}")
+    dtypes.check_supported(array.dtype, "from_numpy")
+    if array.dtype.kind == "f" and not dtypes.is_floating(array.dtype):
+        raise TypeError(f"from_numpy: floating tensors are float32 or float64, got "
+                        f"{array.dtype} (convert it first: array.astype(np.float32))")
     return Tensor._wrap(array)
 
 

@@ -39,6 +39,20 @@ def is_floating(dtype):
     return np.dtype(dtype) in FLOAT_DTYPES
 
 
+SUPPORTED = "float32, float64, integer and bool"
+
+
+def check_supported(dtype, who):
+    """Raise ``TypeError`` unless ``dtype`` is one a tensor may hold: a float (float32/float64,
+    or another float that the caller converts), a signed or unsigned integer, or bool. Complex,
+    object, string, bytes, void and datetime dtypes are refused (complex would lose its
+    imaginary part, objects turn None into NaN)."""
+    dt = np.dtype(dtype)
+    if dt.kind not in "fiub":
+        raise TypeError(f"{who}: dtype {dt} is not supported; tensors hold {SUPPORTED} values")
+    return dt
+
+
 def result_type(*dtypes_):
     """The dtype two or more tensors meet in, by the rule above: the widest float when any
     operand is floating (int64 with float32 gives float32, unlike numpy), else numpy's rule."""

@@ -37,9 +37,14 @@ class Primitive:
     ``symbolic`` (the same op on object arrays of sympy expressions)."""
 
     __slots__ = ("name", "forward", "backward", "symbolic", "has_residuals", "nondiff_inputs",
-                 "module")
+                 "module", "saves_inputs", "view")
 
-    def __init__(self, name, has_residuals=False, nondiff_inputs=()):
+    def __init__(self, name, has_residuals=False, nondiff_inputs=(), saves_inputs=None,
+                 view=False):
+        """``saves_inputs``: the indices of the inputs whose values the backward rule reads
+        (``None``: all of them); an in-place edit of one of those between the forward and the
+        backward makes ``backward`` raise. ``view``: the forward may return a view of input 0
+        (the result then shares input 0's version counter when it shares its memory)."""
         if name in REGISTRY:
             raise ValueError(f"Primitive: the name {name!r} is taken")
         self.name = name
@@ -49,6 +54,8 @@ class Primitive:
         self.symbolic = None
         self.has_residuals = has_residuals
         self.nondiff_inputs = frozenset(nondiff_inputs)
+        self.saves_inputs = None if saves_inputs is None else tuple(saves_inputs)
+        self.view = bool(view)
         REGISTRY[name] = self
 
     def def_forward(self, fn):
@@ -69,15 +76,17 @@ class Primitive:
 
 class Node:
     """What a recorded op remembers: the primitive, its ordered input tensors, its static
-    parameters, the residuals its forward saved, a weak reference to its output and its scope.
+    parameters, the residuals its forward saved, a weak reference to its output and its scope;
+    and the version of each input (and of the output) when it was recorded, so that ``backward``
+    can tell whether a value it needs was edited in place since.
 
     Backward rules receive the node as ``ctx``.
     """
 
     __slots__ = ("prim", "inputs", "params", "saved", "needs_input_grad", "scope", "_out",
-                 "freed")
+                 "freed", "versions", "out_version", "epoch")
 
-    def __init__(self, prim, inputs, params, saved, needs_input_grad, scope):
+    def __init__(self, prim, inputs, params, saved, needs_input_grad, scope, versions):
         self.prim = prim
         self.inputs = inputs
         self.params = params
@@ -86,6 +95,34 @@ class Node:
         self.scope = scope
         self._out = None
         self.freed = False
+        self.versions = versions
+        self.out_version = 0
+        self.epoch = REBINDS[0]
+
+    def resolve_inputs(self):
+        """Point ``inputs`` at the values this node consumed: an input rebound since by an
+        in-place op recorded in the graph (``y += v`` on a non-leaf) is replaced by the tensor
+        that holds its earlier value (see ``rebind``). Idempotent; cheap when nothing was
+        rebound since the node was made."""
+        if self.epoch == REBINDS[0]:
+            return self.inputs
+        self.epoch = REBINDS[0]
+        ins = self.inputs
+        for t in ins:
+            if t._history is not None:
+                self.inputs = ins = tuple([_at_version(p, v) for p, v in
+                                           zip(ins, self.versions, strict=True)])
+                break
+        return ins
+
+    def check_versions(self):
+        """Raise if an input the backward rule reads was edited in place after recording."""
+        saves = self.prim.saves_inputs
+        ins, vers = self.inputs, self.versions
+        for i in range(len(ins)) if saves is None else saves:
+            vc = ins[i]._vc
+            if vc is not None and vc.value != vers[i]:
+                _raise_modified(self, f"input {i}", ins[i], vc.value, vers[i])
 
     @property
     def op(self):
@@ -95,15 +132,69 @@ class Node:
     def output(self):
         """The output tensor of this node; available to backward rules while the engine runs
         them (the engine sets it just before calling the rule, so no reference cycle is kept)."""
-        if self._out is None:
+        out = self._out
+        if out is None:
             raise RuntimeError(f"{self.prim.name}: output() is only available inside a backward "
                                "rule")
-        return self._out
+        vc = out._vc
+        if vc is not None and vc.value != self.out_version:
+            _raise_modified(self, "its output", out, vc.value, self.out_version)
+        return out
 
     def release(self):
         """Drop the residuals after a backward pass that did not retain the graph."""
         self.saved = None
         self.freed = True
+
+
+REBINDS = [0]  # how many in-place ops have rebound a tensor in the graph (see ``rebind``)
+
+
+def _at_version(t, version):
+    """The tensor that held ``t``'s value at ``version``: ``t`` itself unless ``t`` was rebound
+    by an in-place op after that version."""
+    history = t._history
+    if history is not None:
+        for last_version, earlier in history:
+            if version <= last_version:
+                return earlier
+    return t
+
+
+def _raise_modified(node, what, t, version, expected):
+    where = "/".join(node.scope)
+    raise RuntimeError(
+        f"backward: one of the tensors saved for the gradient of op {node.prim.name}"
+        f"{f' (scope {where})' if where else ''} has been modified by an in-place operation: "
+        f"{what}, shape {t.shape}, {t.dtype}, is at version {version}; expected version "
+        f"{expected}. Edit a copy (t.clone() / t * 1) instead, or make the edit after "
+        "backward.")
+
+
+def stand_in(t):
+    """A new tensor with ``t``'s array, node, version counter and name: what an in-place op
+    recorded in the graph takes as its input, and what then holds ``t``'s earlier value."""
+    earlier = _wrap(t.data, t.requires_grad)
+    earlier._node, earlier._vc, earlier.name = t._node, t._vc, t.name
+    return earlier
+
+
+def rebind(t, earlier, new, last_version):
+    """Make ``t`` the output of ``new``'s node (an in-place op recorded in the graph, computed
+    from ``earlier = stand_in(t)``): ``t`` takes ``new``'s array and node and a version one past
+    ``last_version``; every node recorded with ``t`` at a version <= ``last_version`` reads
+    ``earlier`` instead (``Node.resolve_inputs``)."""
+    t._history = (t._history or []) + [(last_version, earlier)]  # oldest first
+    t.data = new.data
+    t._node = new._node
+    t.requires_grad = new.requires_grad
+    t._vc = None  # new memory: a counter of its own, one past the last version
+    t._bump_version()
+    t._vc.value = last_version + 1
+    if t._node is not None:
+        t._node.out_version = t._vc.value
+    REBINDS[0] += 1
+    return t
 
 
 class PartialGrad:
@@ -145,7 +236,11 @@ def bind(prim, *inputs, **params):
     if True not in needs:
         return _wrap(out, False)
     result = _wrap(out, True)
-    result._node = Node(prim, inputs, params, saved, needs, _STACK.path)
+    node = result._node = Node(prim, inputs, params, saved, needs, _STACK.path,
+                               tuple([0 if t._vc is None else t._vc.value for t in inputs]))
+    if prim.view and out.base is not None and np.may_share_memory(out, inputs[0].data):
+        vc = result._vc = inputs[0]._counter()
+        node.out_version = vc.value
     return result
 
 

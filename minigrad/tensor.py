@@ -12,29 +12,44 @@ from . import dtypes, primitive
 from .grad_mode import STATE
 
 
-def _to_array(data, dtype):
+def _to_array(data, dtype, who="tensor"):
     """Convert user data to a numpy array: Python floats take the default dtype, numpy arrays keep
-    theirs (float16 and other floats become the default), ints become int64."""
+    theirs (float16 and other floats become the default), ints become int64. Complex, object and
+    string data (and such a ``dtype``) raise ``TypeError`` naming ``who``."""
     if isinstance(data, Tensor):
         data = data.data
     if dtype is not None:
-        return np.array(data, dtype=np.dtype(dtype))
+        dtype = dtypes.check_supported(dtype, who)
     if isinstance(data, (np.ndarray, np.generic)):
         arr = np.array(data)
+        if arr.dtype.kind not in "fiub":
+            _refuse(arr.dtype, data, who)
+        if dtype is not None:
+            return arr.astype(dtype)
         if arr.dtype.kind == "f" and arr.dtype not in dtypes.FLOAT_DTYPES:
             arr = arr.astype(dtypes.get_default_dtype())
         return arr
-    arr = np.array(data)
+    if isinstance(data, complex):
+        _refuse(np.dtype(complex), data, who)
+    try:
+        arr = np.array(data)
+    except ValueError as err:  # ragged nested lists
+        raise ValueError(f"{who}: expected a rectangular nest of numbers: {err}") from None
+    if arr.dtype.kind not in "fiub":
+        _refuse(arr.dtype, data, who)
+    if dtype is not None:
+        return arr.astype(dtype)
     if arr.dtype.kind == "f":
         return arr.astype(dtypes.get_default_dtype())
     if arr.dtype.kind in "iu":
         return arr.astype(np.int64)
-    if arr.dtype.kind == "b":
-        return arr
-    if arr.dtype == object or arr.dtype.kind in "OUS":
-        raise TypeError(f"tensor: expected numbers, got an array of {arr.dtype} from "
-                        f"{type(data).__name__}")
     return arr
+
+
+def _refuse(dt, data, who):
+    what = "an array" if isinstance(data, np.ndarray) else type(data).__name__
+    raise TypeError(f"{who}: got {what} of dtype {dt}; tensors hold {dtypes.SUPPORTED} values "
+                    "(complex, object and string data are not supported)")
 
 
 class Tensor:
@@ -186,7 +201,7 @@ class Tensor:
     @property
     def parents(self):
         """The ordered input tensors of the op that made this tensor (``()`` for a leaf)."""
-        return () if self._node is None else self._node.inputs
+        return () if self._node is None else self._node.resolve_inputs()
 
     @property
     def scope(self):
@@ -209,8 +224,10 @@ class Tensor:
         return self
 
     def detach(self):
-        """A new leaf sharing this tensor's data, cut from the graph."""
-        return Tensor._wrap(self.data, False)
+        """A new leaf sharing this tensor's data (and version counter), cut from the graph."""
+        t = Tensor._wrap(self.data, False)
+        t._vc = self._counter()
+        return t
 
     def retain_grad(self):
         """Keep ``.grad`` on this non-leaf tensor after backward."""
@@ -238,11 +255,6 @@ class Tensor:
         from .autograd import backward
         backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph,
                  inputs=inputs)
-
-    def zero_(self):
-        """Fill with zeros in place (for ``.grad`` tensors and parameters under no_grad)."""
-        self.data[...] = 0
-        return self
 
     # ---- dtype ------------------------------------------------------------------------
     def to(self, dtype):
@@ -309,43 +321,134 @@ class Tensor:
     def __rmatmul__(self, other):
         return _la.matmul(other, self)
 
-    # In-place arithmetic is allowed only where no graph is recorded (optimizer updates).
-    def _inplace(self, other, ufunc, name):
-        if STATE.grad_enabled and (self.requires_grad or getattr(other, "requires_grad", False)):
-            raise RuntimeError(f"{name}: in-place ops on tensors that require grad are only "
-                               "allowed under mg.no_grad()")
-        o = other.data if isinstance(other, Tensor) else other
-        ufunc(self.data, o, out=self.data, casting="same_kind")
+    # ---- in-place ops ------------------------------------------------------------------
+    # Without recording (no_grad, or nothing involved requires grad) an in-place op edits the
+    # array and bumps the version counter. While recording, on a tensor that is not a leaf
+    # requiring grad, it is recorded as a new node that ``self`` is rebound to (new memory);
+    # nodes recorded before keep reading the earlier value (``primitive.rebind``).
+    def _in_place(self, name, recorded, direct, operand=None):
+        """recorded(earlier) -> Tensor: the new value out of place from ``earlier`` (a tensor
+        holding this tensor's value); direct(array): the same edit on the array in place;
+        ``operand``: the other tensor involved, if any."""
+        if STATE.grad_enabled and (self.requires_grad or (
+                isinstance(operand, Tensor) and operand.requires_grad)):
+            if self._node is None and self.requires_grad:
+                raise RuntimeError(
+                    f"{name}: a leaf tensor that requires grad is being used in an in-place "
+                    "operation (refused, as in PyTorch: its gradient is taken at the value the "
+                    "edit would overwrite). Edit it under mg.no_grad() (a parameter update), or "
+                    "edit a copy: t = t * 1.")
+            last = self._version
+            earlier = primitive.stand_in(self)
+            new = recorded(earlier)
+            if new.shape != self.shape:
+                raise ValueError(f"{name}: the result has shape {new.shape} but the tensor "
+                                 f"edited in place has shape {self.shape}")
+            if new.dtype != self.dtype:
+                if not np.can_cast(new.dtype, self.dtype, "same_kind"):
+                    raise TypeError(f"{name}: the result has dtype {new.dtype}, which cannot "
+                                    f"be stored in place in a {self.dtype} tensor")
+                new = _ew.cast(new, self.dtype)
+            primitive.rebind(self, earlier, new, last)
+            return self
+        if not self.data.flags.writeable:
+            raise ValueError(f"{name}: the tensor is read-only (an expand() result or a shared "
+                             "constant); make a copy first: t = t * 1")
+        try:
+            direct(self.data)
+        except (TypeError, ValueError, IndexError) as err:
+            raise type(err)(f"{name}: {err} (tensor of shape {self.shape}, "
+                            f"{self.dtype})") from None
+        self._bump_version()
         return self
+
+    def _ufunc_in_place(self, other, ufunc, op, name):
+        o = _operand(other, name)
+        return self._in_place(
+            name, lambda e: op(e, other),
+            lambda a: ufunc(a, o, out=a, casting="same_kind"), other)
 
     def __iadd__(self, other):
-        return self._inplace(other, np.add, "+=")
+        return self._ufunc_in_place(other, np.add, _ew.add, "+=")
 
     def __isub__(self, other):
-        return self._inplace(other, np.subtract, "-=")
+        return self._ufunc_in_place(other, np.subtract, _ew.sub, "-=")
 
     def __imul__(self, other):
-        return self._inplace(other, np.multiply, "*=")
+        return self._ufunc_in_place(other, np.multiply, _ew.mul, "*=")
 
     def __itruediv__(self, other):
-        return self._inplace(other, np.divide, "/=")
+        return self._ufunc_in_place(other, np.divide, _ew.div, "/=")
 
-    def add_(self, other, alpha=1.0):
-        return self._inplace(other if alpha == 1.0 else _data(other) * alpha, np.add, "add_")
+    def add_(self, other, alpha=1):
+        """self += alpha * other, in place."""
+        if alpha != 1:
+            other = other * alpha if isinstance(other, Tensor) else _operand(
+                other, "add_") * alpha
+        return self._ufunc_in_place(other, np.add, _ew.add, "add_")
+
+    def sub_(self, other, alpha=1):
+        """self -= alpha * other, in place."""
+        if alpha != 1:
+            other = other * alpha if isinstance(other, Tensor) else _operand(
+                other, "sub_") * alpha
+        return self._ufunc_in_place(other, np.subtract, _ew.sub, "sub_")
 
     def mul_(self, other):
-        return self._inplace(other, np.multiply, "mul_")
+        return self._ufunc_in_place(other, np.multiply, _ew.mul, "mul_")
+
+    def div_(self, other):
+        return self._ufunc_in_place(other, np.divide, _ew.div, "div_")
+
+    def clamp_(self, min=None, max=None):  # noqa: A002 - PyTorch's names
+        if min is None and max is None:
+            raise ValueError("clamp_: at least one of min and max must be given")
+        return self._in_place("clamp_", lambda e: _ew.clamp(e, min, max),
+                              lambda a: np.clip(a, min, max, out=a))
 
     def copy_(self, other):
-        """Copy ``other``'s values into this tensor in place (shapes must match)."""
-        src = np.asarray(_data(other))
-        if src.shape != self.shape:
-            raise ValueError(f"copy_: expected shape {self.shape}, got {src.shape}")
-        if STATE.grad_enabled and self.requires_grad:
-            raise RuntimeError("copy_: in-place ops on tensors that require grad are only "
-                               "allowed under mg.no_grad()")
-        self.data[...] = src
-        return self
+        """Copy ``other``'s values (broadcast to this shape, cast to this dtype) in place."""
+        src = other if isinstance(other, Tensor) else Tensor._wrap(
+            _to_array(other, None, "copy_"))
+        try:
+            fits = np.broadcast_shapes(src.shape, self.shape) == self.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"copy_: a source of shape {src.shape} cannot be broadcast to "
+                             f"the tensor's shape {self.shape}")
+
+        def direct(a):
+            np.copyto(a, src.data, casting="unsafe")
+        return self._in_place("copy_", lambda e: _replace(e, src), direct, src)
+
+    def fill_(self, value):
+        """Set every entry to ``value`` in place."""
+        v = _operand(value, "fill_")
+        if np.ndim(v) != 0:
+            raise ValueError(f"fill_: expected a number or a 0-d tensor, got shape "
+                             f"{np.shape(v)}")
+
+        def direct(a):
+            a[...] = v
+        return self._in_place("fill_", lambda e: _replace(e, value), direct, value)
+
+    def zero_(self):
+        """Fill with zeros in place."""
+        return self.fill_(0)
+
+    def __setitem__(self, index, value):
+        """``self[index] = value`` (numpy's indexing rules). Recorded while gradients are (see
+        ``_in_place``): gradients reach both this tensor's other entries and ``value``."""
+        v = _operand(value, "setitem")
+        norm = _sh._normalize_index(index)
+
+        def direct(a):
+            w = np.asarray(v)
+            a[norm] = w.reshape(_setitem.strip_leading_ones(w.shape, a[norm].ndim))
+        return_value = self._in_place(
+            "setitem", lambda e: _setitem.index_put(e, norm, value), direct, value)
+        del return_value
 
     # ---- comparisons (no gradient) ----------------------------------------------------
     def __eq__(self, other):
@@ -520,6 +623,23 @@ def _data(x):
     return x.data if isinstance(x, Tensor) else x
 
 
+def _replace(earlier, value):
+    """``value`` broadcast to ``earlier``'s shape, as a recorded op whose gradient reaches
+    ``value`` (and zeros reach ``earlier``): the out-of-place form of copy_ / fill_."""
+    everywhere = Tensor._wrap(np.ones(earlier.shape, dtype=bool))
+    return _ew.where(everywhere, as_tensor(value, like=earlier), earlier)
+
+
+def _operand(x, who):
+    """The array or number an in-place op combines with (Tensors give their array; complex,
+    object and string data raise ``TypeError`` naming ``who``)."""
+    if isinstance(x, Tensor):
+        return x.data
+    if isinstance(x, (bool, int, float)) and not isinstance(x, complex):
+        return x
+    return _to_array(x, None, who)
+
+
 _SCALARS = {}
 
 
@@ -547,13 +667,15 @@ def as_tensor(x, like=None):
     if type(x) is float and like is not None and like.data.dtype.kind == "f":
         return _scalar_constant(x, like.data.dtype)
     if isinstance(x, numbers.Number) and not isinstance(x, np.generic):
+        if isinstance(x, complex):
+            _refuse(np.dtype(complex), x, "operand")
         if like is not None and dtypes.is_floating(like.dtype):
             return Tensor._wrap(np.asarray(x, dtype=like.dtype))
         if isinstance(x, bool):
             return Tensor._wrap(np.asarray(x))
         if isinstance(x, numbers.Integral) and like is not None:
             return Tensor._wrap(np.asarray(x, dtype=like.dtype))
-    return Tensor._wrap(_to_array(x, None))
+    return Tensor._wrap(_to_array(x, None, "operand"))
 
 
 primitive._wrap = Tensor._wrap
@@ -562,4 +684,5 @@ primitive._wrap = Tensor._wrap
 from .ops import elementwise as _ew  # noqa: E402
 from .ops import linalg as _la  # noqa: E402
 from .ops import reduce as _red  # noqa: E402
+from .ops import setitem as _setitem  # noqa: E402
 from .ops import shape as _sh  # noqa: E402

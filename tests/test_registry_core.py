@@ -14,7 +14,7 @@ import collections
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import minigrad as mg
@@ -22,6 +22,7 @@ from minigrad.ops import elementwise as ew
 from minigrad.ops import reduce as red
 from minigrad.ops import shape as sh
 from minigrad.ops.index import embedding_backward_p
+from minigrad.ops.setitem import index_put
 
 # fn(*inputs) -> Tensor; ref(*arrays of inputs) -> ndarray; check: extra gradcheck kwargs.
 Case = collections.namedtuple("Case", ["fn", "inputs", "ref", "check"], defaults=[{}])
@@ -355,6 +356,26 @@ def case_index_scatter(draw):
     return Case(lambda t: sh.index_scatter(t, shape, norm), (g,), ref)
 
 
+def case_index_put(draw):
+    rng = _rng(draw)
+    shape = _shape(draw, min_dims=1)
+    index = _draw_index(draw, rng, shape)
+    norm = sh._normalize_index(index)
+    hits = np.zeros(shape)
+    np.add.at(hits, norm, 1.0)
+    assume(hits.max(initial=0.0) <= 1.0)  # a repeated entry keeps one write: not smooth in value
+    target = hits[norm].shape
+    value_shape = target[draw(st.integers(0, len(target)), label="value dims dropped"):]
+    value = _normal(rng, value_shape)
+    x = _normal(rng, shape)
+
+    def ref(a, v):
+        out = a.copy()
+        out[norm] = v
+        return out
+    return Case(lambda t, v: index_put(t, norm, v), (x, value), ref)
+
+
 def case_concat(draw):
     rng = _rng(draw)
     base = _shape(draw, min_dims=1)
@@ -449,6 +470,7 @@ CASES = {
     "expand": case_expand,
     "getitem": case_getitem,
     "index_scatter": case_index_scatter,
+    "index_put": case_index_put,
     "concat": case_concat,
     "matmul": case_matmul,
     "embedding": case_embedding,

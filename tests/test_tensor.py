@@ -17,7 +17,7 @@ def test_tensor_dtypes_from_python_and_numpy_data():
     assert mg.tensor(np.ones(2, np.float16)).dtype == np.float32  # other floats: the default
     assert mg.tensor([1, 2], dtype=mg.float64).dtype == np.float64
     assert mg.tensor([mg.tensor([1.0]), mg.tensor([2.0])]).shape == (2, 1)
-    with pytest.raises(TypeError, match="expected numbers"):
+    with pytest.raises(TypeError, match="dtype <U1.* not supported"):
         mg.tensor(["a"])
 
 
@@ -128,7 +128,7 @@ def test_copy_and_zero():
     x = mg.zeros(2)
     x.copy_([3.0, 4.0])
     np.testing.assert_array_equal(x.data, [3.0, 4.0])
-    with pytest.raises(ValueError, match=r"copy_: expected shape \(2,\), got \(3,\)"):
+    with pytest.raises(ValueError, match=r"copy_: a source of shape \(3,\) cannot be broad"):
         x.copy_(np.ones(3))
     assert x.zero_() is x and not x.data.any()
 

@@ -105,7 +105,7 @@ def _const(array):
 
 
 # ---- add / sub / mul / div ---------------------------------------------------------------
-add_p = Primitive("add")
+add_p = Primitive("add", saves_inputs=())
 add_p.def_forward(_binary(np.add, "add"))
 
 
@@ -118,7 +118,7 @@ def _add_backward(ctx, g):
 
 add_p.def_symbolic(np.add)
 
-sub_p = Primitive("sub")
+sub_p = Primitive("sub", saves_inputs=())
 sub_p.def_forward(_binary(np.subtract, "sub"))
 
 
@@ -252,7 +252,7 @@ def pow(a, b):  # noqa: A001 - PyTorch's name
 
 
 # ---- unary arithmetic ----------------------------------------------------------------------
-neg_p = Primitive("neg")
+neg_p = Primitive("neg", saves_inputs=())
 neg_p.def_forward(_unary(np.negative))
 neg_p.def_backward(lambda ctx, g: (neg(g),))
 neg_p.def_symbolic(np.negative)
@@ -630,7 +630,7 @@ def minimum(a, b):
     return bind(minimum_p, *_pair(a, b))
 
 
-where_p = Primitive("where", nondiff_inputs=(0,))
+where_p = Primitive("where", nondiff_inputs=(0,), saves_inputs=(0,))
 
 
 @where_p.def_forward
@@ -664,7 +664,7 @@ def where(condition, a, b):
 
 
 # ---- cast ------------------------------------------------------------------------------------
-cast_p = Primitive("cast")
+cast_p = Primitive("cast", saves_inputs=())
 cast_p.def_forward(lambda x, dtype: x.astype(dtype))
 cast_p.def_backward(lambda ctx, g: (cast(g, ctx.inputs[0].dtype),))
 cast_p.def_symbolic(lambda x, dtype: x)
@@ -672,7 +672,7 @@ cast_p.def_symbolic(lambda x, dtype: x)
 
 def cast(x, dtype):
     """x converted to ``dtype`` (float32/float64 keep the gradient; others cut it)."""
-    dt = np.dtype(dtype)
+    dt = dtypes.check_supported(dtype, "cast")
     if dt == x.dtype:
         return x
     if dt.kind == "f" and not dtypes.is_floating(dt):

@@ -76,7 +76,7 @@ def _reduce_objects(x, dims, keepdim, fn):
 
 
 # ---- sum / sum_to ----------------------------------------------------------------------------
-sum_p = Primitive("sum")
+sum_p = Primitive("sum", saves_inputs=())
 sum_p.def_forward(lambda x, dims, keepdim: np.asarray(np.sum(x, axis=dims, keepdims=keepdim)))
 sum_p.def_backward(lambda ctx, g: (
     _expand_back(g, ctx.inputs[0].shape, ctx.params["dims"], ctx.params["keepdim"]),))
@@ -103,7 +103,7 @@ def _sum_to_forward(x, shape):
     return out if type(out) is np.ndarray else np.asarray(out)  # 0-d: a scalar otherwise
 
 
-sum_to_p = Primitive("sum_to")
+sum_to_p = Primitive("sum_to", saves_inputs=())
 sum_to_p.def_forward(_sum_to_forward)
 
 

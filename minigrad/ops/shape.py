@@ -23,7 +23,7 @@ def _shape_arg(shape, who):
 
 
 # ---- reshape -------------------------------------------------------------------------------
-reshape_p = Primitive("reshape")
+reshape_p = Primitive("reshape", saves_inputs=(), view=True)
 reshape_p.def_forward(lambda x, shape: x.reshape(shape))
 reshape_p.def_backward(lambda ctx, g: (reshape(g, ctx.inputs[0].shape),))
 reshape_p.def_symbolic(lambda x, shape: x.reshape(shape))
@@ -87,7 +87,7 @@ def unsqueeze(x, dim):
 
 
 # ---- permute -------------------------------------------------------------------------------
-permute_p = Primitive("permute")
+permute_p = Primitive("permute", saves_inputs=(), view=True)
 permute_p.def_forward(lambda x, dims: np.transpose(x, dims))
 permute_p.def_backward(lambda ctx, g: (
     bind(permute_p, g, dims=tuple(np.argsort(ctx.params["dims"]).tolist())),))
@@ -114,7 +114,7 @@ def transpose(x, dim0, dim1):
 
 
 # ---- expand --------------------------------------------------------------------------------
-expand_p = Primitive("expand")
+expand_p = Primitive("expand", saves_inputs=(), view=True)
 expand_p.def_forward(lambda x, shape: np.broadcast_to(x, shape))
 expand_p.def_backward(lambda ctx, g: (sum_to(g, ctx.inputs[0].shape),))
 expand_p.def_symbolic(lambda x, shape: np.broadcast_to(x, shape).copy())
@@ -184,7 +184,7 @@ def _scatter_forward(g, shape, index):
     return out
 
 
-scatter_p = Primitive("index_scatter")
+scatter_p = Primitive("index_scatter", saves_inputs=())
 scatter_p.def_forward(_scatter_forward)
 scatter_p.def_backward(lambda ctx, gg: (getitem(gg, ctx.params["index"]),))
 
@@ -211,7 +211,7 @@ def _getitem_forward(x, index):
     return np.asarray(out)
 
 
-getitem_p = Primitive("getitem")
+getitem_p = Primitive("getitem", saves_inputs=(), view=True)
 getitem_p.def_forward(_getitem_forward)
 
 
@@ -235,7 +235,7 @@ def _concat_forward(*arrays, dim):
     return np.concatenate(arrays, axis=dim)
 
 
-concat_p = Primitive("concat")
+concat_p = Primitive("concat", saves_inputs=())
 concat_p.def_forward(_concat_forward)
 
 

@@ -61,7 +61,7 @@ def _new_nodes(roots, old):
             continue
         seen.add(id(t))
         count += 1
-        stack.extend(t._node.inputs)
+        stack.extend(t.parents)
     return count
 
 
@@ -78,7 +78,7 @@ def _walk(roots):
         seen.add(id(t))
         out.append(t)
         if t._node is not None:
-            stack.extend(t._node.inputs)
+            stack.extend(t.parents)
     return out
 
 

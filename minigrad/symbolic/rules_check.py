@@ -106,6 +106,11 @@ def _index_scatter_sample(rng):
     return [_normal(rng, 3, 2)], {"shape": (3, 4), "index": (np.array([0, 2, 0]), slice(1, 3))}
 
 
+@register_sample("index_put")
+def _index_put_sample(rng):
+    return [_normal(rng, 3, 4), _normal(rng, 2)], {"index": (np.array([0, 2]), slice(1, 3))}
+
+
 @register_sample("concat")
 def _concat_sample(rng):
     return [_normal(rng, 2, 1), _normal(rng, 2, 2), _normal(rng, 2, 1)], {"dim": 1}

@@ -93,7 +93,7 @@ def _post_order(roots, stops):
         stack = [(root, 0)]
         while stack:
             t, i = stack.pop()
-            parents = () if (id(t) in stops or t._node is None) else t._node.inputs
+            parents = () if (id(t) in stops or t._node is None) else t.parents
             while i < len(parents) and id(parents[i]) in seen:
                 i += 1
             if i < len(parents):
