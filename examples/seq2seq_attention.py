@@ -145,8 +145,9 @@ def evaluate(model, data, pairs=None):
 def check_save_load(model, data, args, path):
     mg.save(model.state_dict(), path)
     twin = build_model(args, data, model.decoder.attention_type)
-    for p in twin.parameters():  # make sure nothing is left over from the fresh init
-        p.data[...] = 0
+    with mg.no_grad():
+        for p in twin.parameters():  # make sure nothing is left over from the fresh init
+            p.zero_()
     twin.load_state_dict(mg.load(path))
     batch = next(batches(data.test, data.src_vocab, data.tgt_vocab, 64, shuffle=False))
     same_greedy = model.greedy_decode(batch.src, batch.src_lengths) == twin.greedy_decode(

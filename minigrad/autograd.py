@@ -185,6 +185,7 @@ def _accumulate_leaf(t, g, create_graph):
         t.grad = Tensor._wrap(t.grad.data + g.data)
     else:
         t.grad.data += g.data
+        t.grad._bump_version()
 
 
 def backward(tensors, grad_tensors=None, retain_graph=False, create_graph=False, inputs=None):

@@ -357,8 +357,8 @@ class Tensor:
         try:
             direct(self.data)
         except (TypeError, ValueError, IndexError) as err:
-            raise type(err)(f"{name}: {err} (tensor of shape {self.shape}, "
-                            f"{self.dtype})") from None
+            kind = next(k for k in (IndexError, TypeError, ValueError) if isinstance(err, k))
+            raise kind(f"{name}: {err} (tensor of shape {self.shape}, {self.dtype})") from None
         self._bump_version()
         return self
 

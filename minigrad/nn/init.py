@@ -20,6 +20,7 @@ def uniform_(tensor, a=0.0, b=1.0, generator=None):
     """Fill with U(a, b)."""
     rng = generator or default_generator()
     tensor.data[...] = rng.uniform(a, b, size=tensor.shape)
+    tensor._bump_version()
     return tensor
 
 
@@ -27,11 +28,13 @@ def normal_(tensor, mean=0.0, std=1.0, generator=None):
     """Fill with N(mean, std**2)."""
     rng = generator or default_generator()
     tensor.data[...] = rng.normal(mean, std, size=tensor.shape)
+    tensor._bump_version()
     return tensor
 
 
 def constant_(tensor, value):
     tensor.data[...] = value
+    tensor._bump_version()
     return tensor
 
 
@@ -77,6 +80,7 @@ def orthogonal_(tensor, gain=1.0, generator=None):
     if rows < cols:
         q = q.T
     tensor.data[...] = (gain * q[:rows, :cols]).reshape(tensor.shape)
+    tensor._bump_version()
     return tensor
 
 
@@ -85,4 +89,5 @@ def eye_(tensor, gain=1.0):
     if tensor.ndim != 2:
         raise ValueError(f"eye_: expected a 2-D tensor, got {tensor.shape}")
     tensor.data[...] = gain * np.eye(*tensor.shape)
+    tensor._bump_version()
     return tensor

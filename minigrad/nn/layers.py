@@ -56,6 +56,7 @@ class Embedding(Module):
         init.normal_(self.weight)
         if padding_idx is not None:
             self.weight.data[padding_idx] = 0
+            self.weight._bump_version()
 
     def forward(self, indices):
         return embedding(self.weight, indices, self.padding_idx)

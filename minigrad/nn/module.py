@@ -115,6 +115,7 @@ class Module:
                 p.grad = None
             elif p.grad is not None:
                 p.grad.data[...] = 0
+                p.grad._bump_version()
 
     def requires_grad_(self, requires_grad=True):
         for p in self.parameters():

@@ -70,6 +70,8 @@ def gate_blocks(weight):
 def _blocks_of(target):
     blocks = []
     for _, p in recurrent_weights(target):
+        if isinstance(p, mg.Tensor):
+            p._bump_version()  # the caller writes into the blocks
         blocks.extend(gate_blocks(p))
     return blocks
 
@@ -131,6 +133,7 @@ def identity_recurrent_(target, gain=1.0, zero_bias=True):
         for name, p in target.named_parameters():
             if re.search(r"(^|\.)bias_(hh|ih)\w*$", name):
                 p.data[...] = 0
+                p._bump_version()
     return target
 
 
@@ -149,6 +152,7 @@ def set_forget_bias_(model, value):
             continue  # not an LSTM layer
         h = w.shape[1]
         p.data[h:2 * h] = value if m.group(2) == "ih" else 0.0
+        p._bump_version()
         hit = True
     if not hit:
         raise ValueError(f"set_forget_bias_: {type(model).__name__} has no LSTM layer "
