@@ -267,7 +267,9 @@ def test_cross_entropy_all_ignored_is_nan_and_bad_targets_raise():
     with pytest.raises(ValueError, match=r"target of shape \(2,\), got \(3,\)"):
         F.cross_entropy(x, [0, 1, 2])
     with pytest.raises(ValueError, match=r"\(N, C\)"):
-        F.cross_entropy(mg.zeros(3), [0])
+        F.cross_entropy(mg.zeros(()), 0)
+    with pytest.raises(ValueError, match=r"input \(3,\) needs target of shape \(\), got"):
+        F.cross_entropy(mg.zeros(3), [0])  # one sample (C,) takes a 0-d target, as in PyTorch
     with pytest.raises(ValueError, match="reduction"):
         F.cross_entropy(x, [0, 1], reduction="avg")
 

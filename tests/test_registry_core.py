@@ -18,6 +18,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import minigrad as mg
+from minigrad.nn import functional as F  # noqa: N812 - PyTorch's name
+from minigrad.nn import losses
 from minigrad.ops import elementwise as ew
 from minigrad.ops import reduce as red
 from minigrad.ops import shape as sh
@@ -278,6 +280,15 @@ def case_softmax_backward(draw):
                 lambda a, b: b * (a - np.sum(a * b, axis=dim, keepdims=True)))
 
 
+def case_log_softmax_backward(draw):
+    rng = _rng(draw)
+    shape = _shape(draw, min_dims=1)
+    dim = draw(st.integers(0, len(shape) - 1), label="dim")
+    g, y = _normal(rng, shape), _uniform(rng, shape, -3.0, 0.0)
+    return Case(lambda a, b: red.log_softmax_backward(a, b, dim), (g, y),
+                lambda a, b: a - np.exp(b) * np.sum(a, axis=dim, keepdims=True))
+
+
 # ---- shape ---------------------------------------------------------------------------------------
 def case_reshape(draw):
     rng = _rng(draw)
@@ -430,6 +441,83 @@ def case_embedding_backward(draw):
                                   padding_idx=pad), (g,), ref)
 
 
+# ---- class-index losses --------------------------------------------------------------------------
+def _class_rows_case(draw):
+    """Scores x (R, C), targets (R,) with some ignored (-1), a reduction, the kept count."""
+    rng = _rng(draw)
+    rows, classes = draw(st.integers(0, 3), label="rows"), draw(st.integers(1, 3), label="C")
+    target = rng.integers(-1, classes, size=rows)
+    reduction = draw(st.sampled_from(["mean", "sum", "none"]), label="reduction")
+    return rng, _normal(rng, (rows, classes), 2.0), target, reduction, int((target >= 0).sum())
+
+
+def _reduce_ref(losses, reduction, count):
+    if reduction == "none":
+        return losses
+    return np.asarray(losses.sum() / count if reduction == "mean" else losses.sum()) if (
+        count or reduction == "sum") else np.asarray(np.nan)
+
+
+def case_nll_loss(draw):
+    _, x, target, reduction, count = _class_rows_case(draw)
+
+    def ref(a):
+        picked = a[np.arange(a.shape[0]), np.maximum(target, 0)]
+        return _reduce_ref(np.where(target >= 0, -picked, 0.0), reduction, count)
+    return Case(lambda t: F.nll_loss(t, target, ignore_index=-1, reduction=reduction), (x,),
+                ref)
+
+
+def case_cross_entropy(draw):
+    _, x, target, reduction, count = _class_rows_case(draw)
+
+    def ref(a):
+        lse = np.log(np.sum(np.exp(a), axis=1))
+        picked = a[np.arange(a.shape[0]), np.maximum(target, 0)]
+        return _reduce_ref(np.where(target >= 0, lse - picked, 0.0), reduction, count)
+    return Case(lambda t: F.cross_entropy(t, target, ignore_index=-1, reduction=reduction),
+                (x,), ref)
+
+
+def _row_weights_ref(g, target, reduction, count):
+    w = np.broadcast_to(g, target.shape) / (count if reduction == "mean" else 1)
+    return np.where(target >= 0, w, 0.0)
+
+
+def case_nll_loss_backward(draw):
+    rng, x, target, reduction, count = _class_rows_case(draw)
+    if reduction == "mean" and not count:
+        reduction = "sum"
+    g = _normal(rng, target.shape if reduction == "none" else ())
+    classes = x.shape[1]
+
+    def ref(a):
+        out = np.zeros((target.shape[0], classes))
+        keep = np.nonzero(target >= 0)[0]
+        out[keep, target[keep]] = -_row_weights_ref(a, target, reduction, count)[keep]
+        return out
+    return Case(lambda t: mg.bind(losses.nll_loss_backward_p, t, target=target, ignore_index=-1,
+                                  reduction=reduction, count=count, num_classes=classes),
+                (g,), ref)
+
+
+def case_cross_entropy_backward(draw):
+    rng, x, target, reduction, count = _class_rows_case(draw)
+    if reduction == "mean" and not count:
+        reduction = "sum"
+    g = _normal(rng, target.shape if reduction == "none" else ())
+
+    def ref(a, b):
+        p = np.exp(b) / np.sum(np.exp(b), axis=1, keepdims=True)
+        onehot = np.zeros(b.shape)
+        keep = np.nonzero(target >= 0)[0]
+        onehot[keep, target[keep]] = 1
+        return _row_weights_ref(a, target, reduction, count)[:, None] * (p - onehot)
+    return Case(lambda a, b: mg.bind(losses.cross_entropy_backward_p, a, b, target=target,
+                                     ignore_index=-1, reduction=reduction, count=count),
+                (g, x), ref)
+
+
 CASES = {
     "add": _binary_case(mg.add, np.add),
     "sub": _binary_case(mg.sub, np.subtract),
@@ -465,6 +553,7 @@ CASES = {
     "softmax": case_softmax,
     "log_softmax": case_log_softmax,
     "softmax_backward": case_softmax_backward,
+    "log_softmax_backward": case_log_softmax_backward,
     "reshape": case_reshape,
     "permute": case_permute,
     "expand": case_expand,
@@ -475,6 +564,10 @@ CASES = {
     "matmul": case_matmul,
     "embedding": case_embedding,
     "embedding_backward": case_embedding_backward,
+    "nll_loss": case_nll_loss,
+    "nll_loss_backward": case_nll_loss_backward,
+    "cross_entropy": case_cross_entropy,
+    "cross_entropy_backward": case_cross_entropy_backward,
 }
 
 CORE = sorted(name for name, prim in mg.REGISTRY.items() if prim.module.startswith("minigrad."))

@@ -5,11 +5,14 @@ import numpy as np
 from ..ops import elementwise as ew
 from ..ops import reduce as red
 from ..ops import shape as sh
+from ..ops.index import embedding as embedding_op
 from ..ops.linalg import matmul
+from ..primitive import bind
 from ..random import default_generator
 from ..tensor import Tensor, as_tensor
+from . import losses
 
-_REDUCTIONS = ("mean", "sum", "none")
+_REDUCTIONS = losses.REDUCTIONS
 
 
 def _reduce(loss, reduction, who):
@@ -60,52 +63,80 @@ def mse_loss(input, target, reduction="mean"):  # noqa: A002 - PyTorch's name
     return _reduce(ew.mul(d, d), reduction, "mse_loss")
 
 
-def cross_entropy(input, target, ignore_index=-100, reduction="mean"):  # noqa: A002
-    """Softmax cross-entropy with class-index targets.
+def _class_rows(input, target, ignore_index, reduction, who):  # noqa: A002
+    """Validate a class-index loss's arguments and bring them to rows.
 
-    input: (N, C) or (N, C, d1, ...) logits; target: (N,) or (N, d1, ...) int64 class indices.
-    Entries whose target equals ``ignore_index`` (padding) contribute nothing; the mean is over
-    the others (NaN when every entry is ignored, as in PyTorch).
-    """
-    tgt = target.data if isinstance(target, Tensor) else np.asarray(target)
+    input: (C,), (N, C) or (N, C, d1, ...); target: (), (N,) or (N, d1, ...) integer class
+    indices in [0, C) or equal to ``ignore_index``. Returns (rows (R, C) Tensor, target (R,)
+    int64, count of kept entries, target's shape)."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{who}: expected input to be a Tensor, got {type(input).__name__}")
+    if input.dtype.kind != "f":
+        raise TypeError(f"{who}: expected floating-point input, got {input.dtype}")
+    if reduction not in losses.REDUCTIONS:
+        raise ValueError(f"{who}: reduction must be one of {losses.REDUCTIONS}, got "
+                         f"{reduction!r}")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+        raise TypeError(f"{who}: ignore_index must be an int, got {ignore_index!r}")
+    tgt = np.asarray(target.data if isinstance(target, Tensor) else target)
     if tgt.dtype.kind not in "iu":
-        raise TypeError(f"cross_entropy: expected integer class targets, got {tgt.dtype}")
-    if input.ndim < 2:
-        raise ValueError(f"cross_entropy: expected input (N, C) or (N, C, ...), got "
-                         f"{input.shape}")
-    n, c = input.shape[0], input.shape[1]
-    if tgt.shape != (n,) + input.shape[2:]:
-        raise ValueError(f"cross_entropy: input {input.shape} needs target of shape "
-                         f"{(n,) + input.shape[2:]}, got {tgt.shape}")
-    keep = tgt != ignore_index
-    if np.any((tgt[keep] < 0) | (tgt[keep] >= c)):
-        raise IndexError(f"cross_entropy: targets must lie in [0, {c}) or equal ignore_index "
-                         f"{ignore_index}")
-    logits = sh.permute(input, 0, *range(2, input.ndim), 1) if input.ndim > 2 else input
-    logp = red.log_softmax(sh.reshape(logits, -1, c), dim=1)
-    flat_t, flat_keep = tgt.reshape(-1), keep.reshape(-1)
-    onehot = np.zeros((flat_t.shape[0], c), dtype=input.dtype)
-    onehot[np.nonzero(flat_keep)[0], flat_t[flat_keep]] = 1
-    picked = red.sum(ew.mul(logp, Tensor._wrap(onehot)), dim=1)
-    losses = ew.neg(sh.reshape(picked, tgt.shape))
-    if reduction == "mean":
-        count = int(flat_keep.sum())
-        return ew.mul(red.sum(losses), 1.0 / count if count else float("nan"))
-    return _reduce(losses, reduction, "cross_entropy")
+        raise TypeError(f"{who}: expected integer class targets, got {tgt.dtype}")
+    if input.ndim < 1:
+        raise ValueError(f"{who}: expected input (C,), (N, C) or (N, C, d1, ...), got a 0-d "
+                         "tensor")
+    if input.ndim == 1:
+        expected, c = (), input.shape[0]
+    else:
+        expected, c = (input.shape[0],) + input.shape[2:], input.shape[1]
+    if tgt.shape != expected:
+        raise ValueError(f"{who}: input {input.shape} needs target of shape {expected}, got "
+                         f"{tgt.shape}")
+    flat = tgt.reshape(-1).astype(np.int64)
+    keep = flat != ignore_index
+    if np.any((flat[keep] < 0) | (flat[keep] >= c)):
+        bad = flat[keep][(flat[keep] < 0) | (flat[keep] >= c)]
+        raise IndexError(f"{who}: targets must lie in [0, {c}) or equal ignore_index "
+                         f"{ignore_index}, got {int(bad[0])}")
+    if input.ndim == 1:
+        rows = sh.reshape(input, 1, c)
+    elif input.ndim == 2:
+        rows = input
+    else:
+        rows = sh.reshape(sh.permute(input, 0, *range(2, input.ndim), 1), -1, c)
+    return rows, flat, int(keep.sum()), tgt.shape
+
+
+def _loss(prim, input, target, ignore_index, reduction, who):  # noqa: A002
+    rows, flat, count, shape = _class_rows(input, target, ignore_index, reduction, who)
+    out = bind(prim, rows, target=flat, ignore_index=int(ignore_index), reduction=reduction,
+               count=count)
+    return sh.reshape(out, shape) if reduction == "none" and shape != out.shape else out
+
+
+def cross_entropy(input, target, ignore_index=-100, reduction="mean"):  # noqa: A002
+    """Softmax cross-entropy with class-index targets: ``nll_loss(log_softmax(input, 1))``
+    computed by one fused primitive (one row kernel forward, one backward; no one-hot).
+
+    input: (C,), (N, C) or (N, C, d1, ...) logits; target: (), (N,) or (N, d1, ...) integer
+    class indices. Entries whose target equals ``ignore_index`` (padding) contribute nothing;
+    the mean is over the others (NaN when every entry is ignored, as in PyTorch).
+    reduction "none" returns the per-entry losses, shaped like target.
+    """
+    return _loss(losses.cross_entropy_p, input, target, ignore_index, reduction,
+                 "cross_entropy")
 
 
 def nll_loss(input, target, ignore_index=-100, reduction="mean"):  # noqa: A002
-    """Negative log-likelihood of log-probabilities ``input`` (N, C) at class ``target`` (N,)."""
-    tgt = np.asarray(target.data if isinstance(target, Tensor) else target)
-    c = input.shape[1]
-    keep = tgt != ignore_index
-    onehot = np.zeros(input.shape, dtype=input.dtype)
-    onehot[np.nonzero(keep)[0], tgt[keep]] = 1
-    losses = ew.neg(red.sum(ew.mul(input, Tensor._wrap(onehot)), dim=1))
-    if c and reduction == "mean":
-        count = int(keep.sum())
-        return ew.mul(red.sum(losses), 1.0 / count if count else float("nan"))
-    return _reduce(losses, reduction, "nll_loss")
+    """Negative log-likelihood: ``-input[n, target[n]]``, gathered (no one-hot), reduced as in
+    ``cross_entropy``. input: (C,), (N, C) or (N, C, d1, ...) log-probabilities (e.g.
+    ``log_softmax(x, 1)``); target: (), (N,) or (N, d1, ...) integer class indices."""
+    return _loss(losses.nll_loss_p, input, target, ignore_index, reduction, "nll_loss")
+
+
+def embedding(input, weight, padding_idx=None):  # noqa: A002 - PyTorch's name
+    """Rows of ``weight`` (V, D) picked by the integer ``input`` (any shape S) -> (*S, D). The
+    row ``padding_idx`` (negative counts from the end) receives no gradient."""
+    return embedding_op(weight, input, padding_idx=padding_idx)
 
 
 def binary_cross_entropy_with_logits(input, target, reduction="mean"):  # noqa: A002

@@ -70,13 +70,29 @@ def _check_indices(indices, n, who):
 
 def embedding(weight, indices, padding_idx=None):
     """Rows of ``weight`` picked by ``indices``. weight: (V, D), indices: any int shape S ->
-    (*S, D). The row ``padding_idx`` receives no gradient."""
+    (*S, D). The row ``padding_idx`` (negative counts from the end) receives no gradient; a
+    padding_idx outside [-V, V) raises ValueError."""
     weight = as_tensor(weight)
     if weight.ndim != 2:
         raise ValueError(f"embedding: expected a 2-D weight (num_embeddings, embedding_dim), "
                          f"got shape {weight.shape}")
     idx = _check_indices(indices, weight.shape[0], "embedding")
-    return bind(embedding_p, weight, indices=idx, padding_idx=padding_idx)
+    return bind(embedding_p, weight, indices=idx,
+                padding_idx=_padding_row(padding_idx, weight.shape[0]))
+
+
+def _padding_row(padding_idx, n):
+    """``padding_idx`` as a row in [0, n) (negative counts from the end, as in PyTorch), or
+    None."""
+    if padding_idx is None:
+        return None
+    if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)):
+        raise TypeError(f"embedding: padding_idx must be an int or None, got {padding_idx!r}")
+    if not -n <= padding_idx < n:
+        raise ValueError(f"embedding: padding_idx must lie in [-{n}, {n}) for a weight with "
+                         f"{n} rows, got {padding_idx}")
+    return int(padding_idx) % n
+
 
 
 def index_select(x, dim, index):

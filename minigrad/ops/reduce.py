@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from ..kernels import rows as rows_kern
+from ..kernels import softmax as softmax_kern
 from ..primitive import Primitive, bind
 from ..tensor import Tensor, as_tensor
 
@@ -239,7 +240,20 @@ def std(x, dim=None, keepdim=False, correction=1, unbiased=None, **aliases):
 
 
 # ---- logsumexp / softmax / log_softmax -----------------------------------------------------
+def _last_axis_rows(x, dim):
+    """x as a C-contiguous (R, C) array when the row kernels apply (float32/float64, ``dim`` the
+    last axis, not empty), else None."""
+    if dim != x.ndim - 1 or x.size == 0 or x.dtype.char not in "fd":
+        return None
+    return np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+
+
 def _logsumexp_forward(x, dims, keepdim):
+    rows = _last_axis_rows(x, dims[0]) if len(dims) == 1 else None
+    if rows is not None:
+        out = np.empty(rows.shape[0], dtype=x.dtype)
+        softmax_kern.logsumexp_rows(rows, out)
+        return out.reshape(x.shape[:-1] + ((1,) if keepdim else ()))
     if x.size == 0:
         with np.errstate(divide="ignore"):
             return np.asarray(np.log(np.sum(np.exp(x), axis=dims, keepdims=keepdim)))
@@ -284,6 +298,11 @@ def logsumexp(x, dim=None, keepdim=False, **aliases):
 
 
 def _softmax_forward(x, dim):
+    rows = _last_axis_rows(x, dim)
+    if rows is not None:
+        out = np.empty(x.shape, dtype=x.dtype)
+        softmax_kern.softmax_rows(rows, out.reshape(rows.shape))
+        return out
     m = np.max(x, axis=dim, keepdims=True) if x.size else 0
     e = np.exp(x - m)
     e /= np.sum(e, axis=dim, keepdims=True)
@@ -357,18 +376,66 @@ def softmax(x, dim=-1):
 
 
 def _log_softmax_forward(x, dim):
+    rows = _last_axis_rows(x, dim)
+    if rows is not None:
+        out = np.empty(x.shape, dtype=x.dtype)
+        softmax_kern.log_softmax_rows(rows, out.reshape(rows.shape))
+        return out
     return x - _logsumexp_forward(x, (dim,), True)
+
+
+log_softmax_backward_p = Primitive("log_softmax_backward")
+
+
+@log_softmax_backward_p.def_forward
+def _log_softmax_backward_forward(g, y, dim):
+    if g.dtype == y.dtype and _last_axis_rows(y, dim) is not None:
+        out = np.empty(y.shape, dtype=y.dtype)
+        rows = out.reshape(-1, y.shape[-1])
+        softmax_kern.log_softmax_backward_rows(
+            np.ascontiguousarray(g).reshape(rows.shape), np.ascontiguousarray(y).reshape(
+                rows.shape), rows)
+        return out
+    return g - np.exp(y) * np.sum(g, axis=dim, keepdims=True)
+
+
+@log_softmax_backward_p.def_backward
+def _log_softmax_backward_backward(ctx, gg):
+    from .elementwise import exp, mul, neg, sub
+    g, y = ctx.inputs
+    dim = ctx.params["dim"]
+    p = exp(y)
+    gg_g = gg_y = None
+    if ctx.needs_input_grad[0]:
+        gg_g = sub(gg, sum(mul(gg, p), dim, keepdim=True))
+    if ctx.needs_input_grad[1]:
+        gg_y = neg(mul(mul(gg, p), sum(g, dim, keepdim=True)))
+    return gg_g, gg_y
+
+
+@log_softmax_backward_p.def_symbolic
+def _log_softmax_backward_symbolic(g, y, dim):
+    import sympy
+
+    from .sym import sym_map
+    return g - sym_map(sympy.exp, y) * np.sum(g, axis=dim, keepdims=True)
+
+
+def log_softmax_backward(grad_out, y, dim):
+    """grad_out - exp(y) * sum(grad_out, dim): the backward of log_softmax given its output y.
+    grad_out, y: the same shape, at least 1-D; dim: a non-negative axis."""
+    if grad_out.shape != y.shape or not 0 <= dim < y.ndim:
+        raise ValueError(f"log_softmax_backward: grad_out {grad_out.shape} and y {y.shape} "
+                         f"must have the same shape with dim {dim} among its axes")
+    return bind(log_softmax_backward_p, grad_out, y, dim=dim)
 
 
 log_softmax_p = Primitive("log_softmax")
 log_softmax_p.def_forward(_log_softmax_forward)
+log_softmax_p.def_backward(lambda ctx, g: (
+    log_softmax_backward(g, ctx.output(), ctx.params["dim"]),))
 
 
-@log_softmax_p.def_backward
-def _log_softmax_backward(ctx, g):
-    from .elementwise import exp, mul, sub
-    dim = ctx.params["dim"]
-    return (sub(g, mul(exp(ctx.output()), sum(g, dim, keepdim=True))),)
 
 
 @log_softmax_p.def_symbolic
