@@ -94,7 +94,6 @@ def _padding_row(padding_idx, n):
     return int(padding_idx) % n
 
 
-
 def index_select(x, dim, index):
     """Entries of x along ``dim`` at the 1-D int ``index`` (repeats allowed)."""
     x = as_tensor(x)
