@@ -13,11 +13,13 @@ from .creation import (
     arange,
     as_tensor,
     empty,
+    empty_like,
     eye,
     from_numpy,
     full,
     full_like,
     linspace,
+    multinomial,
     ones,
     ones_like,
     rand,
@@ -27,8 +29,16 @@ from .creation import (
     zeros,
     zeros_like,
 )
+from .device import device
 from .dtypes import bool_, float32, float64, get_default_dtype, int64, set_default_dtype
-from .grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import (
+    detect_anomaly,
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .ops.elementwise import (
     abs,
@@ -53,7 +63,7 @@ from .ops.elementwise import (
     where,
 )
 from .ops.index import embedding, index_select
-from .ops.linalg import matmul
+from .ops.linalg import bmm, matmul
 from .ops.reduce import (
     amax,
     amin,
@@ -86,11 +96,19 @@ from .parallel import get_num_threads, set_num_threads
 from .primitive import REGISTRY, Primitive, bind
 from .random import manual_seed
 from .scope import current_scope, scope
-from .tensor import Tensor
+from .tensor import Tensor, is_tensor
 
 clip = clamp
 
+# PyTorch's dtype names (numpy dtypes underneath).
+float = float32  # noqa: A001
+double = float64
+long = int64
+int = int32 = dtypes.np.int32  # noqa: A001
+int16, int8, uint8 = dtypes.np.int16, dtypes.np.int8, dtypes.np.uint8
+bool = bool_  # noqa: A001
+
 __version__ = "0.1.0"
 
-from . import nn, optim  # noqa: E402
+from . import cuda, nn, optim  # noqa: E402
 from .serialization import load, save  # noqa: E402

@@ -47,6 +47,14 @@ def enable_grad():
     return _SetGradEnabled(True)
 
 
+def inference_mode(mode=True):
+    """Context manager / decorator: like ``no_grad`` when ``mode`` is True (PyTorch's inference
+    mode; minigrad has no separate inference tensors), a no-op otherwise."""
+    if not mode:
+        return _SetGradEnabled(STATE.grad_enabled)
+    return _SetGradEnabled(False)
+
+
 def set_grad_enabled(mode):
     """Context manager / decorator setting recording to ``mode``."""
     return _SetGradEnabled(mode)

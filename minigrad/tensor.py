@@ -8,6 +8,7 @@ import numbers
 
 import numpy as np
 
+from . import device as _device
 from . import dtypes, primitive
 from .grad_mode import STATE
 
@@ -256,12 +257,51 @@ class Tensor:
         backward(self, gradient, retain_graph=retain_graph, create_graph=create_graph,
                  inputs=inputs)
 
-    # ---- dtype ------------------------------------------------------------------------
-    def to(self, dtype):
+    # ---- dtype and device ---------------------------------------------------------------
+    @property
+    def device(self):
+        """Always the CPU: ``device(type='cpu')``."""
+        return _device.CPU
+
+    @property
+    def is_cuda(self):
+        return False
+
+    def cpu(self):
+        """This tensor (it is on the CPU already)."""
+        return self
+
+    def cuda(self, device=None, non_blocking=False):
+        _device.check_device("cuda" if device is None else device, "cuda")
+
+    def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False):
+        """PyTorch's forms: ``to(dtype)``, ``to(device)``, ``to(device, dtype)``,
+        ``to(other_tensor)`` and the keywords. The device must be the CPU. Returns this tensor
+        when nothing changes (a copy with ``copy=True``)."""
+        if len(args) > 2:
+            raise TypeError(f"to: expected at most 2 positional arguments, got {len(args)}")
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype if dtype is None else dtype
+            elif _device.is_device_like(a) or (
+                    isinstance(a, numbers.Integral) and not isinstance(a, bool)):
+                device = a  # an int is a CUDA device index, as in PyTorch
+            elif dtype is None:
+                dtype = a
+            else:
+                raise TypeError(f"to: got two dtypes ({dtype!r} and {a!r})")
+        _device.check_device(device, "to")
+        out = self if dtype is None else _ew.cast(self, dtype)
+        return out.clone() if copy and out is self else out
+
+    def type(self, dtype=None):
+        """``type()`` names the dtype; ``type(dtype)`` converts."""
+        if dtype is None:
+            return str(self.dtype)
         return _ew.cast(self, dtype)
 
-    def type(self, dtype):
-        return _ew.cast(self, dtype)
+    def type_as(self, other):
+        return _ew.cast(self, other.dtype)
 
     def float(self):
         return _ew.cast(self, np.float32)
@@ -272,8 +312,56 @@ class Tensor:
     def long(self):
         return Tensor._wrap(self.data.astype(np.int64))
 
+    def int(self):
+        return Tensor._wrap(self.data.astype(np.int32))
+
     def bool(self):
         return Tensor._wrap(self.data.astype(bool))
+
+    def is_floating_point(self):
+        return self.data.dtype.kind == "f"
+
+    # ---- copies and new tensors ------------------------------------------------------------
+    def clone(self):
+        """A copy with its own memory; recorded (gradient flows back) when this tensor
+        requires grad."""
+        if self.requires_grad and STATE.grad_enabled:
+            return _ew.mul(self, 1.0)  # exact: x * 1 keeps every value, -0.0 and NaN included
+        return Tensor._wrap(self.data.copy())
+
+    def _new(self, array, dtype, device, requires_grad, who):
+        _device.check_device(device, who)
+        t = Tensor._wrap(array.astype(self.dtype if dtype is None else
+                                      dtypes.check_supported(dtype, who), copy=False))
+        return t.requires_grad_(True) if requires_grad else t
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        """Zeros of ``size`` with this tensor's dtype (unless ``dtype`` is given)."""
+        return self._new(np.zeros(_size(size)), dtype, device, requires_grad, "new_zeros")
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._new(np.ones(_size(size)), dtype, device, requires_grad, "new_ones")
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        return self._new(np.zeros(_size(size)), dtype, device, requires_grad, "new_empty")
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+        return self._new(np.full(_size((size,)), _operand(fill_value, "new_full")), dtype,
+                         device, requires_grad, "new_full")
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        return self._new(_to_array(data, None, "new_tensor"), dtype, device, requires_grad,
+                         "new_tensor")
+
+    def uniform_(self, a=0.0, b=1.0, generator=None):
+        """Fill with U(a, b) in place (as ``nn.init.uniform_``)."""
+        from .nn import init
+        return init.uniform_(self, a, b, generator=generator)
+
+    def normal_(self, mean=0.0, std=1.0, generator=None):
+        """Fill with N(mean, std**2) in place (as ``nn.init.normal_``)."""
+        from .nn import init
+        return init.normal_(self, mean, std, generator=generator)
 
     # ---- arithmetic -------------------------------------------------------------------
     def __add__(self, other):
@@ -308,6 +396,37 @@ class Tensor:
 
     def __neg__(self):
         return _ew.neg(self)
+
+    def add(self, other, alpha=1):
+        return _ew.add(self, other if alpha == 1 else other * alpha)
+
+    def sub(self, other, alpha=1):
+        return _ew.sub(self, other if alpha == 1 else other * alpha)
+
+    def mul(self, other):
+        return _ew.mul(self, other)
+
+    def div(self, other, rounding_mode=None):
+        """self / other; ``rounding_mode`` "trunc" or "floor" rounds the quotient (a step
+        function: its gradient is zero, so the result is cut from the graph)."""
+        if rounding_mode is None:
+            return _ew.div(self, other)
+        if rounding_mode not in ("trunc", "floor"):
+            raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got "
+                             f"{rounding_mode!r}")
+        ints = self.dtype.kind in "iub" and np.asarray(_data(other)).dtype.kind in "iub"
+        if ints:
+            a, b = self.data, np.asarray(_data(other))
+            if np.any(b == 0):
+                raise ZeroDivisionError("div: integer division by zero")
+            out = np.floor_divide(a, b) if rounding_mode == "floor" else (
+                np.trunc(np.true_divide(a, b)).astype(np.result_type(a, b)))
+            return Tensor._wrap(np.asarray(out))
+        q = _ew.div(self.detach(), other.detach() if isinstance(other, Tensor) else other)
+        rounded = np.floor(q.data) if rounding_mode == "floor" else np.trunc(q.data)
+        return Tensor._wrap(np.asarray(rounded))
+
+    divide = div
 
     def __pos__(self):
         return self
@@ -593,8 +712,129 @@ class Tensor:
     def __getitem__(self, index):
         return _sh.getitem(self, index)
 
+    def t(self):
+        """The transpose of a tensor of at most 2 dims (PyTorch's ``t``)."""
+        if self.ndim > 2:
+            raise ValueError(f"t: expects a tensor with <= 2 dims, got shape {self.shape}; use "
+                             "transpose(dim0, dim1)")
+        return self if self.ndim < 2 else _sh.permute(self, 1, 0)
+
+    def narrow(self, dim, start, length):
+        """The slice ``start:start + length`` of dim ``dim`` (a view, as in PyTorch)."""
+        if self.ndim == 0:
+            raise ValueError("narrow: cannot narrow a 0-d tensor")
+        d = _red.normalize_dims(dim, self.ndim, "narrow")[0]
+        n = self.shape[d]
+        if not -n <= start <= n:
+            raise IndexError(f"narrow: start {start} is out of range for dim {dim} of size {n}")
+        start %= n if n else 1
+        if length < 0 or start + length > n:
+            raise ValueError(f"narrow: start ({start}) + length ({length}) exceeds dim {dim} "
+                             f"of size {n}")
+        return _sh.getitem(self, (slice(None),) * d + (slice(start, start + length),))
+
+    def view_as(self, other):
+        return _sh.reshape(self, other.shape)
+
+    reshape_as = view_as
+
+    def expand_as(self, other):
+        return _sh.expand(self, *other.shape)
+
+    def index_select(self, dim, index):
+        from .ops.index import index_select
+        return index_select(self, dim, index)
+
+    def masked_fill(self, mask, value):
+        """This tensor with ``value`` where the bool ``mask`` (broadcast to this shape) is
+        True; keeps this tensor's shape and dtype."""
+        mask = _bool_mask(mask, self.shape, "masked_fill")
+        out = _ew.where(mask, as_tensor(value, like=self), self)
+        return out if out.dtype == self.dtype else _ew.cast(out, self.dtype)
+
+    def masked_fill_(self, mask, value):
+        m = _bool_mask(mask, self.shape, "masked_fill_")
+        v = _operand(value, "masked_fill_")
+        if np.ndim(v) != 0:
+            raise ValueError(f"masked_fill_: value must be a number or a 0-d tensor, got shape "
+                             f"{np.shape(v)}")
+
+        def direct(a):
+            np.copyto(a, v, where=np.broadcast_to(m.data, a.shape), casting="unsafe")
+        return self._in_place("masked_fill_", lambda e: e.masked_fill(m, value), direct, value)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):  # noqa: A002 - PyTorch's names
+        """The ``k`` largest (or smallest) entries along ``dim``: ``(values, indices)``, in
+        order (NaN counts as the largest, as in PyTorch); gradients flow to the picked
+        entries."""
+        if self.ndim == 0:
+            if k not in (0, 1):
+                raise ValueError(f"topk: k ({k}) is out of range for a 0-d tensor")
+            return TopK(self[None][:k].reshape(()) if k else self[None][:0],
+                        Tensor._wrap(np.zeros(() if k else (0,), np.int64)))
+        d = _red.normalize_dims(dim, self.ndim, "topk")[0]
+        n = self.shape[d]
+        if not isinstance(k, (int, np.integer)) or not 0 <= k <= n:
+            raise ValueError(f"topk: k ({k}) is out of range for dim {dim} of size {n}")
+        key = self.data
+        if key.dtype.kind == "f":
+            nan = np.isnan(key)
+            key = np.where(nan, -np.inf, -key) if largest else np.where(nan, np.inf, key)
+        elif largest:
+            key = -key.astype(np.int64) if key.dtype != np.bool_ else ~key
+        order = np.take(np.argsort(key, axis=d, kind="stable"), np.arange(k), axis=d)
+        grid = np.indices(order.shape, sparse=True)
+        index = tuple(order if i == d else grid[i] for i in range(self.ndim))
+        return TopK(_sh.getitem(self, index), Tensor._wrap(order.astype(np.int64)))
+
+    def eq(self, other):
+        return self == other
+
+    def ne(self, other):
+        return self != other
+
     def matmul(self, other):
         return _la.matmul(self, other)
+
+
+def is_tensor(obj):
+    """True when ``obj`` is a minigrad Tensor."""
+    return isinstance(obj, Tensor)
+
+
+class TopK(tuple):
+    """``topk``'s result: ``(values, indices)``, also by name."""
+
+    __slots__ = ()
+
+    def __new__(cls, values, indices):
+        return tuple.__new__(cls, (values, indices))
+
+    values = property(lambda self: self[0])
+    indices = property(lambda self: self[1])
+
+
+def _size(size):
+    """A shape from ``f(2, 3)`` or ``f((2, 3))``: non-negative ints."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    for s in size:
+        if not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 0:
+            raise ValueError(f"expected non-negative int sizes, got {size!r}")
+    return tuple(int(s) for s in size)
+
+
+def _bool_mask(mask, shape, who):
+    m = mask if isinstance(mask, Tensor) else Tensor._wrap(_to_array(mask, None, who))
+    if m.dtype != np.bool_:
+        raise TypeError(f"{who}: expected a bool mask, got dtype {m.dtype}")
+    try:
+        fits = np.broadcast_shapes(m.shape, shape) == tuple(shape)
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{who}: a mask of shape {m.shape} cannot be broadcast to {shape}")
+    return m
 
 
 class VersionCounter:

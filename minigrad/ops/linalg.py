@@ -71,3 +71,14 @@ def matmul(a, b):
     if b.ndim == 1:
         return reshape(out, out.shape[:-1])
     return out
+
+
+def bmm(a, b):
+    """Batched matrix product: a (B, n, k) @ b (B, k, m) -> (B, n, m), no broadcasting (as in
+    PyTorch; ``matmul`` broadcasts)."""
+    a, b = as_tensor(a), as_tensor(b)
+    if a.ndim != 3 or b.ndim != 3:
+        raise ValueError(f"bmm: expected two 3-D tensors, got shapes {a.shape} and {b.shape}")
+    if a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+        raise ValueError(f"bmm: {a.shape} @ {b.shape}: expected (B, n, k) @ (B, k, m)")
+    return matmul(a, b)
