@@ -565,9 +565,7 @@ class Tensor:
         def direct(a):
             w = np.asarray(v)
             a[norm] = w.reshape(_setitem.strip_leading_ones(w.shape, a[norm].ndim))
-        return_value = self._in_place(
-            "setitem", lambda e: _setitem.index_put(e, norm, value), direct, value)
-        del return_value
+        self._in_place("setitem", lambda e: _setitem.index_put(e, norm, value), direct, value)
 
     # ---- comparisons (no gradient) ----------------------------------------------------
     def __eq__(self, other):
