@@ -1,6 +1,7 @@
 """Neural-network building blocks: Module, Parameter, layers, init, functional, utils."""
 
-from . import functional, init, utils
+from . import functional, init, rnn_utils, utils
+from .activation import LogSoftmax, Softmax
 from .layers import (
     Dropout,
     Embedding,
@@ -12,8 +13,12 @@ from .layers import (
     Sigmoid,
     Tanh,
 )
+from .loss_modules import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module
+from .normalization import LayerNorm, layer_norm
 from .parameter import Parameter
 
 __all__ = ["Module", "Parameter", "Linear", "Embedding", "Dropout", "Sequential", "ModuleList",
-           "Tanh", "Sigmoid", "ReLU", "LeakyReLU", "functional", "init", "utils"]
+           "Tanh", "Sigmoid", "ReLU", "LeakyReLU", "Softmax", "LogSoftmax", "LayerNorm",
+           "layer_norm", "NLLLoss", "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss",
+           "functional", "init", "rnn_utils", "utils"]
