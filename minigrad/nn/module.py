@@ -6,6 +6,7 @@ import collections
 import numpy as np
 
 from .. import dtypes
+from ..device import check_device, is_device_like
 from ..grad_mode import no_grad
 from ..tensor import Tensor
 from .parameter import Parameter
@@ -18,6 +19,8 @@ class Module:
     def __init__(self):
         object.__setattr__(self, "_parameters", collections.OrderedDict())
         object.__setattr__(self, "_modules", collections.OrderedDict())
+        object.__setattr__(self, "_buffers", collections.OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers_set", set())
         object.__setattr__(self, "training", True)
 
     def __setattr__(self, name, value):
@@ -25,6 +28,15 @@ class Module:
             raise RuntimeError(f"{type(self).__name__}: call super().__init__() before "
                                "assigning attributes")
         params, modules = self.__dict__["_parameters"], self.__dict__["_modules"]
+        buffers = self.__dict__.get("_buffers", {})
+        if name in buffers and not isinstance(value, (Parameter, Module)):
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"{type(self).__name__}: cannot assign a "
+                                f"{type(value).__name__} to buffer {name!r} (expected a "
+                                "Tensor or None)")
+            buffers[name] = value
+            object.__setattr__(self, name, value)
+            return
         # Re-assigning a registered name keeps its place in the order (as in PyTorch).
         if isinstance(value, Parameter):
             modules.pop(name, None)
@@ -40,7 +52,32 @@ class Module:
     def __delattr__(self, name):
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        self.__dict__.get("_buffers", {}).pop(name, None)
+        self.__dict__.get("_non_persistent_buffers_set", set()).discard(name)
         object.__delattr__(self, name)
+
+    def register_buffer(self, name, tensor, persistent=True):
+        """Register ``tensor`` (a Tensor or None) as a buffer: state that is not a parameter
+        (no gradient, not in ``parameters()``), converted by ``to(dtype)``, and saved in
+        ``state_dict()`` unless ``persistent=False``. Re-assigning ``self.name`` updates it."""
+        who = f"{type(self).__name__}.register_buffer"
+        if "_buffers" not in self.__dict__:
+            raise RuntimeError(f"{who}: call super().__init__() before registering buffers")
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"{who}: the name must be a non-empty string without '.', got "
+                           f"{name!r}")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"{who}: expected a Tensor or None for {name!r}, got "
+                            f"{type(tensor).__name__}")
+        if name in self._parameters or name in self._modules or (
+                hasattr(self, name) and name not in self._buffers):
+            raise KeyError(f"{who}: attribute {name!r} already exists")
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers_set.discard(name)
+        else:
+            self._non_persistent_buffers_set.add(name)
+        object.__setattr__(self, name, tensor)
 
     def register_parameter(self, name, param):
         """Register ``param`` (a Parameter or None) under ``name``."""
@@ -85,13 +122,14 @@ class Module:
         for _, m in self.named_children():
             yield m
 
-    def named_parameters(self, prefix="", recurse=True):
-        """(dotted name, Parameter) pairs, each shared parameter once."""
+    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+        """(dotted name, Parameter) pairs, each shared parameter once (every name of it with
+        ``remove_duplicate=False``, as PyTorch's state dicts list tied weights)."""
         seen = set()
         mods = self.named_modules(prefix) if recurse else [(prefix, self)]
         for mod_name, mod in mods:
             for k, p in mod._parameters.items():
-                if p is None or id(p) in seen:
+                if p is None or (remove_duplicate and id(p) in seen):
                     continue
                 seen.add(id(p))
                 yield (f"{mod_name}.{k}" if mod_name else k), p
@@ -99,6 +137,32 @@ class Module:
     def parameters(self, recurse=True):
         for _, p in self.named_parameters(recurse=recurse):
             yield p
+
+    def named_buffers(self, prefix="", recurse=True):
+        """(dotted name, Tensor) pairs of the registered buffers, each shared buffer once."""
+        seen = set()
+        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        for mod_name, mod in mods:
+            for k, b in mod.__dict__.get("_buffers", {}).items():
+                if b is None or id(b) in seen:
+                    continue
+                seen.add(id(b))
+                yield (f"{mod_name}.{k}" if mod_name else k), b
+
+    def buffers(self, recurse=True):
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def apply(self, fn):
+        """Call ``fn(module)`` on every sub-module (children first, depth first), then on
+        this module; returns ``self`` (PyTorch's order: ``model.apply(init_weights)``)."""
+        if not callable(fn):
+            raise TypeError(f"{type(self).__name__}.apply: expected a callable, got "
+                            f"{type(fn).__name__}")
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
 
     # ---- modes and gradients ----------------------------------------------------------
     def train(self, mode=True):
@@ -122,8 +186,18 @@ class Module:
             p.requires_grad = bool(requires_grad)
         return self
 
-    def to(self, dtype):
-        """Convert every parameter to ``dtype`` in place (float32 or float64)."""
+    def to(self, *args, **kwargs):
+        """PyTorch's forms: ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)``,
+        ``to(device=None, dtype=None, non_blocking=False)``. The device must be the CPU
+        (``"cpu"``, ``mg.device("cpu")``; others raise ``RuntimeError``); a dtype (float32 or
+        float64) converts every floating parameter and buffer in place. Returns ``self``."""
+        device, dtype = _to_arguments(f"{type(self).__name__}.to", args, kwargs)
+        check_device(device, f"{type(self).__name__}.to")
+        if dtype is not None:
+            self._convert(dtype)
+        return self
+
+    def _convert(self, dtype):
         dt = np.dtype(dtype)
         if not dtypes.is_floating(dt):
             raise TypeError(f"{type(self).__name__}.to: parameters are float32 or float64, "
@@ -131,21 +205,43 @@ class Module:
         for p in self.parameters():
             p.data = p.data.astype(dt)
             p.grad = None
+        for b in self.buffers():
+            if dtypes.is_floating(b.dtype):
+                b.data = b.data.astype(dt)
+
+    def cpu(self):
+        """Every module lives on the CPU: returns ``self``."""
+        return self
+
+    def cuda(self, device=None):
+        """Raises ``RuntimeError``: minigrad runs on the CPU only."""
+        if device is None or isinstance(device, int):
+            device = "cuda" if device is None else f"cuda:{device}"
+        check_device(device, f"{type(self).__name__}.cuda")
         return self
 
     def double(self):
-        return self.to(np.float64)
+        self._convert(np.float64)
+        return self
 
     def float(self):
-        return self.to(np.float32)
+        self._convert(np.float32)
+        return self
 
     def num_parameters(self):
         return sum(p.data.size for p in self.parameters())
 
     # ---- state -----------------------------------------------------------------------
     def state_dict(self):
-        """An ordered dict name -> numpy array (copies) of every parameter."""
-        return collections.OrderedDict((k, p.data.copy()) for k, p in self.named_parameters())
+        """An ordered dict name -> numpy array (copies) of every parameter, then of every
+        persistent buffer."""
+        state = collections.OrderedDict((k, p.data.copy()) for k, p in self.named_parameters())
+        for mod_name, mod in self.named_modules():
+            skip = mod.__dict__.get("_non_persistent_buffers_set", ())
+            for k, b in mod.__dict__.get("_buffers", {}).items():
+                if b is not None and k not in skip:
+                    state[f"{mod_name}.{k}" if mod_name else k] = b.data.copy()
+        return state
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy values (numpy arrays or Tensors) into the parameters by name.
@@ -187,3 +283,25 @@ class Module:
             sub = repr(m).replace("\n", "\n  ")
             lines.append(f"  ({k}): {sub}")
         return lines[0] + ")" if len(lines) == 1 else "\n".join(lines) + "\n)"
+
+
+def _to_arguments(who, args, kwargs):
+    """(device, dtype) from the arguments of ``Module.to``; either may be None."""
+    unknown = set(kwargs) - {"device", "dtype", "non_blocking", "memory_format"}
+    if unknown:
+        raise TypeError(f"{who}: unexpected keyword arguments {sorted(unknown)}")
+    device, dtype = kwargs.get("device"), kwargs.get("dtype")
+    for arg in args:
+        if isinstance(arg, bool):
+            continue  # non_blocking, positionally
+        if isinstance(arg, Tensor):
+            dtype = arg.dtype
+        elif is_device_like(arg) or isinstance(arg, int):
+            device = arg
+        else:
+            try:
+                dtype = np.dtype(arg)
+            except TypeError:
+                raise TypeError(f"{who}: expected a device, a dtype or a tensor, got "
+                                f"{arg!r}") from None
+    return device, dtype
