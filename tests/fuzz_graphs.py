@@ -968,7 +968,6 @@ def _():
 # avoids them so that it stays green; the soak generates them (--with-found) and counts them.
 # Remove a name when its bug is fixed.
 FOUND = {
-    "max_dim_0d_keepdim": "max/min(x, dim=0, keepdim=True) on 0-d x: indices (1,), values ()",
     "pow_zero_exponent": "pow(a, b) at b == 0: d/db of d/da is 1 instead of 1/a (2nd order)",
 }
 

@@ -36,7 +36,7 @@ def _draw_graph(data, mode, max_steps=6):
     return graph
 
 
-@settings(max_examples=_examples(45))
+@settings(max_examples=_examples(100))
 @given(st.data())
 def test_graphs_against_numpy_and_central_differences(data):
     graph = _draw_graph(data, "smooth")
@@ -44,7 +44,7 @@ def test_graphs_against_numpy_and_central_differences(data):
     assert not found, _report(graph, found)
 
 
-@settings(max_examples=_examples(25))
+@settings(max_examples=_examples(60))
 @given(st.data())
 def test_grid_graphs_against_numpy_and_central_differences(data):
     """Leaves on a grid of halves: exact zeros, equal entries, x ** 0 where the ops are still
@@ -54,7 +54,7 @@ def test_grid_graphs_against_numpy_and_central_differences(data):
     assert not found, _report(graph, found)
 
 
-@settings(max_examples=_examples(40))
+@settings(max_examples=_examples(100))
 @given(st.data(), st.sampled_from(["smooth", "grid"]))
 def test_graphs_against_torch(data, mode):
     pytest.importorskip("torch")
@@ -63,7 +63,7 @@ def test_graphs_against_torch(data, mode):
     assert not found, _report(graph, found)
 
 
-@settings(max_examples=_examples(40))
+@settings(max_examples=_examples(100))
 @given(st.data())
 def test_graphs_at_kinks_against_torch(data):
     """Ties in max/amax/maximum, zeros under abs/relu/leaky_relu, values on clamp bounds: no
@@ -74,15 +74,33 @@ def test_graphs_at_kinks_against_torch(data):
     assert not found, _report(graph, found)
 
 
+def _have_torch():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("block", range(6))
+def test_seeded_graphs(block):
+    """Plain seeded graphs (the soak's generator, its first 6 x 40 seeds): every check that
+    applies to each, PyTorch included when installed."""
+    with_torch = _have_torch()
+    for seed in range(40 * block, 40 * block + 40):
+        mode = ("smooth", "grid", "ties", "smooth")[seed % 4]
+        graph = fg.random_graph(fg.RngChooser(seed), mode=mode)
+        if graph is None or (mode == "ties" and not with_torch):
+            continue
+        found = fg.check_graph(graph, with_torch=with_torch, central=True)
+        assert not found, f"seed {seed}, mode {mode}:\n" + _report(graph, found)
+
+
 @pytest.mark.parametrize("name", sorted(fg.CATALOG))
 def test_every_op_first(name):
     """Each op of the catalog at the start of a few small graphs, whatever hypothesis draws:
     the numpy program, central differences and (when installed) PyTorch."""
-    try:
-        import torch  # noqa: F401
-        with_torch = True
-    except ImportError:
-        with_torch = False
+    with_torch = _have_torch()
     made = 0
     for seed in range(40):
         mode = ("smooth", "grid", "smooth")[seed % 3]
