@@ -220,7 +220,14 @@ def bind(prim, *inputs, **params):
     """Run ``prim`` on the input tensors and, when gradients are recorded and some input needs
     one, record a node. Returns the output tensor."""
     state = STATE
-    out = prim.forward(*[t.data for t in inputs], **params)
+    n = len(inputs)
+    if n == 2:  # the common arities without building lists
+        a, b = inputs
+        out = prim.forward(a.data, b.data, **params)
+    elif n == 1:
+        out = prim.forward(inputs[0].data, **params)
+    else:
+        out = prim.forward(*[t.data for t in inputs], **params)
     saved = None
     if prim.has_residuals:
         out, saved = out
@@ -231,19 +238,29 @@ def bind(prim, *inputs, **params):
     nondiff = prim.nondiff_inputs
     if nondiff:
         needs = tuple([t.requires_grad and i not in nondiff for i, t in enumerate(inputs)])
+    elif n == 2:
+        needs = (a.requires_grad, b.requires_grad)
+    elif n == 1:
+        needs = (inputs[0].requires_grad,)
     else:
         needs = tuple([t.requires_grad for t in inputs])
     if True not in needs:
         return _wrap(out, False)
+    if n == 2:
+        va, vb = a._vc, b._vc
+        versions = _ZEROS2 if va is None and vb is None else (
+            0 if va is None else va.value, 0 if vb is None else vb.value)
+    else:
+        versions = tuple([0 if t._vc is None else t._vc.value for t in inputs])
     result = _wrap(out, True)
-    node = result._node = Node(prim, inputs, params, saved, needs, _STACK.path,
-                               tuple([0 if t._vc is None else t._vc.value for t in inputs]))
+    node = result._node = Node(prim, inputs, params, saved, needs, _STACK.path, versions)
     if prim.view and out.base is not None and np.may_share_memory(out, inputs[0].data):
         vc = result._vc = inputs[0]._counter()
         node.out_version = vc.value
     return result
 
 
+_ZEROS2 = (0, 0)
 _wrap = None  # Tensor._wrap, set by tensor.py (which imports this module)
 
 
