@@ -100,9 +100,13 @@ def test_max_min_with_dim_return_values_and_indices():
 
 
 def test_tied_maxima_share_the_gradient():
+    # amax shares it among ties; max(dim) gives it to the returned index (PyTorch's rules)
     x = _leaf([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
-    x.max(dim=1).values.sum().backward()
+    mg.amax(x, dim=1).sum().backward()
     np.testing.assert_allclose(x.grad.data, [[0.0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]])
+    x.grad = None
+    x.max(dim=1).values.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
     x.grad = None
     mg.amin(x).backward()
     np.testing.assert_allclose(x.grad.data, [[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])

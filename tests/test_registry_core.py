@@ -240,6 +240,24 @@ def _extreme_case(fn, ref):
     return case
 
 
+def _var_case(fn, ref):
+    """var / std over drawn dims with a correction below the reduced count (finite values;
+    std of one value is 0 with gradient 0, which central differences agree with)."""
+    def case(draw):
+        rng = _rng(draw)
+        x = _normal(rng, _shape(draw))
+        dims, keep = _dims(draw, x.ndim), draw(st.booleans(), label="keepdim")
+        count = int(np.prod([x.shape[d] for d in _axes(dims, x.ndim)]))
+        correction = draw(st.sampled_from([1, 0, 0.5, 2]), label="correction")
+        if count <= correction:
+            correction = 0
+        assume(count > 0)
+        return Case(lambda t: fn(t, dims, keep, correction=correction), (x,),
+                    lambda a: np.asarray(ref(a, axis=_axes(dims, a.ndim), ddof=correction,
+                                             keepdims=keep)))
+    return case
+
+
 def case_logsumexp(draw):
     rng = _rng(draw)
     x = _normal(rng, _shape(draw), 3.0)
@@ -550,6 +568,8 @@ CASES = {
     "amax": _extreme_case(mg.amax, np.max),
     "amin": _extreme_case(mg.amin, np.min),
     "logsumexp": case_logsumexp,
+    "var": _var_case(mg.var, np.var),
+    "std": _var_case(mg.std, np.std),
     "softmax": case_softmax,
     "log_softmax": case_log_softmax,
     "softmax_backward": case_softmax_backward,

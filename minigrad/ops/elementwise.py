@@ -313,7 +313,13 @@ def sqrt(x):
 
 abs_p = Primitive("abs")
 abs_p.def_forward(_unary(np.abs))
-abs_p.def_backward(lambda ctx, g: (mul(g, _const(np.sign(ctx.inputs[0].data))),))
+abs_p.def_backward(lambda ctx, g: (mul(g, _const(_sign(ctx.inputs[0].data))),))
+
+
+def _sign(x):
+    """sign(x) with 0 at NaN: PyTorch's gradient of abs there is 0 (sgn(NaN) = 0)."""
+    s = np.sign(x)
+    return np.where(np.isnan(s), np.zeros((), dtype=s.dtype), s) if s.dtype.kind == "f" else s
 
 
 @abs_p.def_symbolic
@@ -323,7 +329,7 @@ def _abs_symbolic(x):
 
 
 def abs(x):  # noqa: A001 - PyTorch's name
-    """|x|; the gradient at 0 is 0."""
+    """|x|; the gradient is sign(x), 0 at 0 and at NaN (as in PyTorch)."""
     return bind(abs_p, as_tensor(x))
 
 

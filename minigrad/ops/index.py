@@ -1,5 +1,7 @@
 """Row gathers: embedding lookup and index_select, whose backward is a scatter-add kernel."""
 
+import math
+
 import numpy as np
 
 from ..kernels import rows as rows_kern
@@ -95,17 +97,28 @@ def _padding_row(padding_idx, n):
 
 
 def index_select(x, dim, index):
-    """Entries of x along ``dim`` at the 1-D int ``index`` (repeats allowed)."""
+    """Entries of x along ``dim`` at the int ``index`` (1-D, or 0-d for one entry; repeats
+    allowed). x: (..., N, ...), index: (K,) -> (..., K, ...). A 0-d x takes dim 0 or -1 and
+    an index holding one 0, and comes back as a copy, as in PyTorch."""
     x = as_tensor(x)
+    if x.ndim == 0:
+        normalize_dims(dim, 0, "index_select")
+        idx = _check_indices(index, 1, "index_select")
+        if idx.size != 1:
+            raise ValueError(f"index_select: a 0-d tensor takes an index with one entry, got "
+                             f"shape {idx.shape}")
+        return bind(embedding_p, x.reshape(1, 1), indices=idx.reshape(1),
+                    padding_idx=None).reshape(())
     (d,) = normalize_dims(dim, x.ndim, "index_select")
     idx = _check_indices(index, x.shape[d], "index_select")
-    if idx.ndim != 1:
+    if idx.ndim > 1:
         raise ValueError(f"index_select: expected a 1-D index, got shape {idx.shape}")
+    idx = idx.reshape(-1)
     if d == 0 and x.ndim == 2:
         return bind(embedding_p, x, indices=idx, padding_idx=None)
     order = (d,) + tuple(i for i in range(x.ndim) if i != d)
     moved = permute(x, *order)
-    flat = moved.reshape(moved.shape[0], -1)
+    flat = moved.reshape(moved.shape[0], math.prod(moved.shape[1:]))  # not -1: size 0 works
     picked = bind(embedding_p, flat, indices=idx, padding_idx=None)
     picked = picked.reshape((idx.shape[0],) + moved.shape[1:])
     return permute(picked, *np.argsort(order).tolist())

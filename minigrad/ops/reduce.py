@@ -142,19 +142,27 @@ def mean(x, dim=None, keepdim=False, **aliases):
 
 
 # ---- max / min -------------------------------------------------------------------------------
+# Gradients as in PyTorch: amax / amin share the gradient equally among tied extremes (a NaN
+# result matches no input, so its whole slice gets NaN); max() / min() without dim share it
+# among the inputs equal to the result, NaN inputs counting as equal to a NaN result
+# (``nan_ties``); max(dim) / min(dim) send it to the returned index only (a gather).
 def _extreme_backward(ctx, g):
     from .elementwise import mul
     x = ctx.inputs[0]
     dims, keepdim = ctx.params["dims"], ctx.params["keepdim"]
     out = ctx.output().data
     out_kept = out if keepdim else out.reshape(_kept_shape(x.shape, dims))
-    hit = (x.data == out_kept).astype(g.dtype)
-    hit /= np.sum(hit, axis=dims, keepdims=True)
+    hit = x.data == out_kept
+    if ctx.params.get("nan_ties"):
+        hit |= np.isnan(x.data) & np.isnan(out_kept)
+    hit = hit.astype(g.dtype)
+    with np.errstate(invalid="ignore"):
+        hit /= np.sum(hit, axis=dims, keepdims=True)
     return (mul(_expand_back(g, x.shape, dims, keepdim), Tensor._wrap(hit)),)
 
 
 def _extreme_forward(fn, who):
-    def forward(x, dims, keepdim):
+    def forward(x, dims, keepdim, nan_ties=False):
         if x.size == 0 and any(x.shape[d] == 0 for d in dims):
             raise ValueError(f"{who}: cannot reduce an empty dimension of a tensor of shape "
                              f"{x.shape}")
@@ -163,7 +171,7 @@ def _extreme_forward(fn, who):
 
 
 def _extreme_symbolic(name):
-    def symbolic(x, dims, keepdim):
+    def symbolic(x, dims, keepdim, nan_ties=False):
         import sympy
         return _reduce_objects(x, dims, keepdim, getattr(sympy, name))
     return symbolic
@@ -194,49 +202,144 @@ def amin(x, dim=None, keepdim=False, **aliases):
     return bind(amin_p, x, dims=normalize_dims(dim, x.ndim, "amin"), keepdim=keepdim)
 
 
-def _minmax(x, dim, keepdim, aliases, who, reducer, arg):
+def _minmax(x, dim, keepdim, aliases, who, prim, arg):
     dim, keepdim = _aliases(dim, keepdim, aliases, who)
-    values = reducer(x, dim, keepdim)
     if dim is None:
-        return values
-    if not isinstance(dim, (int, np.integer)):
+        return bind(prim, x, dims=tuple(range(x.ndim)), keepdim=False, nan_ties=True)
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, (bool, np.bool_)):
         raise TypeError(f"{who}: with dim, expected one int (use amax/amin for several), "
                         f"got {dim!r}")
-    idx = arg(x.data, axis=int(dim))
-    if keepdim:
-        idx = np.expand_dims(idx, int(dim))
+    from .shape import getitem
+    if x.ndim == 0:
+        normalize_dims(dim, 0, who)  # 0 or -1
+        return MinMax(getitem(x, ()), Tensor._wrap(np.zeros((), dtype=np.int64)))
+    (d,) = normalize_dims(dim, x.ndim, who)
+    if x.shape[d] == 0:
+        raise ValueError(f"{who}: cannot reduce an empty dimension of a tensor of shape "
+                         f"{x.shape}")
+    idx = np.expand_dims(arg(x.data, axis=d), d)  # the first NaN, else the first extreme
+    grids = np.ogrid[tuple(slice(n) for n in x.shape[:d] + (1,) + x.shape[d + 1:])]
+    values = getitem(x, tuple(idx if i == d else grid for i, grid in enumerate(grids)))
+    if not keepdim:
+        values = values.reshape(values.shape[:d] + values.shape[d + 1:])
+        idx = np.squeeze(idx, d)
     return MinMax(values, Tensor._wrap(np.asarray(idx, dtype=np.int64)))
 
 
 def max(x, dim=None, keepdim=False, **aliases):  # noqa: A001 - PyTorch's name
-    """Without ``dim``: the maximum (a 0-d tensor). With ``dim``: ``(values, indices)`` as in
-    PyTorch. Tied maxima share the gradient equally."""
-    return _minmax(as_tensor(x), dim, keepdim, aliases, "max", amax, np.argmax)
+    """Without ``dim``: the maximum (a 0-d tensor), tied maxima sharing the gradient. With
+    ``dim``: ``(values, indices)`` as in PyTorch, the gradient going to the index."""
+    return _minmax(as_tensor(x), dim, keepdim, aliases, "max", amax_p, np.argmax)
 
 
 def min(x, dim=None, keepdim=False, **aliases):  # noqa: A001 - PyTorch's name
-    """Without ``dim``: the minimum. With ``dim``: ``(values, indices)``."""
-    return _minmax(as_tensor(x), dim, keepdim, aliases, "min", amin, np.argmin)
+    """Without ``dim``: the minimum. With ``dim``: ``(values, indices)`` (see ``max``)."""
+    return _minmax(as_tensor(x), dim, keepdim, aliases, "min", amin_p, np.argmin)
+
+
+# ---- var / std -------------------------------------------------------------------------------
+# PyTorch's definitions: var = sum((x - mean)^2) / max(0, N - correction), so N <= correction
+# gives inf (NaN when all N values are equal, and for N = 0). The gradient is
+# 2 / (N - correction) * g * (x - mean) (with 2 / 0 = inf; N < correction, possible only with a
+# dim, gives a finite gradient of the opposite sign, as in PyTorch); over all dims (dim=None)
+# with N <= correction PyTorch gives g * inf where x differs from the mean and NaN where it
+# equals it. std's gradient is var's of g / (2 std), with 0 where std = 0.
+def _var_count(shape, dims):
+    return math.prod([shape[d] for d in dims])
+
+
+def _var_forward(x, dims, keepdim, correction, all_dims):
+    count = _var_count(x.shape, dims)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        centered = x - np.sum(x, axis=dims, keepdims=True) / x.dtype.type(count)
+        total = np.sum(centered * centered, axis=dims, keepdims=keepdim)
+        return np.asarray(total / x.dtype.type(builtins.max(0, count - correction)))
+
+
+def _var_grad(x, g, dims, keepdim, correction, all_dims):
+    """The gradient of var(x) for the cotangent g, in Tensor ops."""
+    from .elementwise import mul, sub
+    count = _var_count(x.shape, dims)
+    dof = count - correction
+    g = _expand_back(g, x.shape, dims, keepdim)
+    if all_dims and dof <= 0:
+        with np.errstate(invalid="ignore"):
+            differs = x.data != np.sum(x.data) / x.data.dtype.type(count)
+        spread = np.where(differs, np.inf, np.nan).astype(x.dtype)
+        return mul(g, Tensor._wrap(spread))
+    scale = 2.0 / dof if dof != 0 else math.inf
+    return mul(mul(g, scale), sub(x, mean(x, dims, keepdim=True)))
+
+
+var_p = Primitive("var")
+var_p.def_forward(_var_forward)
+var_p.def_backward(lambda ctx, g: (_var_grad(ctx.inputs[0], g, **ctx.params),))
+
+
+@var_p.def_symbolic
+def _var_symbolic(x, dims, keepdim, correction, all_dims):
+    import sympy
+    count = _var_count(x.shape, dims)
+    shape = np.sum(np.zeros(x.shape), axis=dims, keepdims=keepdim).shape
+    if count == 0:
+        return np.full(shape, sympy.nan, dtype=object)
+    centered = x - np.sum(x, axis=dims, keepdims=True) * sympy.Rational(1, count)
+    total = np.asarray(np.sum(centered * centered, axis=dims, keepdims=keepdim), dtype=object)
+    dof = count - sympy.Rational(correction)
+    return total / dof if dof > 0 else total * sympy.zoo
+
+
+std_p = Primitive("std")
+std_p.def_forward(lambda x, **params: np.asarray(np.sqrt(_var_forward(x, **params))))
+
+
+@std_p.def_backward
+def _std_backward(ctx, g):
+    from .elementwise import div, mul, where
+    out = ctx.output()
+    zero = out.data == 0
+    safe = out + Tensor._wrap(zero.astype(out.dtype))  # 1 where std = 0: no inf to mask
+    g_var = where(Tensor._wrap(zero), 0.0, div(g, mul(safe, 2.0)))
+    return (_var_grad(ctx.inputs[0], g_var, **ctx.params),)
+
+
+@std_p.def_symbolic
+def _std_symbolic(x, **params):
+    import sympy
+
+    from .sym import sym_map
+    return sym_map(sympy.sqrt, np.asarray(_var_symbolic(x, **params), dtype=object))
+
+
+def _var_args(who, x, dim, keepdim, correction, unbiased, aliases):
+    dim, keepdim = _aliases(dim, keepdim, aliases, who)
+    if unbiased is not None:
+        correction = 1 if unbiased else 0
+    if correction is None:
+        correction = 1
+    if isinstance(correction, bool) or not isinstance(correction, (int, float, np.number)):
+        raise TypeError(f"{who}: correction must be a number, got {correction!r}")
+    x = as_tensor(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"{who}: expected a float tensor, got dtype {x.dtype}")
+    dims = normalize_dims(dim, x.ndim, who)
+    return x, dict(dims=dims, keepdim=keepdim, correction=correction,
+                   all_dims=dim is None or x.ndim == 0)
 
 
 def var(x, dim=None, keepdim=False, correction=1, unbiased=None, **aliases):
-    """Variance over ``dim`` with ``correction`` (1: unbiased, 0: population)."""
-    dim, keepdim = _aliases(dim, keepdim, aliases, "var")
-    if unbiased is not None:
-        correction = 1 if unbiased else 0
-    x = as_tensor(x)
-    dims = normalize_dims(dim, x.ndim, "var")
-    count = math.prod([x.shape[d] for d in dims])
-    centered = x - mean(x, dims, keepdim=True)
-    total = sum(centered * centered, dims, keepdim)
-    denom = count - correction
-    return total * (1.0 / denom) if denom > 0 else total * float("nan")
+    """Variance over ``dim`` with ``correction`` (1: unbiased, 0: population):
+    sum((x - mean)^2) / max(0, N - correction), so N <= correction gives inf (NaN if all values
+    are equal, or N = 0), and gradients as in PyTorch."""
+    x, params = _var_args("var", x, dim, keepdim, correction, unbiased, aliases)
+    return bind(var_p, x, **params)
 
 
 def std(x, dim=None, keepdim=False, correction=1, unbiased=None, **aliases):
-    """Standard deviation over ``dim`` (see ``var``)."""
-    from .elementwise import sqrt
-    return sqrt(var(x, dim, keepdim, correction, unbiased, **aliases))
+    """Standard deviation over ``dim``: sqrt(var) (see ``var``); the gradient where std = 0 is
+    0, as in PyTorch."""
+    x, params = _var_args("std", x, dim, keepdim, correction, unbiased, aliases)
+    return bind(std_p, x, **params)
 
 
 # ---- logsumexp / softmax / log_softmax -----------------------------------------------------

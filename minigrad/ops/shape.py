@@ -2,6 +2,7 @@
 composites built from them (view, flatten, transpose, squeeze, unsqueeze, stack, split, chunk)."""
 
 import math
+import operator
 
 import numpy as np
 
@@ -58,8 +59,10 @@ def _resolve_shape(shape, size, old_shape):
 
 
 def flatten(x, start_dim=0, end_dim=-1):
-    """Merge dims start_dim..end_dim into one."""
+    """Merge dims start_dim..end_dim into one. A 0-d x becomes shape (1,) (dims 0 or -1)."""
     if x.ndim == 0:
+        for d in (start_dim, end_dim):
+            normalize_dims(d, 0, "flatten")  # a 0-d tensor takes dim 0 or -1, as in PyTorch
         return reshape(x, 1)
     s = normalize_dims(start_dim, x.ndim, "flatten")[0]
     e = normalize_dims(end_dim, x.ndim, "flatten")[0]
@@ -88,7 +91,7 @@ def unsqueeze(x, dim):
 
 # ---- permute -------------------------------------------------------------------------------
 permute_p = Primitive("permute", saves_inputs=(), view=True)
-permute_p.def_forward(lambda x, dims: np.transpose(x, dims))
+permute_p.def_forward(lambda x, dims: x.transpose(dims))  # the method: no dispatch
 permute_p.def_backward(lambda ctx, g: (
     bind(permute_p, g, dims=tuple(np.argsort(ctx.params["dims"]).tolist())),))
 permute_p.def_symbolic(lambda x, dims: np.transpose(x, dims))
@@ -106,7 +109,11 @@ def permute(x, *dims):
 
 
 def transpose(x, dim0, dim1):
-    """Swap two dims."""
+    """Swap two dims. A 0-d x takes dims 0 and -1 and comes back unchanged, as in PyTorch."""
+    if x.ndim == 0:
+        for d in (dim0, dim1):
+            normalize_dims(d, 0, "transpose")
+        return x
     d0, d1 = (normalize_dims(d, x.ndim, "transpose")[0] for d in (dim0, dim1))
     dims = list(range(x.ndim))
     dims[d0], dims[d1] = dims[d1], dims[d0]
@@ -268,8 +275,8 @@ def concat(tensors, dim=0):
             want = ", ".join("*" if j == d else str(s) for j, s in enumerate(ref.shape))
             raise ValueError(f"concat: tensor {i} has shape {t.shape}, expected ({want}) "
                              f"(any size along dim {d})")
-    if len(tensors) == 1:
-        return tensors[0]
+    # One tensor too goes through the primitive: the result is a copy recorded in the graph
+    # (an in-place edit of it must not reach the input), as in PyTorch.
     dt = dtypes.result_type(*[t.dtype for t in tensors])
     tensors = [t if t.dtype == dt else t.to(dt) for t in tensors]
     return bind(concat_p, *tensors, dim=d)
@@ -290,17 +297,36 @@ def stack(tensors, dim=0):
     return concat([unsqueeze(t, dim) for t in tensors], dim)
 
 
+def _split_dim(x, dim, who):
+    if x.ndim == 0:
+        raise ValueError(f"{who}: expected a tensor with at least 1 dim, got a 0-d tensor")
+    return normalize_dims(dim, x.ndim, who)[0]
+
+
 def split(x, split_size_or_sections, dim=0):
-    """Split into pieces of ``split_size`` (the last may be smaller) or of the given sizes."""
-    (d,) = normalize_dims(dim, x.ndim, "split")
+    """Split into pieces of ``split_size`` (the last may be smaller) or of the given sizes.
+
+    As in PyTorch: a dim of size 0 gives one empty piece (``split_size`` 0 is allowed there);
+    a list of sizes gives exactly those pieces (``[]`` for an empty dim gives none)."""
+    d = _split_dim(x, dim, "split")
     n = x.shape[d]
+    if isinstance(split_size_or_sections, Tensor) and split_size_or_sections.ndim == 0:
+        split_size_or_sections = split_size_or_sections.data[()]
+    if isinstance(split_size_or_sections, (bool, np.bool_)):
+        raise TypeError(f"split: split_size must be an int or a list of ints, got "
+                        f"{split_size_or_sections!r}")
     if isinstance(split_size_or_sections, (int, np.integer)):
         step = int(split_size_or_sections)
-        if step <= 0:
-            raise ValueError(f"split: split_size must be positive, got {step}")
-        sizes = [min(step, n - s) for s in range(0, n, step)] or [0]
+        if step < 0 or (step == 0 and n):
+            raise ValueError(f"split: split_size must be positive (0 only for a dim of size "
+                             f"0), got {step} for dim {d} of size {n}")
+        sizes = [min(step, n - s) for s in range(0, n, step)] if n else [0]
     else:
-        sizes = [int(s) for s in split_size_or_sections]
+        try:
+            sizes = [operator.index(s) for s in split_size_or_sections]
+        except TypeError:
+            raise TypeError(f"split: split_size must be an int or a list of ints, got "
+                            f"{split_size_or_sections!r}") from None
         if sum(sizes) != n or any(s < 0 for s in sizes):
             raise ValueError(f"split: sections {sizes} do not add up to dim {d} of size {n}")
     out, start = [], 0
@@ -311,9 +337,14 @@ def split(x, split_size_or_sections, dim=0):
 
 
 def chunk(x, chunks, dim=0):
-    """Split into ``chunks`` pieces of (nearly) equal size along ``dim``."""
+    """Split along ``dim`` into pieces of ceil(n / chunks) (the last may be smaller), so there
+    may be fewer than ``chunks`` pieces (n = 5, chunks = 4: 2, 2, 1); a dim of size 0 gives
+    ``chunks`` empty pieces. PyTorch's rule."""
+    if not isinstance(chunks, (int, np.integer)) or isinstance(chunks, (bool, np.bool_)):
+        raise TypeError(f"chunk: chunks must be an int, got {chunks!r}")
     if chunks <= 0:
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
-    (d,) = normalize_dims(dim, x.ndim, "chunk")
-    step = -(-x.shape[d] // chunks) if x.shape[d] else 1
-    return split(x, step, d)
+    d = _split_dim(x, dim, "chunk")
+    if x.shape[d] == 0:
+        return split(x, [0] * int(chunks), d)
+    return split(x, -(-x.shape[d] // int(chunks)), d)

@@ -74,6 +74,8 @@ for _name, _fn in {
     "amax": _unary(size=(2, 3), dims=(1,), keepdim=True),
     "amin": _unary(size=(2, 3), dims=(0,), keepdim=False),
     "logsumexp": _unary(size=(2, 3), dims=(1,), keepdim=False),
+    "var": _unary(size=(2, 3), dims=(1,), keepdim=False, correction=1, all_dims=False),
+    "std": _unary(size=(2, 3), dims=(0, 1), keepdim=True, correction=0.5, all_dims=True),
     "softmax": _unary(size=(2, 3), dim=1), "log_softmax": _unary(size=(2, 3), dim=0),
     "softmax_backward": _binary(sa=(2, 3), sb=(2, 3), dim=1),
     "reshape": _unary(size=(2, 3), shape=(3, 2)),
