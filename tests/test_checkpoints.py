@@ -298,3 +298,31 @@ def test_torch_optimizer_state_dicts_round_trip(tmp_path):
                                opt.state[params[0]]["exp_avg"])
     with pytest.raises(ValueError, match="CPU only"):
         mg.load(tmp_path / "opt.npz", map_location=torch.device("cuda", 0))
+
+
+@pytest.mark.skipif(not hasattr(mg.optim.Optimizer, "state_dict"),
+                    reason="optimizer state dicts are not in this tree yet")
+def test_model_and_optimizer_state_dicts_resume_training_exactly(tmp_path):
+    def make():
+        model = nn.Linear(3, 2)
+        return model, mg.optim.Adam(model.parameters(), lr=1e-2)
+    model, opt = make()
+    x = mg.tensor(np.random.default_rng(0).standard_normal((4, 3)), dtype=mg.float32)
+    for _ in range(2):
+        opt.zero_grad()
+        model(x).sum().backward()
+        opt.step()
+    mg.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": 2},
+            tmp_path / "resume.npz")
+    ckpt = mg.load(tmp_path / "resume.npz")
+    assert sorted(ckpt["optimizer"]["state"]) == [0, 1]
+    other, other_opt = make()
+    other.load_state_dict(ckpt["model"])
+    other_opt.load_state_dict(ckpt["optimizer"])
+    for m, o in ((model, opt), (other, other_opt)):
+        o.zero_grad()
+        m(x).sum().backward()
+        o.step()
+    np.testing.assert_array_equal(other.weight.data, model.weight.data)
+    with pytest.raises(TypeError, match="Adam object is not data"):
+        mg.save({"optimizer": opt}, tmp_path / "bad.npz")
