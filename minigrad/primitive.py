@@ -97,16 +97,15 @@ class Node:
         self.freed = False
         self.versions = versions
         self.out_version = 0
-        self.epoch = REBINDS[0]
+        self.epoch = EDITS[0]
 
     def resolve_inputs(self):
         """Point ``inputs`` at the values this node consumed: an input rebound since by an
         in-place op recorded in the graph (``y += v`` on a non-leaf) is replaced by the tensor
         that holds its earlier value (see ``rebind``). Idempotent; cheap when nothing was
         rebound since the node was made."""
-        if self.epoch == REBINDS[0]:
-            return self.inputs
-        self.epoch = REBINDS[0]
+        if self.epoch == EDITS[0]:
+            return self.inputs  # nothing was edited in place since this node was recorded
         ins = self.inputs
         for t in ins:
             if t._history is not None:
@@ -117,6 +116,8 @@ class Node:
 
     def check_versions(self):
         """Raise if an input the backward rule reads was edited in place after recording."""
+        if self.epoch == EDITS[0]:
+            return  # nothing was edited in place since this node was recorded
         saves = self.prim.saves_inputs
         ins, vers = self.inputs, self.versions
         for i in range(len(ins)) if saves is None else saves:
@@ -147,7 +148,7 @@ class Node:
         self.freed = True
 
 
-REBINDS = [0]  # how many in-place ops have rebound a tensor in the graph (see ``rebind``)
+EDITS = [0]  # in-place edits so far (version bumps and rebinds): a node made since saw none
 
 
 def _at_version(t, version):
@@ -193,7 +194,7 @@ def rebind(t, earlier, new, last_version):
     t._vc.value = last_version + 1
     if t._node is not None:
         t._node.out_version = t._vc.value
-    REBINDS[0] += 1
+    EDITS[0] += 1
     return t
 
 

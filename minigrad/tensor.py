@@ -121,6 +121,7 @@ class Tensor:
         if vc is None:
             vc = self._vc = VersionCounter()
         vc.value += 1
+        primitive.EDITS[0] += 1
 
     # ---- array-like facts -------------------------------------------------------------
     @property
