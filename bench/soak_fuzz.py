@@ -1,0 +1,339 @@
+"""Soak: many random graphs and recurrent-layer configurations, minigrad against PyTorch
+(issue 14, part 7). Not run by ``make test``; ``tests/test_fuzz_graphs.py`` runs a sample of the
+same graphs in the suite.
+
+    nice -n 10 .venv/bin/python bench/soak_fuzz.py                 # 10,000 graphs, 400 layers
+    nice -n 10 .venv/bin/python bench/soak_fuzz.py --quick         # 300 graphs, 24 layers
+    .venv/bin/python bench/soak_fuzz.py --seed 7 --graphs 20000 --rnn 1000
+
+Graphs (``tests/fuzz_graphs.py``): random programs over every public op, in three modes (smooth
+values; values on a grid of halves; grid values with ties and kinks allowed). Each is checked
+against the numpy program (values), PyTorch (values, first and second derivatives; skipped
+without torch) and float64 central differences (``mg.gradcheck`` / ``mg.gradgradcheck``, not in
+the kink mode, where no derivative exists).
+
+Recurrent layers: RNN (tanh / relu), LSTM (plain, peephole, coupled, both), GRU (reset_after
+True / False); num_layers, bidirectional, batch_first, bias, lengths, h0 (and c0), fused or
+unrolled, float64 or float32, batched or not. Configurations PyTorch has run against it with
+the weights copied by name (packed sequences for ``lengths``); the others (peephole, coupled,
+reset_after=False) compare the fused path with the unrolled one. Outputs, h_n, c_n and the
+gradients of a random projection w.r.t. the input, the initial states and every parameter.
+
+Printed: counts of graphs, ops, checks, mismatches by kind, one-sided errors (one library
+raises, the other does not), and the smallest failing graph or configuration of each kind.
+The bugs the fuzz already found (``fuzz_graphs.FOUND``) are avoided unless ``--with-found``.
+The exit status is 1 when anything mismatched.
+"""
+
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")   # a shared 2-core machine: one BLAS thread
+
+import argparse  # noqa: E402
+import collections  # noqa: E402
+import pathlib  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests"))
+
+import fuzz_graphs as fg  # noqa: E402
+
+import minigrad as mg  # noqa: E402
+
+try:
+    import torch
+    from torch.nn.utils import rnn as rnn_utils
+    torch.set_num_threads(1)
+except ImportError:  # the graph checks against numpy and central differences still run
+    torch = None
+
+ERROR_KINDS = ("error-mg", "error-torch", "error-fused", "error-unrolled")
+
+
+class Tally:
+    """Counts, and the smallest example of each (kind, what) for the report."""
+
+    def __init__(self):
+        self.kinds = collections.Counter()
+        self.by_what = collections.Counter()
+        self.examples = {}
+
+    def add(self, kind, what, size, text):
+        self.kinds[kind] += 1
+        self.by_what[(kind, what)] += 1
+        old = self.examples.get((kind, what))
+        if old is None or size < old[0]:
+            self.examples[(kind, what)] = (size, text)
+
+
+# ---- graphs --------------------------------------------------------------------------------
+def soak_graphs(n, seed, with_found, tally, stats):
+    modes = ["smooth"] * 4 + ["grid"] * 3 + ["ties"] * 3
+    avoid = set() if with_found else None
+    for i in tqdm(range(n), desc="graphs", unit="graph", mininterval=2.0):
+        mode = modes[i % len(modes)]
+        graph = fg.random_graph(fg.RngChooser([seed, i]), mode=mode, avoid=avoid)
+        if graph is None:
+            stats["graphs skipped (nothing generated)"] += 1
+            continue
+        stats["graphs"] += 1
+        stats[f"graphs ({mode})"] += 1
+        stats["ops"] += len(graph.steps)
+        stats["ops at a kink (ties mode)"] += len(graph.kinks)
+        for name in graph.ops:
+            stats[f"op {name}"] += 1
+        central = graph.central_ok
+        stats["graphs checked by central differences"] += central
+        stats["graphs checked against PyTorch"] += torch is not None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            found = fg.check_graph(graph, with_torch=torch is not None, central=True)
+        for m in found:
+            what = ",".join(sorted(set(graph.ops)))
+            tally.add(m.kind, what, len(graph.steps) * 100 + sum(v.size for v in graph.leaves),
+                      f"seed [{seed}, {i}] mode {mode}: {m}\n{graph.describe()}")
+
+
+# ---- recurrent layers ----------------------------------------------------------------------
+KINDS = ["rnn_tanh", "rnn_relu", "lstm", "lstm_peephole", "lstm_coupled",
+         "lstm_peephole_coupled", "gru", "gru_reset_before"]
+IN_TORCH = {"rnn_tanh", "rnn_relu", "lstm", "gru"}
+
+
+def random_config(rng):
+    kind = KINDS[rng.integers(len(KINDS))]
+    unbatched = rng.random() < 0.1
+    cfg = dict(
+        kind=kind,
+        T=int(rng.integers(1, 7)), B=int(rng.integers(1, 5)), I=int(rng.integers(1, 6)),
+        H=int(rng.integers(1, 7)), num_layers=int(rng.integers(1, 4)),
+        bidirectional=bool(rng.random() < 0.5), batch_first=bool(rng.random() < 0.4),
+        bias=bool(rng.random() < 0.8), fused=bool(rng.random() < 0.5),
+        dtype="float64" if rng.random() < 0.75 else "float32",
+        unbatched=unbatched, h0=bool(rng.random() < 0.6),
+    )
+    if not unbatched and rng.random() < 0.5:
+        cfg["lengths"] = [int(v) for v in rng.integers(1, cfg["T"] + 1, size=cfg["B"])]
+    return cfg
+
+
+def _ctor_kwargs(cfg):
+    kw = dict(num_layers=cfg["num_layers"], bias=cfg["bias"], batch_first=cfg["batch_first"],
+              bidirectional=cfg["bidirectional"])
+    kind = cfg["kind"]
+    if kind.startswith("rnn"):
+        kw["nonlinearity"] = kind.split("_")[1]
+    if "peephole" in kind:
+        kw["peephole"] = True
+    if "coupled" in kind:
+        kw["coupled"] = True
+    if kind == "gru_reset_before":
+        kw["reset_after"] = False
+    return kw
+
+
+def _mg_layer(cfg, fused, state=None):
+    import models
+    cls = {"rnn": models.RNN, "lstm": models.LSTM, "gru": models.GRU}[cfg["kind"].split("_")[0]]
+    layer = cls(cfg["I"], cfg["H"], fused=fused, dtype=np.dtype(cfg["dtype"]),
+                **_ctor_kwargs(cfg))
+    if state is not None:
+        layer.load_state_dict(state)
+    return layer
+
+
+def _data(cfg, rng):
+    """x, h0, c0 (or None) and the projection weights, as float64 arrays."""
+    D = 2 if cfg["bidirectional"] else 1
+    T, B, H, L = cfg["T"], cfg["B"], cfg["H"], cfg["num_layers"]
+    if cfg["unbatched"]:
+        x_shape, s_shape, o_shape = (T, cfg["I"]), (L * D, H), (T, D * H)
+    elif cfg["batch_first"]:
+        x_shape, s_shape, o_shape = (B, T, cfg["I"]), (L * D, B, H), (B, T, D * H)
+    else:
+        x_shape, s_shape, o_shape = (T, B, cfg["I"]), (L * D, B, H), (T, B, D * H)
+    x = rng.standard_normal(x_shape)
+    h0 = rng.standard_normal(s_shape) * 0.5 if cfg["h0"] else None
+    c0 = rng.standard_normal(s_shape) * 0.5 if cfg["h0"] and "lstm" in cfg["kind"] else None
+    weights = [rng.standard_normal(o_shape), rng.standard_normal(s_shape),
+               rng.standard_normal(s_shape)]
+    return x, h0, c0, weights
+
+
+def run_mg(cfg, layer, x, h0, c0, weights):
+    """outputs [out, h_n, (c_n)] and gradients [x, h0, c0, params...] as float64 arrays."""
+    dt = np.dtype(cfg["dtype"])
+    xm = mg.tensor(x.astype(dt), requires_grad=True)
+    h0m = None if h0 is None else mg.tensor(h0.astype(dt), requires_grad=True)
+    c0m = None if c0 is None else mg.tensor(c0.astype(dt), requires_grad=True)
+    hx = h0m if c0m is None else (h0m, c0m)
+    kw = {"lengths": cfg["lengths"]} if "lengths" in cfg else {}
+    out, state = layer(xm, hx, **kw)
+    h_n, c_n = state if isinstance(state, tuple) else (state, None)
+    loss = (out * mg.tensor(weights[0].astype(dt))).sum() + (
+        h_n * mg.tensor(weights[1].astype(dt))).sum()
+    if c_n is not None:
+        loss = loss + (c_n * mg.tensor(weights[2].astype(dt))).sum()
+    named = [(n, t) for n, t in (("x", xm), ("h0", h0m), ("c0", c0m)) if t is not None]
+    named += list(layer.named_parameters())
+    grads = mg.grad(loss, [t for _, t in named], allow_unused=True)
+    outs = [out.data, h_n.data] + ([] if c_n is None else [c_n.data])
+    gs = {n: np.zeros(t.shape) if g is None else np.asarray(g.data, dtype=np.float64)
+          for (n, t), g in zip(named, grads, strict=True)}
+    return [np.asarray(o, dtype=np.float64) for o in outs], gs
+
+
+def run_torch(cfg, state, x, h0, c0, weights):
+    tdt = torch.float64 if cfg["dtype"] == "float64" else torch.float32
+    kind = cfg["kind"].split("_")[0]
+    cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind]
+    layer = cls(cfg["I"], cfg["H"], **_ctor_kwargs(cfg)).to(tdt)
+    layer.load_state_dict({k: torch.tensor(v) for k, v in state.items()})
+    xt = torch.tensor(x, dtype=tdt, requires_grad=True)
+    h0t = None if h0 is None else torch.tensor(h0, dtype=tdt, requires_grad=True)
+    c0t = None if c0 is None else torch.tensor(c0, dtype=tdt, requires_grad=True)
+    if kind == "lstm" and h0t is not None:
+        hx = (h0t, c0t)
+    else:
+        hx = h0t
+    if "lengths" in cfg:
+        packed = rnn_utils.pack_padded_sequence(xt, torch.tensor(cfg["lengths"]),
+                                                batch_first=cfg["batch_first"],
+                                                enforce_sorted=False)
+        out_p, state_t = layer(packed, hx)
+        out, _ = rnn_utils.pad_packed_sequence(out_p, batch_first=cfg["batch_first"],
+                                               total_length=cfg["T"])
+    else:
+        out, state_t = layer(xt, hx)
+    h_n, c_n = state_t if isinstance(state_t, tuple) else (state_t, None)
+    loss = (out * torch.tensor(weights[0], dtype=tdt)).sum() + (
+        h_n * torch.tensor(weights[1], dtype=tdt)).sum()
+    if c_n is not None:
+        loss = loss + (c_n * torch.tensor(weights[2], dtype=tdt)).sum()
+    named = [(n, t) for n, t in (("x", xt), ("h0", h0t), ("c0", c0t)) if t is not None]
+    named += list(layer.named_parameters())
+    grads = torch.autograd.grad(loss, [t for _, t in named], allow_unused=True)
+    gs = {n: np.zeros(tuple(t.shape)) if g is None else g.detach().numpy().astype(np.float64)
+          for (n, t), g in zip(named, grads, strict=True)}
+    outs = [out.detach().numpy(), h_n.detach().numpy()] + (
+        [] if c_n is None else [c_n.detach().numpy()])
+    return [o.astype(np.float64) for o in outs], gs
+
+
+def _compare(a, b, dtype):
+    rtol, atol = (1e-9, 1e-11) if dtype == "float64" else (2e-4, 2e-5)
+    return fg._close(a, b, rtol, atol)
+
+
+def soak_rnn(n, seed, tally, stats):
+    rng = np.random.default_rng([seed, 10**6])
+    for i in tqdm(range(n), desc="layers", unit="config", mininterval=2.0):
+        cfg = random_config(rng)
+        x, h0, c0, weights = _data(cfg, rng)
+        stats["layer configurations"] += 1
+        stats[f"layers {cfg['kind']}"] += 1
+        against_torch = cfg["kind"] in IN_TORCH and torch is not None
+        label = "torch" if against_torch else "fused-vs-unrolled"
+        stats[f"layers compared {label}"] += 1
+        size = cfg["T"] * cfg["B"] * cfg["H"] * cfg["num_layers"]
+        text = f"config {i} (seed [{seed}, 10**6]): {cfg}"
+        # a: minigrad on the configured path (or fused); b: the reference
+        # the weights: minigrad's init drawn once in float64, loaded into every side
+        init = _mg_layer(dict(cfg, dtype="float64"), True)
+        state = {k: np.array(v, dtype=np.float64) for k, v in init.state_dict().items()}
+        state = {k: v.astype(cfg["dtype"]) for k, v in state.items()}
+        err_a = err_b = None
+        try:
+            res_a = run_mg(cfg, _mg_layer(cfg, cfg["fused"] if against_torch else True, state),
+                           x, h0, c0, weights)
+        except Exception as err:  # noqa: BLE001 - every error is a finding here
+            err_a = f"{type(err).__name__}: {err}"
+        try:
+            if against_torch:
+                res_b = run_torch(cfg, state, x, h0, c0, weights)
+            else:
+                res_b = run_mg(cfg, _mg_layer(cfg, False, state), x, h0, c0, weights)
+        except Exception as err:  # noqa: BLE001
+            err_b = f"{type(err).__name__}: {err}"
+        side_a = "error-mg" if against_torch else "error-fused"
+        side_b = "error-torch" if against_torch else "error-unrolled"
+        if err_a and err_b:
+            tally.add("rnn error-both", cfg["kind"], size, f"{text}\n{err_a}\n{err_b}")
+            continue
+        if err_a or err_b:
+            tally.add(f"rnn {side_a if err_a else side_b}", cfg["kind"], size,
+                      f"{text}\n{err_a or err_b}")
+            continue
+        outs_a, grads_a = res_a
+        outs_b, grads_b = res_b
+        for k, (a, b) in enumerate(zip(outs_a, outs_b, strict=True)):
+            msg = _compare(a, b, cfg["dtype"])
+            if msg:
+                tally.add(f"rnn value-{label}", cfg["kind"], size,
+                          f"{text}\n{['output', 'h_n', 'c_n'][k]}: {msg}")
+        if set(grads_a) != set(grads_b):
+            tally.add(f"rnn names-{label}", cfg["kind"], size,
+                      f"{text}\n{sorted(grads_a)} vs {sorted(grads_b)}")
+            continue
+        for name in grads_a:
+            msg = _compare(grads_a[name], grads_b[name], cfg["dtype"])
+            if msg:
+                tally.add(f"rnn grad-{label}", cfg["kind"], size, f"{text}\nd/d{name}: {msg}")
+
+
+# ---- report --------------------------------------------------------------------------------
+def report(stats, tally, seconds):
+    print()
+    print(f"soak finished in {seconds:.0f} s; torch {'installed' if torch else 'NOT installed'}")
+    for key in ("graphs", "graphs (smooth)", "graphs (grid)", "graphs (ties)",
+                "graphs skipped (nothing generated)", "ops", "ops at a kink (ties mode)",
+                "graphs checked by central differences", "graphs checked against PyTorch",
+                "layer configurations", "layers compared torch",
+                "layers compared fused-vs-unrolled"):
+        print(f"  {key:42s} {stats[key]:8d}")
+    ops = sorted((k[3:], v) for k, v in stats.items() if k.startswith("op "))
+    print("  ops by name: " + ", ".join(f"{k} {v}" for k, v in ops))
+    kinds = sorted((k[7:], v) for k, v in stats.items() if k.startswith("layers ")
+                   and not k.startswith("layers compared"))
+    print("  layers by kind: " + ", ".join(f"{k} {v}" for k, v in kinds))
+    print()
+    total = sum(tally.kinds.values())
+    one_sided = sum(v for k, v in tally.kinds.items()
+                    if any(k.endswith(e) for e in ERROR_KINDS))
+    print(f"mismatches: {total} (one-sided errors: {one_sided})")
+    for kind, count in sorted(tally.kinds.items()):
+        print(f"  {kind:30s} {count:6d}")
+    for (kind, what), count in sorted(tally.by_what.items()):
+        print(f"\n--- {kind} x{count} [{what}]; smallest:")
+        print(tally.examples[(kind, what)][1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--graphs", type=int, default=10_000)
+    parser.add_argument("--rnn", type=int, default=400)
+    parser.add_argument("--quick", action="store_true", help="300 graphs and 24 layers")
+    parser.add_argument("--with-found", action="store_true",
+                        help="also generate the patterns of bugs already found (FOUND)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.graphs, args.rnn = min(args.graphs, 300), min(args.rnn, 24)
+    print(f"seed {args.seed}: {args.graphs} graphs, {args.rnn} layer configurations; "
+          f"avoided found bugs: {[] if args.with_found else sorted(fg.FOUND)}")
+    stats, tally = collections.Counter(), Tally()
+    t0 = time.perf_counter()
+    soak_graphs(args.graphs, args.seed, args.with_found, tally, stats)
+    soak_rnn(args.rnn, args.seed, tally, stats)
+    report(stats, tally, time.perf_counter() - t0)
+    return 1 if tally.kinds else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
