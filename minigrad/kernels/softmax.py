@@ -220,11 +220,12 @@ def log_softmax_rows(x, out):
 
 @njit(cache=True, error_model="numpy")
 def softmax_rows(x, out):
-    """out[r] = exp(x[r] - max(x[r])) / sum(exp(x[r] - max(x[r]))). x, out: (R, C)."""
+    """out[r] = exp(x[r] - max(x[r])) / sum(exp(x[r] - max(x[r]))). x, out: (R, C). A row
+    whose maximum is inf or -inf comes out NaN, as from the numpy formula (not sanitised as
+    in ``logsumexp_row``)."""
     for r in range(x.shape[0]):
         row, o = x[r], out[r]
-        m = row_max(row)
-        shift = row.dtype.type(m if np.isfinite(m) else 0.0)
+        shift = row.dtype.type(row_max(row))
         for c in range(row.shape[0]):
             o[c] = vexp(row[c] - shift)
         inv = x.dtype.type(1.0 / row_sum(o))

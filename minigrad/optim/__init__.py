@@ -1,7 +1,9 @@
-"""Optimizers: SGD (momentum) and Adam."""
+"""Optimizers with PyTorch's names, arguments, formulas and ``param_groups``: SGD (momentum,
+dampening, Nesterov, weight decay), Adam and AdamW (AMSGrad; maximize)."""
 
 from .adam import Adam
+from .adamw import AdamW
 from .optimizer import Optimizer
 from .sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
