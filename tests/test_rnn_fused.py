@@ -12,9 +12,13 @@ import pytest
 
 import minigrad as mg
 from models.rnn.fused import fused_recurrence, rnn_fused_p
+from models.rnn.kernels import family
 from models.rnn.kernels.common import sigmoid_array, tanh_array
 
 NAMES = ("x", "h0", "c0", "weight_ih", "weight_hh", "bias_ih", "bias_hh", "peephole")
+# Every kernel family this CPU runs (AVX-512, AVX2, BLAS on an AVX-512 machine): the tests
+# marked with it run each against the reference; the others run the default family.
+FAMILIES = pytest.mark.parametrize("kernels", family.supported())
 
 
 # ---- the numpy reference -----------------------------------------------------------------------
@@ -181,11 +185,14 @@ _WIDE_LENGTHS = [5, 2, 4, 1, 5, 3, 5, 5, 2, 1, 4, 5, 3, 5, 5, 1, 2, 5, 4]
     ("gru", {}, {"lengths": _WIDE_LENGTHS, "hidden_mask": "mask"}),
     ("gru", {}, {"reset_after": False, "reverse": True, "lengths": _WIDE_LENGTHS}),
 ])
-def test_batch_and_width_across_the_block_edges(mode, make_kw, kw):
-    """B = 19 spans three 8-row blocks of the per-step product (the last one partial) and
-    H = 21 pads every gate product's columns to the vector width."""
+@FAMILIES
+def test_batch_and_width_across_the_block_edges(kernels, mode, make_kw, kw):
+    """B = 19 spans three 8-row (AVX-512) or four 6-row (AVX2) blocks of the per-step
+    product, the last one partial, and H = 21 pads every gate product's columns to the
+    vector width; for every kernel family."""
     p = make_inputs(mode, T=5, B=19, I=4, H=21, **make_kw)
-    check_against_reference(mode, p, _options(kw, B=19, H=21))
+    with family.using(kernels):
+        check_against_reference(mode, p, _options(kw, B=19, H=21))
 
 
 @pytest.mark.parametrize("mode, make_kw, kw", [
@@ -195,10 +202,13 @@ def test_batch_and_width_across_the_block_edges(mode, make_kw, kw):
     ("gru", {}, {"reset_after": False, "hidden_mask": "mask"}),
     ("gru", {}, {"reverse": True, "hidden_mask": "mask"}),
 ])
-def test_batch_of_one(mode, make_kw, kw):
-    """B == 1 takes a non-BLAS matrix-vector path."""
+@FAMILIES
+def test_batch_of_one(kernels, mode, make_kw, kw):
+    """B == 1 takes a non-BLAS matrix-vector path (the one-row packed kernel, or with
+    ``blas`` a vector loop over W''s rows)."""
     p = make_inputs(mode, B=1, H=3, **make_kw)
-    check_against_reference(mode, p, _options(kw, B=1, H=3))
+    with family.using(kernels):
+        check_against_reference(mode, p, _options(kw, B=1, H=3))
 
 
 def test_states_past_the_end_hold_the_documented_values():
@@ -270,13 +280,16 @@ def test_float32_activation_error_bound():
 @pytest.mark.parametrize("mode, B, kw", [("rnn", 3, {}), ("lstm", 3, {"reverse": True}),
                                          ("gru", 3, {"reset_after": False}), ("lstm", 1, {}),
                                          ("gru", 1, {})])
-def test_float32_close_to_float64(mode, B, kw):
+@FAMILIES
+def test_float32_close_to_float64(kernels, mode, B, kw):
     p = make_inputs(mode, T=6, B=B, I=5, H=8)
     p32 = {k: None if a is None else a.astype(np.float32) for k, a in p.items()}
-    out, t = run_fused(mode, p32, **kw)
+    with family.using(kernels):
+        out, t = run_fused(mode, p32, **kw)
     assert out.dtype == np.float32
     np.testing.assert_allclose(out.data, reference(mode, p, **kw), atol=2e-6)
-    out.sum().backward()
+    with family.using(kernels):
+        out.sum().backward()
     ref = reference_grads(mode, {k: p[k] for k in p}, np.ones(out.shape), **kw)
     for name in ("x", "weight_hh", "h0"):
         assert t[name].grad.dtype == np.float32
@@ -442,14 +455,16 @@ def test_input_of_width_zero(mode, B):
 ])
 @pytest.mark.parametrize("path", ["in_kernel", "blas_after", "packed_after"])
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the numpy reference meets the NaN
-def test_weight_gradients_summed_per_step_or_after(monkeypatch, mode, make_kw, kw, path):
+@FAMILIES
+def test_weight_gradients_summed_per_step_or_after(monkeypatch, kernels, mode, make_kw, kw,
+                                                   path):
     """The three ways to the weight gradients, each checked to be the one taken: summed step
     by step in the kernel (from B = 8, when the accumulators fit in cache; not GRU
     reset_after=False), one BLAS GEMM over all steps afterwards (larger layers), or that
     product through the packed kernel (B < 8: few rows per step; H = 6 pads the gate
     gradients' columns). All against the reference, with NaN in the inputs past each
     sequence's end (they must not reach the weight gradients)."""
-    from models.rnn.kernels import grads_after, launch, packed
+    from models.rnn.kernels import grads_after, launch
 
     B = 3 if path == "packed_after" else 8
     if path == "in_kernel" and mode == "gru" and kw.get("reset_after") is False:
@@ -474,10 +489,11 @@ def test_weight_gradients_summed_per_step_or_after(monkeypatch, mode, make_kw, k
     if "lengths" in kw:
         past_end = np.arange(5)[:, None] >= kw["lengths"][None, :]
         p["x"][past_end] = np.nan
-    check_against_reference(mode, p, kw)
-    # One backward pass; without AVX-512 every path is the BLAS GEMM afterwards.
+    with family.using(kernels) as chosen:
+        check_against_reference(mode, p, kw)
+    # One backward pass; with ``blas`` every path is the BLAS GEMM afterwards.
     taken = {"in_kernel": [], "blas_after": [False], "packed_after": [True]}[path]
-    assert after == (taken if packed.AVAILABLE else [False])
+    assert after == (taken if chosen.packed else [False])
 
 
 @pytest.mark.parametrize("mode, make_kw, kw", [
@@ -486,18 +502,19 @@ def test_weight_gradients_summed_per_step_or_after(monkeypatch, mode, make_kw, k
     ("gru", {}, {"hidden_mask": "mask"}),
     ("gru", {}, {"reset_after": False, "lengths": [3, 5, 1, 4, 5, 2, 5, 4, 5]}),
 ])
-def test_cpus_without_avx512_take_the_blas_path(monkeypatch, mode, make_kw, kw):
-    """Without AVX-512 the per-step products go to BLAS (no packing, no padded buffers) and
-    the weight gradients to one GEMM: the same numbers."""
+def test_the_blas_family_packs_nothing(monkeypatch, mode, make_kw, kw):
+    """With the ``blas`` family (CPUs without packed kernels) the per-step products go to
+    BLAS (no packing, no padded buffers) and the weight gradients to one GEMM: the same
+    numbers."""
     from models.rnn.kernels import packed
 
-    def no_packing(w):
-        raise AssertionError("packed without AVX-512")
+    def no_packing(w, fam=None):
+        raise AssertionError("packed with the blas family")
 
-    monkeypatch.setattr(packed, "AVAILABLE", False)
     monkeypatch.setattr(packed, "pack", no_packing)
     p = make_inputs(mode, T=5, B=9, I=4, H=6, **make_kw)
-    check_against_reference(mode, p, _options(kw, B=9, H=6))
+    with family.using("blas"):
+        check_against_reference(mode, p, _options(kw, B=9, H=6))
 
 
 @pytest.mark.parametrize("mode, make_kw, kw", [
@@ -508,7 +525,7 @@ def test_cpus_without_avx512_take_the_blas_path(monkeypatch, mode, make_kw, kw):
 def test_weight_gradients_when_x_needs_none(monkeypatch, mode, make_kw, kw):
     """A first layer (x and h0 without gradient) with the weight gradients summed in the
     kernel: the kernel then keeps only the current step's gate gradients."""
-    from models.rnn.kernels import launch, packed
+    from models.rnn.kernels import launch
 
     asked = []
     scratch = launch._scratch
@@ -531,5 +548,5 @@ def test_weight_gradients_when_x_needs_none(monkeypatch, mode, make_kw, kw):
         np.testing.assert_allclose(t[name].grad.data, ref[name], rtol=1e-10, atol=1e-12,
                                    err_msg=name)
     assert t["x"].grad is None and t["h0"].grad is None
-    if packed.AVAILABLE:  # the gate gradients of one step only
+    if family.active().packed:  # the gate gradients of one step only
         assert [shape[0] for role, shape in asked if role == "dpre"] == [1]

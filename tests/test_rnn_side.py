@@ -22,10 +22,21 @@ from test_rnn_fused import (
 )
 
 import minigrad as mg
-from models.rnn.kernels import launch, packed, side, sync
+from models.rnn.kernels import family, launch, side, sync
 
-pytestmark = pytest.mark.skipif(not packed.AVAILABLE,
-                                reason="the side thread needs the packed (AVX-512) kernels")
+pytestmark = pytest.mark.skipif(not family.active().packed,
+                                reason="the side thread needs a packed kernel family")
+# The tests marked with it run under every packed family this CPU has (AVX-512 and AVX2 on
+# an AVX-512 machine); the others under the default one.
+PACKED = [name for name in family.supported() if family.FAMILIES[name].packed]
+FAMILIES = pytest.mark.parametrize("kernels", PACKED)
+
+
+@pytest.fixture
+def kernels_used(request):
+    """Runs the test under the family of its ``kernels`` parameter."""
+    with family.using(request.getfixturevalue("kernels")) as chosen:
+        yield chosen
 
 
 @pytest.fixture
@@ -113,7 +124,8 @@ def test_forward_split_between_the_threads(two_threads, mode, make_kw, kw, dtype
 
 
 @pytest.mark.parametrize("mode, H", [("lstm", 16), ("gru", 16), ("rnn", 48)])
-def test_forward_split_against_the_reference(two_threads, mode, H):
+@FAMILIES
+def test_forward_split_against_the_reference(two_threads, kernels_used, kernels, mode, H):
     """Each split against the numpy reference itself (float64, B = 1: the one-row kernels
     on both threads)."""
     p = make_inputs(mode, T=6, B=1, I=3, H=H, peephole=mode == "lstm")
@@ -123,9 +135,11 @@ def test_forward_split_against_the_reference(two_threads, mode, H):
 
 @pytest.mark.parametrize("mode", ["lstm", "gru", "rnn"])
 @pytest.mark.parametrize("kw", [{}, {"reverse": True, "hidden_mask": "mask"}])
-def test_units_split_off_the_vector_grid(two_threads, mode, kw):
+@FAMILIES
+def test_units_split_off_the_vector_grid(two_threads, kernels_used, kernels, mode, kw):
     """float32, H = 40: this thread keeps 16 units, the worker 24 (its blocks of the gates
-    array start off the 64-byte grid), B = 11 across the 8-row blocks, ended sequences."""
+    array start off the 64-byte grid), B = 11 across the 8-row (6-row) blocks, ended
+    sequences."""
     p = make_inputs(mode, T=7, B=11, I=6, H=40, peephole=mode == "lstm", dtype=np.float32)
     kw = _options({**kw, "lengths": [7, 2, 5, 7, 1, 7, 6, 3, 7, 4, 7]}, B=11, H=40)
     with_side = _run(mode, p, kw)
@@ -170,16 +184,21 @@ def test_the_caller_takes_the_chunks_a_late_worker_leaves(monkeypatch, two_threa
 
 
 @pytest.mark.parametrize("mode", ["rnn", "lstm", "gru"])
-def test_side_thread_float32_and_wider_layers(two_threads, mode):
-    """float32, B = 19 across the 8-row blocks, H = 21 padding the gate columns: the side
+@FAMILIES
+def test_side_thread_float32_and_wider_layers(two_threads, kernels_used, kernels, mode):
+    """float32, B = 19 across the row blocks, H = 21 padding the gate columns: the side
     thread's numbers equal the single thread's (the same products in the same order)."""
     p = make_inputs(mode, T=7, B=19, I=5, H=21, dtype=np.float32)
     kw = _options({"lengths": [7, 3, 1, 7, 5, 2, 7, 6, 4, 7, 1, 7, 7, 2, 5, 7, 3, 7, 6]},
                   B=19, H=21)
     with_side = _run(mode, p, kw)
-    # H = 21 is too narrow for the units split (a whole 16-float vector each); the LSTM's
-    # 4 H = 84 columns are wide enough for the column split, the GRU's and RNN's are not
-    first = "product_columns" if mode == "lstm" else "input_products"
+    # AVX-512: H = 21 is too narrow for the units split (a whole 16-float vector each); the
+    # LSTM's 4 H = 84 columns are wide enough for the column split, the GRU's and RNN's are
+    # not. AVX2 (8-float vectors): the units split.
+    if kernels_used.vector_width(np.float32) <= 21 // 2:
+        first = f"{mode}_forward_units"
+    else:
+        first = "product_columns" if mode == "lstm" else "input_products"
     assert two_threads == [first, "weight_grads"]
     mg.set_num_threads(1)
     alone = _run(mode, p, kw)
@@ -292,7 +311,7 @@ def test_an_error_on_the_caller_stops_the_worker():
                              np.full(2, 4, np.int64), False, np.ones((4, 2, 8)),
                              np.ones((4, 2, 8)), np.zeros((3, 8)), np.zeros((5, 8)),
                              np.zeros(0), np.zeros(8), 1, np.empty((2, 3)), np.empty((2, 5)),
-                             True),
+                             True, family.active().token),
                             failing_main, (), s)
     finally:
         side.release_worker()

@@ -272,6 +272,7 @@ class Module:
         with no_grad():
             for p, arr in staged:
                 p.data[...] = arr.astype(p.dtype)
+                p._bump_version()  # an in-place write: what is derived from p is stale
         return missing, unexpected
 
     def extra_repr(self):

@@ -18,7 +18,7 @@ import numpy as np
 
 import minigrad as mg
 
-from .kernels import launch
+from .kernels import launch, operands
 
 MODES = ("rnn", "lstm", "gru")
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -87,9 +87,12 @@ def fused_recurrence(mode, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, *,
     lengths = _check_lengths(lengths, T, B)
     hidden_mask = _check_mask(hidden_mask, B, H, dtype)
     save = mg.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    # The derived forms of the weights (packed, transposed) are kept per parameter and
+    # version (``kernels.operands``).
+    keys = {"weight_ih": operands.key(weight_ih), "weight_hh": operands.key(weight_hh)}
     return mg.bind(rnn_fused_p, *tensors, mode=mode, names=names, nonlinearity=nonlinearity,
                    lengths=lengths, reverse=bool(reverse), hidden_mask=hidden_mask,
-                   coupled=bool(coupled), reset_after=bool(reset_after), save=save)
+                   coupled=bool(coupled), reset_after=bool(reset_after), save=save, keys=keys)
 
 
 # ---- validation ----------------------------------------------------------------------------
@@ -170,11 +173,11 @@ def _arrays(names, arrays):
 
 @rnn_fused_p.def_forward
 def _fused_forward(*arrays, mode, names, nonlinearity, lengths, reverse, hidden_mask, coupled,
-                   reset_after, save):
+                   reset_after, save, keys=None):
     a = _arrays(names, arrays)
     states, res = launch.forward(mode, a, lengths, hidden_mask,
                                  relu=nonlinearity == "relu", reverse=reverse, coupled=coupled,
-                                 reset_after=reset_after, save=save)
+                                 reset_after=reset_after, save=save, keys=keys)
     if res is not None:
         res["arrays"] = a
     return states, res
@@ -202,7 +205,7 @@ def _fused_backward(ctx, g):
 
 @rnn_fused_p.def_symbolic
 def _fused_symbolic(*arrays, mode, names, nonlinearity="tanh", lengths=None, reverse=False,
-                    hidden_mask=None, coupled=False, reset_after=True, save=False):
+                    hidden_mask=None, coupled=False, reset_after=True, save=False, keys=None):
     """The cell equations step by step on object arrays of sympy expressions."""
     import sympy
 
@@ -279,7 +282,7 @@ def _lstm_step(pre, c, peep, coupled, H, sig, tanh):
 # ---- the backward pass as a primitive ---------------------------------------------------------
 @rnn_fused_bptt_p.def_forward
 def _bptt_forward(g, *arrays, mode, names, nonlinearity, lengths, reverse, hidden_mask, coupled,
-                  reset_after, save, saved, needs):
+                  reset_after, save, saved, needs, keys=None):
     """g: (T, S, B, H) gradient w.r.t. the states -> the gradients w.r.t. the inputs flagged in
     ``needs`` (in input order), flattened and concatenated into one array."""
     a = saved["arrays"]
@@ -287,7 +290,7 @@ def _bptt_forward(g, *arrays, mode, names, nonlinearity, lengths, reverse, hidde
     return launch.backward(mode, g, a, saved, lengths, hidden_mask,
                            launch.grad_layout(names, a, needs),
                            relu=nonlinearity == "relu", reverse=reverse, coupled=coupled,
-                           reset_after=reset_after)
+                           reset_after=reset_after, keys=keys)
 
 
 @rnn_fused_bptt_p.def_backward

@@ -153,7 +153,7 @@ def transpose_into(src, out):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def matmul_into(wp, wt, a, out, accumulate=False):
+def matmul_into(fam, wp, wt, a, out, accumulate=False):
     """out[:, :N] = a @ W' (``accumulate``: out[:, :N] += a @ W'). a: (R, K) with contiguous
     rows; wt: W' (K, N), C-contiguous; wp: ``packed.pack(W')`` or empty.
 
@@ -171,9 +171,9 @@ def matmul_into(wp, wt, a, out, accumulate=False):
         return
     if wp.size > 0:
         if R == 1:  # read in place: no views of the rows
-            packed_row(a, 0, a.strides[1] // a.itemsize, K, wp, out, 0, accumulate)
+            packed_row(fam, a, 0, a.strides[1] // a.itemsize, K, wp, out, 0, accumulate)
         else:
-            packed_matmul(a, wp, out, accumulate)
+            packed_matmul(fam, a, wp, out, accumulate)
         return
     if R != 1:
         if accumulate:  # BLAS (no AVX-512); np.dot wants a contiguous left operand
@@ -204,13 +204,13 @@ def matmul_into(wp, wt, a, out, accumulate=False):
 
 
 @njit(cache=True, error_model="numpy")
-def add_weight_grads(a, d, gw, gb):
+def add_weight_grads(fam, a, d, gw, gb):
     """One step's share of a weight gradient: gw (F, >= N') += a^T d through the packed
     kernel (a: (B, F), d: (B, N') with N' a multiple of the vector width; skipped when gw is
     empty), and gb (>= N',) += d's column sums over its first gb.shape[0] columns (skipped when
     gb is empty)."""
     if gw.size > 0:
-        packed_add_product(a.T, d, gw)
+        packed_add_product(fam, a.T, d, gw)
     if gb.size > 0:
         for b in range(d.shape[0]):
             db = d[b]
@@ -244,15 +244,15 @@ def masked(src, mask, out):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def add_step_weight_grads(x_t, hp, d, mask, use_mask, lengths, t, gw_ih, gw_hh, gb, xz, uz):
+def add_step_weight_grads(fam, x_t, hp, d, mask, use_mask, lengths, t, gw_ih, gw_hh, gb, xz, uz):
     """LSTM and RNN: one step's weight and bias gradients, gw_ih += x_t^T d, gw_hh +=
     (m * h_{t-1})^T d, gb += d's column sums (see ``add_weight_grads``), with the rows of
     ended sequences zeroed in both left operands. x_t: (B, I); hp: h_{t-1} (B, H); d:
     (B, N'); xz (B, I), uz (B, H) scratch."""
-    add_weight_grads(live_rows(x_t, lengths, t, xz), d, gw_ih, gb)
+    add_weight_grads(fam, live_rows(x_t, lengths, t, xz), d, gw_ih, gb)
     if use_mask:
         hp = masked(hp, mask, uz)
-    add_weight_grads(live_rows(hp, lengths, t, uz), d, gw_hh, gb[:0])
+    add_weight_grads(fam, live_rows(hp, lengths, t, uz), d, gw_hh, gb[:0])
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -275,7 +275,7 @@ def carry_back(tmp, held, mask, use_mask, lengths, t, dh):
 
 
 @njit(cache=True, error_model="numpy", nogil=True, inline="always")
-def units_products(xwp, wp_lo, wp_hi, x_t, hp, mask, use_mask, u, xp, pre, into_xp, m,
+def units_products(fam, xwp, wp_lo, wp_hi, x_t, hp, mask, use_mask, u, xp, pre, into_xp, m,
                    first, s, sync, theirs):
     """One thread's products of step s when two threads split the hidden units (the
     ``*_forward_units`` kernels): xp = x_t W_ih'^T and pre (+)= (m * h_{t-1}) W_hh'^T for
@@ -285,10 +285,10 @@ def units_products(xwp, wp_lo, wp_hi, x_t, hp, mask, use_mask, u, xp, pre, into_
     h_{t-1} before it waits for the other thread's step s - 1 (sync slot ``theirs``); the
     other thread waits first. Either way k runs from 0 to H - 1 as with one thread. Returns
     False when ABORT was raised. hp: (B, H) h_{t-1}; u: (B, H) scratch."""
-    packed_product(xwp, x_t, xp, False)
+    packed_product(fam, xwp, x_t, xp, False)
     if first:
         own = masked(hp[:, :m], mask[:, :m], u[:, :m]) if use_mask else hp[:, :m]
-        packed_product(wp_lo, own, pre, into_xp)
+        packed_product(fam, wp_lo, own, pre, into_xp)
         if s > 0 and not wait_for(sync, theirs, s):
             return False
         rest = masked(hp[:, m:], mask[:, m:], u[:, m:]) if use_mask else hp[:, m:]
@@ -296,7 +296,7 @@ def units_products(xwp, wp_lo, wp_hi, x_t, hp, mask, use_mask, u, xp, pre, into_
         if s > 0 and not wait_for(sync, theirs, s):
             return False
         src = masked(hp, mask, u) if use_mask else hp
-        packed_product(wp_lo, src[:, :m], pre, into_xp)
+        packed_product(fam, wp_lo, src[:, :m], pre, into_xp)
         rest = src[:, m:]
-    packed_product(wp_hi, rest, pre, True)
+    packed_product(fam, wp_hi, rest, pre, True)
     return True

@@ -85,7 +85,7 @@ def _sequence_steps(lengths, b, reverse):
 
 @njit(cache=True, error_model="numpy")
 def weight_grads_after(x, states, h0, mask, use_mask, lengths, reverse, d_ih, d_hh, gw_ih,
-                       gw_hh, gb_ih, gb_hh):
+                       gw_hh, gb_ih, gb_hh, fam):
     """Write the gradients asked for (the outputs that are not empty): gw_ih (G H, I) and
     gb_ih (G H,) from d_ih, gw_hh (G H, H) and gb_hh (G H,) from d_hh (d_ih, d_hh: (T B, N'),
     the same array except for a GRU with reset_after). x: (T, B, I); states: (T, S, B, H);
@@ -101,7 +101,7 @@ def weight_grads_after(x, states, h0, mask, use_mask, lengths, reverse, d_ih, d_
         acc = np.zeros((I, N), x.dtype)
         for b in range(B):
             n = lengths[b]
-            add_product(x[:n, b, :].T, d_ih[b::B][:n], acc)
+            add_product(fam, x[:n, b, :].T, d_ih[b::B][:n], acc)
         _transpose_out(acc, gw_ih)
     if gw_hh.size > 0:
         H = h0.shape[1]
@@ -112,9 +112,9 @@ def weight_grads_after(x, states, h0, mask, use_mask, lengths, reverse, d_ih, d_
                 part[:, :] = 0
             first, last, start = _sequence_steps(lengths, b, reverse)
             d = d_hh[b::B]
-            add_product(h0[b:b + 1, :].T, d[start:start + 1], part)
+            add_product(fam, h0[b:b + 1, :].T, d[start:start + 1], part)
             shift = 1 if reverse else -1
-            add_product(states[first + shift:last + shift, 0, b, :].T, d[first:last], part)
+            add_product(fam, states[first + shift:last + shift, 0, b, :].T, d[first:last], part)
             if use_mask:
                 for j in range(H):
                     mj, pj, aj = mask[b, j], part[j], acc[j]

@@ -47,7 +47,7 @@ def new_state(p_n, b_hn, x_n, b_n, a_r, a_z, a_n, axr, hpr, hr):
 @njit(cache=True, error_model="numpy", nogil=True)
 def gru_forward(x, xwp, xwt, bias, bhn, h0, wp, wt, wp_rz, wt_rz, wp_n, wt_n, mask, lengths,
                 reverse, reset_after, use_mask, save, states, gates, aux, xp, pre, u, hn, xp_all,
-                split, sync):
+                split, fam, sync):
     """Run the recurrence.
 
     x: (T, B, I); xwp, xwt: W_ih^T packed / itself (see ``matmul_into``); bias:
@@ -83,11 +83,11 @@ def gru_forward(x, xwp, xwt, bias, bhn, h0, wp, wt, wp_rz, wt_rz, wp_n, wt_n, ma
                 return
             xp = xp_all[t]
         else:
-            matmul_into(xwp, xwt, x[t], xp)
+            matmul_into(fam, xwp, xwt, x[t], xp)
         if reset_after:
-            matmul_into(wp, wt, src, pre)
+            matmul_into(fam, wp, wt, src, pre)
         else:
-            matmul_into(wp_rz, wt_rz, src, pre)
+            matmul_into(fam, wp_rz, wt_rz, src, pre)
         if split and not wait_for(sync, SIDE_STEPS, s + 1):
             return
         h, ga, ax = states[t, 0], gates[k], aux[k]
@@ -108,7 +108,7 @@ def gru_forward(x, xwp, xwt, bias, bhn, h0, wp, wt, wp_rz, wt_rz, wp_n, wt_n, ma
                 for j in range(H):
                     axr[j] = a_r[j] * sr[j]
         if not reset_after:
-            matmul_into(wp_n, wt_n, ax, hn)
+            matmul_into(fam, wp_n, wt_n, ax, hn)
             for b in range(B):
                 if t >= lengths[b]:
                     continue
@@ -127,7 +127,7 @@ def gru_forward(x, xwp, xwt, bias, bhn, h0, wp, wt, wp_rz, wt_rz, wp_n, wt_n, ma
 @njit(cache=True, error_model="numpy", nogil=True)
 def gru_backward(g_states, gates, states, x, h0, aux, wp, wt, wp_rz, wt_rz, wp_n, wt_n, mask,
                  lengths, reverse, reset_after, use_mask, dpre, dxp, gw_ih, gw_hh, gb_ih, gb_hh,
-                 dh, dt, ddir, tmp, drh, xz, uz, keep, dstates, sync):
+                 dh, dt, ddir, tmp, drh, xz, uz, keep, dstates, fam, sync):
     """Backpropagate through the recurrence of ``gru_forward``.
 
     g_states: (T, 1, B, H) gradient w.r.t. the states; gates, states, aux saved by the
@@ -195,13 +195,13 @@ def gru_backward(g_states, gates, states, x, h0, aux, wp, wt, wp_rz, wt_rz, wp_n
             publish(sync, PROGRESS, T - s)
         if reset_after:
             if gw_ih.size > 0 or gb_ih.size > 0:
-                add_weight_grads(live_rows(x[t], lengths, t, xz), dxp[k], gw_ih, gb_ih)
+                add_weight_grads(fam, live_rows(x[t], lengths, t, xz), dxp[k], gw_ih, gb_ih)
             if gw_hh.size > 0 or gb_hh.size > 0:
                 u = masked(hp, mask, uz) if use_mask else hp
-                add_weight_grads(live_rows(u, lengths, t, uz), dp, gw_hh, gb_hh)
-            matmul_into(wp, wt, dp[:, :3 * H], tmp)
+                add_weight_grads(fam, live_rows(u, lengths, t, uz), dp, gw_hh, gb_hh)
+            matmul_into(fam, wp, wt, dp[:, :3 * H], tmp)
         else:
-            matmul_into(wp_n, wt_n, dp[:, 2 * H:3 * H], drh)  # w.r.t. r * u
+            matmul_into(fam, wp_n, wt_n, dp[:, 2 * H:3 * H], drh)  # w.r.t. r * u
             for b in range(B):
                 if t >= lengths[b]:
                     continue
@@ -217,7 +217,7 @@ def gru_backward(g_states, gates, states, x, h0, aux, wp, wt, wp_rz, wt_rz, wp_n
                         r = ar[j]
                         dpr[j] = drr[j] * hpr[j] * r * (one - r)
                         drr[j] = drr[j] * r
-            matmul_into(wp_rz, wt_rz, dp[:, :2 * H], tmp)
+            matmul_into(fam, wp_rz, wt_rz, dp[:, :2 * H], tmp)
             for b in range(B):
                 if t < lengths[b]:
                     tb, drr = tmp[b], drh[b]
@@ -240,7 +240,8 @@ def gru_backward(g_states, gates, states, x, h0, aux, wp, wt, wp_rz, wt_rz, wp_n
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def gru_forward_units(x, w_ih_t, bias, bhn, h0, w_hh_t, mask, lengths, reverse, use_mask,
-                      save, states, gates, aux, xp, pre, u, u0, u1, mine, theirs, finish, sync):
+                      save, states, gates, aux, xp, pre, u, u0, u1, mine, theirs, finish, fam,
+                      sync):
     """One thread's share of ``gru_forward`` (reset_after) when two threads split the hidden
     units: this thread makes r, z, n and h_t of units [u0, u1) at every step from the whole
     h_{t-1}, as ``lstm.lstm_forward_units`` does for the LSTM (the same sync slots ``mine`` /
@@ -254,7 +255,8 @@ def gru_forward_units(x, w_ih_t, bias, bhn, h0, w_hh_t, mask, lengths, reverse, 
     Hk = u1 - u0
     zero = h0.dtype.type(0.0)
     m = u1 if u0 == 0 else u0  # W_hh^T's rows split at m (see ``units_products``)
-    xwp, wp_lo, wp_hi = pack_panels(w_ih_t), pack_panels(w_hh_t[:m]), pack_panels(w_hh_t[m:])
+    xwp = pack_panels(fam, w_ih_t)
+    wp_lo, wp_hi = pack_panels(fam, w_hh_t[:m]), pack_panels(fam, w_hh_t[m:])
     b_r, b_z, b_n, b_hn = bias[:Hk], bias[Hk:2 * Hk], bias[2 * Hk:3 * Hk], bhn[u0:u1]
     x, bias, bhn, h0, mask, states, gates, aux, xp, pre, u = (
         borrow(x), borrow(bias), borrow(bhn), borrow(h0), borrow(mask), borrow(states),
@@ -263,7 +265,7 @@ def gru_forward_units(x, w_ih_t, bias, bhn, h0, w_hh_t, mask, lengths, reverse, 
     for s in range(T):
         t = T - 1 - s if reverse else s
         k = t if save else 0
-        if not units_products(xwp, wp_lo, wp_hi, x[t], hp, mask, use_mask, u, xp, pre, False,
+        if not units_products(fam, xwp, wp_lo, wp_hi, x[t], hp, mask, use_mask, u, xp, pre, False,
                               m, u0 == 0, s, sync, theirs):
             break
         h, ga, ax = states[t, 0], gates[k], aux[k]

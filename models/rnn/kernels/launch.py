@@ -36,7 +36,8 @@ import numpy as np
 
 import minigrad as mg
 
-from . import grads_after, packed, side
+from . import family as families
+from . import grads_after, operands, packed, side
 from . import gru as gru_kernels
 from . import lstm as lstm_kernels
 from . import rnn as rnn_kernels
@@ -105,20 +106,28 @@ def _empty(dtype, ndim=2):
     return _EMPTY[key]
 
 
-def _operand(w):
+def _operand(fam, w, source=None):
     """The two forms ``matmul_into`` takes of the per-step right-hand matrix W' (K, N): its
-    panels (``packed.pack``, where the CPU has AVX-512, once for all T steps) and W' itself
-    (C-contiguous; read without AVX-512). The one it will not read is left empty, so that no
-    copy is made."""
-    if packed.AVAILABLE:
-        return packed.pack(w), _empty(w.dtype)
-    return _empty(w.dtype, 1), np.ascontiguousarray(w)
+    panels (``packed.pack`` for a packed family ``fam``, once for all T steps) and W' itself
+    (C-contiguous; read with ``blas``). The one it will not read is left empty, so that no
+    copy is made. ``source``: (key, part, array): W' is ``part`` of the parameter keyed
+    ``key`` (``operands.key``) whose array is ``array``; the form made is kept there for the
+    next call (see ``operands``)."""
+    if fam.packed:
+        def make():
+            return packed.pack(w, fam), _empty(w.dtype)
+    else:
+        def make():
+            return _empty(w.dtype, 1), np.ascontiguousarray(w)
+    if source is None:
+        return make()
+    key, part, array = source
+    return operands.get(key, (part, fam.name, w.shape), array, make)
 
 
-def _product_buffer(B, N, dtype):
+def _product_buffer(fam, B, N, dtype):
     """A per-step product's output (B, N'), N' the columns ``matmul_into`` writes."""
-    cols = packed.padded_cols(N, dtype) if packed.AVAILABLE else N
-    return np.empty((B, cols), dtype)
+    return np.empty((B, fam.padded_cols(N, dtype)), dtype)
 
 
 def _bias(arrays, mode, H, reset_after, dtype):
@@ -154,9 +163,11 @@ def _lengths(lengths, T, B):
 
 
 def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=False,
-            reset_after=True, save=True):
+            reset_after=True, save=True, keys=None):
     """Run one layer-direction. lengths: (B,) int64 or None (all T steps); mask: (B, H) or
-    None.
+    None; keys: None or a dict weight name -> ``operands.key`` of its parameter (the derived
+    forms of the weights are then kept from call to call). The kernel family is the active
+    one (``family.active()``).
 
     Returns (states, residuals): states (T, S, B, H) with S = 2 (h, c) for LSTM else 1;
     residuals a dict of the arrays the backward pass needs (None unless ``save``).
@@ -168,17 +179,18 @@ def forward(mode, arrays, lengths, mask, *, relu=False, reverse=False, coupled=F
     if T == 0 or B == 0:
         states = np.empty((T, S, B, H), x.dtype)
         return states, ({"states": states} if save else None)
-    plan, cut = _forward_plan(mode, reset_after, T, B, I, H, w_ih.shape[0], x.dtype)
+    fam = families.active()
+    plan, cut = _forward_plan(fam, mode, reset_after, T, B, I, H, w_ih.shape[0], x.dtype)
     try:
-        return _planned_forward(mode, arrays, lengths, mask, plan, cut, relu, reverse, coupled,
-                                reset_after, save)
+        return _planned_forward(fam, mode, arrays, lengths, mask, plan, cut, relu, reverse,
+                                coupled, reset_after, save, keys or _EMPTY)
     finally:
         if plan is not None:
             side.release_worker()
 
 
-def _planned_forward(mode, arrays, lengths, mask, plan, cut, relu, reverse, coupled,
-                     reset_after, save):
+def _planned_forward(fam, mode, arrays, lengths, mask, plan, cut, relu, reverse, coupled,
+                     reset_after, save, keys):
     """``forward`` once the plan is made (and the worker claimed for it)."""
     x, h0, w_ih, w_hh = arrays["x"], arrays["h0"], arrays["weight_ih"], arrays["weight_hh"]
     T, B, I = x.shape
@@ -199,10 +211,10 @@ def _planned_forward(mode, arrays, lengths, mask, plan, cut, relu, reverse, coup
     res = {"states": states} if save else None
     split = plan == "columns"
     col0 = cut if split else 0
-    xp_all = _scratch("xp", (T, B, packed.padded_cols(GH, dtype)), dtype) \
+    xp_all = _scratch("xp", (T, B, fam.padded_cols(GH, dtype)), dtype) \
         if plan == "inputs" else _empty(dtype, 3)
     sync = new_sync() if plan else _NO_SYNC
-    pre = _product_buffer(B, GH, dtype)
+    pre = _product_buffer(fam, B, GH, dtype)
     xp = pre
     if mode == "rnn":
         kernel = rnn_kernels.rnn_forward
@@ -228,10 +240,11 @@ def _planned_forward(mode, arrays, lengths, mask, plan, cut, relu, reverse, coup
         aux = new((n, B, H), dtype)
         rz = nn = empty
         if not reset_after:
-            rz, nn = _operand(w_hh[:2 * H].T), _operand(w_hh[2 * H:].T)
-            pre = _product_buffer(B, 2 * H, dtype)
-        xp = _product_buffer(B, GH, dtype)
-        hn = _product_buffer(B, H, dtype)
+            rz = _operand(fam, w_hh[:2 * H].T, _source(keys, "weight_hh", w_hh, "rz.T"))
+            nn = _operand(fam, w_hh[2 * H:].T, _source(keys, "weight_hh", w_hh, "n.T"))
+            pre = _product_buffer(fam, B, 2 * H, dtype)
+        xp = _product_buffer(fam, B, GH, dtype)
+        hn = _product_buffer(fam, B, H, dtype)
         kernel = gru_kernels.gru_forward
 
         def kernel_args(xw, hh):
@@ -246,31 +259,35 @@ def _planned_forward(mode, arrays, lengths, mask, plan, cut, relu, reverse, coup
         # none of W_ih^T when the worker makes all input projections. Packed here, while the
         # worker packs its own (packing releases the GIL).
         x_cols = w_ih.T[:, :col0] if split else w_ih.T
-        xw = (_empty(dtype, 1), _empty(dtype)) if plan == "inputs" else _operand(x_cols)
-        hh = _operand(w_hh.T[:, :col0] if split else w_hh.T) if mode != "gru" or reset_after \
-            else (_empty(dtype, 1), _empty(dtype))
-        kernel(*kernel_args(xw, hh), xp_all, split, sync)
+        part = ("T", col0) if split else "T"
+        xw = (_empty(dtype, 1), _empty(dtype)) if plan == "inputs" else _operand(
+            fam, x_cols, _source(keys, "weight_ih", w_ih, part))
+        hh = (_operand(fam, w_hh.T[:, :col0] if split else w_hh.T,
+                       _source(keys, "weight_hh", w_hh, part))
+              if mode != "gru" or reset_after else (_empty(dtype, 1), _empty(dtype)))
+        kernel(*kernel_args(xw, hh), xp_all, split, fam.token, sync)
 
     if plan is None:
         run_here()
     elif plan == "units":  # each thread makes the gates and states of half the units
-        units_forward(mode, x, w_ih, bias, bhn, h0, arrays["c0"], w_hh, arrays["peephole"],
-                      mask, lengths, reverse, relu, coupled, use_mask, save, states,
-                      gates if mode != "rnn" else None, aux if mode == "gru" else None, cut,
-                      sync)
+        units_forward(fam, mode, x, w_ih, bias, bhn, h0, arrays["c0"], w_hh,
+                      arrays["peephole"], mask, lengths, reverse, relu, coupled, use_mask, save,
+                      states, gates if mode != "rnn" else None,
+                      aux if mode == "gru" else None, cut, sync)
     elif split:  # the worker makes the last columns of every step's products
         side_args = (x, w_ih.T[:, col0:], h0, states, w_hh.T[:, col0:], mask, use_mask,
                      reverse, mode != "gru", xp[:, col0:], pre[:, col0:],
                      np.empty((B, H), dtype))
-        side.run_beside(side.product_columns, side_args, run_here, (), sync)
+        side.run_beside(side.product_columns, (*side_args, fam.token), run_here, (), sync)
     else:  # the worker makes x_t W_ih^T for all steps ahead of the recurrence
         side.run_beside(side.input_products,
-                        (x, w_ih.T, xp_all, reverse, side.chunk_steps(B)), run_here, (), sync)
+                        (x, w_ih.T, xp_all, reverse, side.chunk_steps(B), fam.token),
+                        run_here, (), sync)
     return states, res
 
 
-def units_forward(mode, x, w_ih, bias, bhn, h0, c0, w_hh, peep, mask, lengths, reverse, relu,
-                  coupled, use_mask, save, states, gates, aux, Hm, sync):
+def units_forward(fam, mode, x, w_ih, bias, bhn, h0, c0, w_hh, peep, mask, lengths, reverse,
+                  relu, coupled, use_mask, save, states, gates, aux, Hm, sync):
     """The forward with the hidden units split between this thread ([0, Hm)) and the worker
     ([Hm, H)), see ``lstm_kernels.lstm_forward_units`` (and the RNN's and GRU's, reset_after
     only). The worker is claimed."""
@@ -282,7 +299,7 @@ def units_forward(mode, x, w_ih, bias, bhn, h0, c0, w_hh, peep, mask, lengths, r
 
     def share(u0, u1, mine, theirs, finish):
         cols = (np.arange(G)[:, None] * H + np.arange(u0, u1)[None, :]).reshape(-1)
-        pre = np.empty((B, packed.padded_cols(cols.size, dtype)), dtype)
+        pre = np.empty((B, fam.padded_cols(cols.size, dtype)), dtype)
         u = np.empty((B, H), dtype)
         ends = (u0, u1, mine, theirs, finish)
         if mode == "rnn":
@@ -297,11 +314,11 @@ def units_forward(mode, x, w_ih, bias, bhn, h0, c0, w_hh, peep, mask, lengths, r
 
     kernel = {"rnn": rnn_kernels.rnn_forward_units, "lstm": lstm_kernels.lstm_forward_units,
               "gru": gru_kernels.gru_forward_units}[mode]
-    side.run_beside(kernel, share(Hm, H, SIDE_STEPS, PROGRESS, True), kernel,
-                    (*share(0, Hm, PROGRESS, SIDE_STEPS, False), sync), sync)
+    side.run_beside(kernel, (*share(Hm, H, SIDE_STEPS, PROGRESS, True), fam.token), kernel,
+                    (*share(0, Hm, PROGRESS, SIDE_STEPS, False), fam.token, sync), sync)
 
 
-def _forward_plan(mode, reset_after, T, B, I, H, GH, dtype):
+def _forward_plan(fam, mode, reset_after, T, B, I, H, GH, dtype):
     """How the forward uses the worker thread (and claims it: the caller releases it):
     (None, 0) alone; ("units", Hm) this thread makes units [0, Hm), the worker the rest
     (``units_forward``; not GRU reset_after=False, whose n product needs all of r * u);
@@ -309,14 +326,14 @@ def _forward_plan(mode, reset_after, T, B, I, H, GH, dtype):
     step with the recurrence (layers too narrow for the units split, I < H: the input
     projections alone would leave the worker idle most of the time); ("inputs", 0) the
     worker makes the input projections of all steps ahead."""
-    if not packed.AVAILABLE or T < 2 or mg.get_num_threads() < 2:
+    if not fam.packed or T < 2 or mg.get_num_threads() < 2:
         return None, 0
     plan = None, 0
-    panel = packed.PANEL_VECTORS * packed.vector_width(dtype)
-    cols = packed.padded_cols(GH, dtype)
+    V = fam.vector_width(dtype)
+    panel = fam.panel_vectors * V
+    cols = fam.padded_cols(GH, dtype)
     col0 = cols // 2 // panel * panel  # the worker gets the larger half: this thread
     # also runs the gate math
-    V = packed.vector_width(dtype)
     Hm = H // 2 // V * V  # the units this thread keeps, a whole number of vectors
     if ((mode != "gru" or reset_after) and I > 0 and Hm > 0
             and B * (I + H) * GH // 2 >= UNITS_MIN_MACS_PER_STEP):
@@ -348,11 +365,11 @@ SPLIT_MIN_MACS_PER_STEP = 2**21
 UNITS_MIN_MACS_PER_STEP = 2**20
 
 
-def _claim_side(macs, T, which):
+def _claim_side(fam, macs, T, which):
     """Whether this call runs its off-chain products on the worker thread (and has claimed
     it: the caller releases it). ``macs``: the multiply-adds that would move there;
     ``which``: "forward" or "backward"."""
-    return (packed.AVAILABLE and T > 1 and macs >= SIDE_MIN_MACS[which]
+    return (fam.packed and T > 1 and macs >= SIDE_MIN_MACS[which]
             and side.claim_worker(mg.get_num_threads()))
 
 
@@ -362,9 +379,10 @@ def grad_layout(names, arrays, needs):
 
 
 def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse=False,
-             coupled=False, reset_after=True):
+             coupled=False, reset_after=True, keys=None):
     """Gradients w.r.t. the inputs listed in ``wanted`` ((name, shape) pairs) from the gradient
-    ``g`` (T, S, B, H) w.r.t. the states, packed into one flat array in that order."""
+    ``g`` (T, S, B, H) w.r.t. the states, packed into one flat array in that order. keys: as
+    in ``forward``."""
     x, h0, w_ih = arrays["x"], arrays["h0"], arrays["weight_ih"]
     T, B, I = x.shape
     H = h0.shape[1]
@@ -379,13 +397,15 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
     if T == 0 or B == 0:
         flat[:] = 0
         return flat
+    fam = families.active()
+    keys = keys or _EMPTY
     side_macs = T * B * GH * (I * ("weight_ih" in out) + H * ("weight_hh" in out))
-    beside = (mode != "gru" or reset_after) and _claim_side(side_macs, T, "backward")
+    beside = (mode != "gru" or reset_after) and _claim_side(fam, side_macs, T, "backward")
     try:
-        steps = (_accumulators(mode, out, I, H, packed.padded_cols(GH, dtype), dtype, "side")
-                 if beside else _step_grads(mode, reset_after, out, B, I, H, GH, dtype))
-        dxp = _run_backward(mode, g, arrays, res, lengths, mask, out, steps, relu, reverse,
-                            coupled, reset_after)
+        steps = (_accumulators(mode, out, I, H, fam.padded_cols(GH, dtype), dtype, "side")
+                 if beside else _step_grads(fam, mode, reset_after, out, B, I, H, GH, dtype))
+        dxp = _run_backward(fam, mode, g, arrays, res, lengths, mask, out, steps, relu,
+                            reverse, coupled, reset_after, keys)
     finally:
         if beside:
             side.release_worker()
@@ -397,8 +417,8 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
     if "x" in out:
         w = w_ih
         if cols != GH:  # zero rows for dpre's padding columns: one contiguous GEMM
-            w = np.zeros((cols, I), dtype)
-            w[:GH] = w_ih
+            w = operands.get(keys.get("weight_ih"), ("padded", cols), w_ih,
+                             lambda: _padded_rows(w_ih, cols))
         gemm(d_ih, w, out["x"].reshape(T * B, I))
     if steps["where"] in ("kernel", "side"):
         for name, key in (("weight_ih", "w_ih"), ("weight_hh", "w_hh")):
@@ -414,15 +434,28 @@ def backward(mode, g, arrays, res, lengths, mask, wanted, *, relu=False, reverse
         grads_after.weight_grads_after(
             x, res["states"], h0, mask_arr, mask is not None, _lengths(lengths, T, B),
             reverse, d_ih, d_hh, out.get("weight_ih", e2), out.get("weight_hh", e2),
-            out.get("bias_ih", e1), out.get("bias_hh", e1))
+            out.get("bias_ih", e1), out.get("bias_hh", e1), fam.token)
     else:
-        _weight_grads(out, mode, x, res, h0, mask, _lengths(lengths, T, B), d_ih, d_hh,
+        _weight_grads(fam, out, mode, x, res, h0, mask, _lengths(lengths, T, B), d_ih, d_hh,
                       reverse, reset_after, GH, steps["where"] == "packed_after")
     return flat
 
 
-def _run_backward(mode, g, arrays, res, lengths, mask, out, steps, relu, reverse, coupled,
-                  reset_after):
+def _padded_rows(w, rows):
+    """w (R, C) with zero rows below it up to ``rows``."""
+    out = np.zeros((rows, w.shape[1]), w.dtype)
+    out[:w.shape[0]] = w
+    return out
+
+
+def _source(keys, name, array, part):
+    """``_operand``'s source: ``part`` of the weight ``name`` (None without its key)."""
+    key = keys.get(name)
+    return None if key is None else (key, part, array)
+
+
+def _run_backward(fam, mode, g, arrays, res, lengths, mask, out, steps, relu, reverse, coupled,
+                  reset_after, keys):
     """Run the backward kernel (with the side thread summing the weight gradients when
     ``steps["where"] == "side"``); fills ``out``'s h0 / c0 / peephole / probe gradients and
     ``steps["dpre"]``. Returns dxp (GRU reset_after: the gradient w.r.t. the input
@@ -459,12 +492,14 @@ def _run_backward(mode, g, arrays, res, lengths, mask, out, steps, relu, reverse
     def scratch(width=H):
         return np.empty((B, width), dtype)
 
-    tmp = _product_buffer(B, H, dtype)
+    tmp = _product_buffer(fam, B, H, dtype)
+    whole = (_operand(fam, w_hh, _source(keys, "weight_hh", w_hh, "all"))
+             if mode != "gru" or reset_after else None)
     w_side = (acc["w_ih"], acc["w_hh"])
     dc = None
     if mode == "rnn":
         kernel = rnn_kernels.rnn_backward
-        args = (g, states, x, h0, *_operand(w_hh), mask, lengths, reverse, relu, use_mask,
+        args = (g, states, x, h0, *whole, mask, lengths, reverse, relu, use_mask,
                 dpre, *w_side, acc["b_hh"], dh, scratch(), tmp, scratch(I), scratch(), keep,
                 dstates)
     elif mode == "lstm":
@@ -473,7 +508,7 @@ def _run_backward(mode, g, arrays, res, lengths, mask, out, steps, relu, reverse
         dpeep = out["peephole"] if "peephole" in out else np.empty((3, H), dtype)
         dc = np.empty((B, H), dtype)
         kernel = lstm_kernels.lstm_backward
-        args = (g, res["gates"], states, x, h0, arrays["c0"], *_operand(w_hh),
+        args = (g, res["gates"], states, x, h0, arrays["c0"], *whole,
                 peep if use_peep else np.empty((3, 0), dtype), mask, lengths, reverse,
                 coupled, use_peep, use_mask, dpre, *w_side, acc["b_hh"], dh, dc, dpeep,
                 scratch(), scratch(), np.empty(H, dtype), tmp, scratch(I), scratch(), keep,
@@ -481,18 +516,20 @@ def _run_backward(mode, g, arrays, res, lengths, mask, out, steps, relu, reverse
     else:
         empty = (_empty(dtype, 1), _empty(dtype))
         if reset_after:
-            whole, rz, nn = _operand(w_hh), empty, empty
+            rz, nn = empty, empty
             dxp = _scratch("dxp", (kept, B, cols), dtype)
             dxp[:, :, GH:] = 0
         else:
-            whole, rz, nn = empty, _operand(w_hh[:2 * H]), _operand(w_hh[2 * H:])
+            whole = empty
+            rz = _operand(fam, w_hh[:2 * H], _source(keys, "weight_hh", w_hh, "rz"))
+            nn = _operand(fam, w_hh[2 * H:], _source(keys, "weight_hh", w_hh, "n"))
         kernel = gru_kernels.gru_backward
         args = (g, res["gates"], states, x, h0, res["aux"], *whole, *rz, *nn, mask, lengths,
                 reverse, reset_after, use_mask, dpre,
                 dxp if reset_after else _empty(dtype, 3), *w_side, acc["b_ih"], acc["b_hh"],
-                dh, scratch(), scratch(), tmp, _product_buffer(B, H, dtype), scratch(I),
+                dh, scratch(), scratch(), tmp, _product_buffer(fam, B, H, dtype), scratch(I),
                 scratch(), keep, dstates)
-    args = (*args, sync)
+    args = (*args, fam.token, sync)
     if beside:
         # The worker sums the weight gradients behind the recurrence; once the recurrence is
         # done, this thread takes a share of the chunks left, into accumulators of its own.
@@ -505,8 +542,9 @@ def _run_backward(mode, g, arrays, res, lengths, mask, out, steps, relu, reverse
             return (*common, acc["w_ih"], acc["w_hh"], acc["b_ih"], acc["b_hh"], chunk,
                     np.empty((chunk * B, I), dtype), np.empty((chunk * B, H), dtype))
 
-        side.run_beside(side.weight_grads, (*operands(steps), True), kernel, args, sync,
-                        then=(side.weight_grads, (*operands(mine), False, sync)))
+        side.run_beside(side.weight_grads, (*operands(steps), True, fam.token), kernel, args,
+                        sync, then=(side.weight_grads, (*operands(mine), False, fam.token,
+                                                        sync)))
         for key in ("w_ih", "w_hh", "b_ih", "b_hh"):
             steps[key] += mine[key]
     else:
@@ -524,21 +562,21 @@ def _run_backward(mode, g, arrays, res, lengths, mask, out, steps, relu, reverse
 _STEP_GRADS_MAX_BYTES = 768 * 2**10
 
 
-def _step_grads(mode, reset_after, out, B, I, H, GH, dtype):
+def _step_grads(fam, mode, reset_after, out, B, I, H, GH, dtype):
     """How the weight gradients are made without the side thread: ``where`` = "kernel"
     (summed step by step inside the backward kernel), "packed_after" (over all steps after
     it, through the packed kernel) or "blas_after"; the width ``cols`` of the per-row gate
     gradients, and the accumulators (see ``_accumulators``; empty unless "kernel")."""
-    cols = packed.padded_cols(GH, dtype)
+    cols = fam.padded_cols(GH, dtype)
     wanted = any(k in out for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-    in_kernel = (packed.AVAILABLE and B >= 8 and wanted
+    in_kernel = (fam.packed and B >= 8 and wanted
                  and (mode != "gru" or reset_after)
                  and (I + H) * cols * np.dtype(dtype).itemsize <= _STEP_GRADS_MAX_BYTES)
     if in_kernel:
         return _accumulators(mode, out, I, H, cols, dtype, "kernel")
     # Few rows per step (B < 8): the products over all steps through the packed kernel, for
     # which the gate gradients get ``cols`` columns; else BLAS, G H columns.
-    after = packed.AVAILABLE and B < 8
+    after = fam.packed and B < 8
     return _accumulators(mode, {}, I, H, cols if after else GH, dtype,
                          "packed_after" if after else "blas_after")
 
@@ -560,7 +598,7 @@ def _accumulators(mode, out, I, H, cols, dtype, where):
             "b_hh": np.zeros(cols, dtype) if need_bhh else empty1}
 
 
-def _grad_gemm(d, left, middle, ones, dtype, packed_product):
+def _grad_gemm(fam, d, left, middle, ones, dtype, packed_product):
     """d^T (R, T B) @ [left | middle | 1] (T B, .), the needed column blocks side by side, as
     one GEMM (one pass over d instead of three). d: (T B, R). Returns the (R, .) blocks in
     that order (None for the ones not asked for). ``packed_product``: through
@@ -576,7 +614,7 @@ def _grad_gemm(d, left, middle, ones, dtype, packed_product):
         rhs[:, c] = 1
     if packed_product:  # out += a @ b with a = rhs^T read in place: the transposed product
         prod = np.zeros((cols, d.shape[1]), dtype)
-        packed.add_product(rhs.T, d, prod)
+        packed.add_product(fam.token, rhs.T, d, prod)
         prod = prod.T
     else:
         prod = np.empty((d.shape[1], cols), dtype)
@@ -592,7 +630,7 @@ def _grad_gemm(d, left, middle, ones, dtype, packed_product):
     return blocks
 
 
-def _weight_grads(out, mode, x, res, h0, mask, lengths, d_ih, d_hh, reverse, reset_after, GH,
+def _weight_grads(fam, out, mode, x, res, h0, mask, lengths, d_ih, d_hh, reverse, reset_after, GH,
                   packed_product):
     """The gradients of W_ih, W_hh and the biases, as GEMMs over all steps, from the per-row
     gradients d_ih, d_hh (T B, >= G H) w.r.t. x W_ih^T + b_ih and u W_hh^T + b_hh (the same
@@ -613,11 +651,11 @@ def _weight_grads(out, mode, x, res, h0, mask, lengths, d_ih, d_hh, reverse, res
                                            mask is not None, lengths, reverse)
     gru_n_apart = mode == "gru" and not reset_after  # W_hn met r * u, not u
     if d_ih is d_hh:
-        dwi, dwh, db = _grad_gemm(d_ih, x2, prev, need_bih or need_bhh, dtype, packed_product)
+        dwi, dwh, db = _grad_gemm(fam, d_ih, x2, prev, need_bih or need_bhh, dtype, packed_product)
         dbi = dbh = db
     else:
-        dwi, _, dbi = _grad_gemm(d_ih, x2, None, need_bih, dtype, packed_product)
-        _, dwh, dbh = _grad_gemm(d_hh, None, prev, need_bhh, dtype, packed_product)
+        dwi, _, dbi = _grad_gemm(fam, d_ih, x2, None, need_bih, dtype, packed_product)
+        _, dwh, dbh = _grad_gemm(fam, d_hh, None, prev, need_bhh, dtype, packed_product)
     if need_ih:
         out["weight_ih"][...] = dwi[:GH]
     if need_hh:

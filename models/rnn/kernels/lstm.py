@@ -31,7 +31,7 @@ from .views import borrow
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def lstm_forward(x, xwp, xwt, bias, h0, c0, wp, wt, peep, mask, lengths, reverse, coupled,
-                 use_peep, use_mask, save, states, gates, pre, u, xp_all, split, sync):
+                 use_peep, use_mask, save, states, gates, pre, u, xp_all, split, fam, sync):
     """Run the recurrence.
 
     x: (T, B, I); xwp, xwt: W_ih^T packed / itself and wp, wt the same for W_hh^T (see
@@ -71,8 +71,8 @@ def lstm_forward(x, xwp, xwt, bias, h0, c0, wp, wt, peep, mask, lengths, reverse
                 return
             pre = xp_all[t]
         else:
-            matmul_into(xwp, xwt, x[t], pre)
-        matmul_into(wp, wt, src, pre, True)
+            matmul_into(fam, xwp, xwt, x[t], pre)
+        matmul_into(fam, wp, wt, src, pre, True)
         if split and not wait_for(sync, SIDE_STEPS, s + 1):
             return
         h, c = states[t, 0], states[t, 1]
@@ -126,7 +126,7 @@ def lstm_forward(x, xwp, xwt, bias, h0, c0, wp, wt, peep, mask, lengths, reverse
 @njit(cache=True, error_model="numpy", nogil=True)
 def lstm_backward(g_states, gates, states, x, h0, c0, wp, wt, peep, mask, lengths, reverse,
                   coupled, use_peep, use_mask, dpre, gw_ih, gw_hh, gb, dh, dc, dpeep, dht, dct,
-                  dcu, tmp, xz, uz, keep, dstates, sync):
+                  dcu, tmp, xz, uz, keep, dstates, fam, sync):
     """Backpropagate through the recurrence of ``lstm_forward``.
 
     g_states: (T, 2, B, H) gradient w.r.t. the states (h, c); gates, states saved by the
@@ -228,16 +228,16 @@ def lstm_backward(g_states, gates, states, x, h0, c0, wp, wt, peep, mask, length
         # 5-19 % slower (measured sessions 3 and 4).
         if gw_ih.size > 0 or gw_hh.size > 0 or gb.size > 0:
             hp = h0 if s == 0 else states[t + 1 if reverse else t - 1, 0]
-            add_step_weight_grads(x[t], hp, dp, mask, use_mask, lengths, t, gw_ih, gw_hh, gb,
+            add_step_weight_grads(fam, x[t], hp, dp, mask, use_mask, lengths, t, gw_ih, gw_hh, gb,
                                   xz, uz)
-        matmul_into(wp, wt, dp[:, :GH], tmp)
+        matmul_into(fam, wp, wt, dp[:, :GH], tmp)
         carry_back(tmp, dht, mask, use_mask, lengths, t, dh)
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def lstm_forward_units(x, w_ih_t, bias, h0, c0, w_hh_t, peep, mask, lengths, reverse, coupled,
                        use_peep, use_mask, save, states, gates, pre, u, u0, u1, mine, theirs,
-                       finish, sync):
+                       finish, fam, sync):
     """One thread's share of ``lstm_forward`` when two threads split the hidden units: this
     thread makes the gates, c_t and h_t of units [u0, u1) at every step, from the whole
     h_{t-1} (the other thread makes the rest). Each step waits until the other thread has
@@ -261,7 +261,8 @@ def lstm_forward_units(x, w_ih_t, bias, h0, c0, w_hh_t, peep, mask, lengths, rev
         li, lf, lg, lo = 0, Hk, 2 * Hk, 3 * Hk
         gi, gf, gg, go = 0, H, 2 * H, 3 * H
     m = u1 if u0 == 0 else u0  # W_hh^T's rows split at m (see ``units_products``)
-    xwp, wp_lo, wp_hi = pack_panels(w_ih_t), pack_panels(w_hh_t[:m]), pack_panels(w_hh_t[m:])
+    xwp = pack_panels(fam, w_ih_t)
+    wp_lo, wp_hi = pack_panels(fam, w_hh_t[:m]), pack_panels(fam, w_hh_t[m:])
     b_i, b_f, b_g, b_o = bias[li:li + Hk], bias[lf:lf + Hk], bias[lg:lg + Hk], bias[lo:lo + Hk]
     wci, wcf, wco = peep[0, u0:u1], peep[1, u0:u1], peep[2, u0:u1]
     x, bias, h0, c0, peep, mask, states, gates, pre, u = (
@@ -270,7 +271,7 @@ def lstm_forward_units(x, w_ih_t, bias, h0, c0, w_hh_t, peep, mask, lengths, rev
     hp, cp = h0, c0
     for s in range(T):
         t = T - 1 - s if reverse else s
-        if not units_products(xwp, wp_lo, wp_hi, x[t], hp, mask, use_mask, u, pre, pre, True,
+        if not units_products(fam, xwp, wp_lo, wp_hi, x[t], hp, mask, use_mask, u, pre, pre, True,
                               m, u0 == 0, s, sync, theirs):
             break
         h, c = states[t, 0], states[t, 1]

@@ -37,7 +37,7 @@ def activate(pr, bias, hr, relu):
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def rnn_forward(x, xwp, xwt, bias, h0, wp, wt, mask, lengths, reverse, relu, use_mask, states,
-                pre, u, xp_all, split, sync):
+                pre, u, xp_all, split, fam, sync):
     """Run the recurrence.
 
     x: (T, B, I); xwp, xwt: W_ih^T packed / itself and wp, wt the same for W_hh^T (see
@@ -62,8 +62,8 @@ def rnn_forward(x, xwp, xwt, bias, h0, wp, wt, mask, lengths, reverse, relu, use
                 return
             pre = xp_all[t]
         else:
-            matmul_into(xwp, xwt, x[t], pre)
-        matmul_into(wp, wt, src, pre, True)
+            matmul_into(fam, xwp, xwt, x[t], pre)
+        matmul_into(fam, wp, wt, src, pre, True)
         if split and not wait_for(sync, SIDE_STEPS, s + 1):
             return
         h = states[t, 0]
@@ -80,7 +80,7 @@ def rnn_forward(x, xwp, xwt, bias, h0, wp, wt, mask, lengths, reverse, relu, use
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def rnn_backward(g_states, states, x, h0, wp, wt, mask, lengths, reverse, relu, use_mask, dpre,
-                 gw_ih, gw_hh, gb, dh, dt, tmp, xz, uz, keep, dstates, sync):
+                 gw_ih, gw_hh, gb, dh, dt, tmp, xz, uz, keep, dstates, fam, sync):
     """Backpropagate through the recurrence of ``rnn_forward``.
 
     g_states: (T, 1, B, H) gradient w.r.t. the states; states: the forward's output; x:
@@ -125,15 +125,15 @@ def rnn_backward(g_states, states, x, h0, wp, wt, mask, lengths, reverse, relu, 
         # 5-19 % slower (measured sessions 3 and 4).
         if gw_ih.size > 0 or gw_hh.size > 0 or gb.size > 0:
             hp = h0 if s == 0 else states[t + 1 if reverse else t - 1, 0]
-            add_step_weight_grads(x[t], hp, dp, mask, use_mask, lengths, t, gw_ih, gw_hh, gb,
+            add_step_weight_grads(fam, x[t], hp, dp, mask, use_mask, lengths, t, gw_ih, gw_hh, gb,
                                   xz, uz)
-        matmul_into(wp, wt, dp[:, :H], tmp)
+        matmul_into(fam, wp, wt, dp[:, :H], tmp)
         carry_back(tmp, dt, mask, use_mask, lengths, t, dh)
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def rnn_forward_units(x, w_ih_t, bias, h0, w_hh_t, mask, lengths, reverse, relu, use_mask,
-                      states, pre, u, u0, u1, mine, theirs, finish, sync):
+                      states, pre, u, u0, u1, mine, theirs, finish, fam, sync):
     """One thread's share of ``rnn_forward`` when two threads split the hidden units: this
     thread makes h_t of units [u0, u1) at every step from the whole h_{t-1}, as
     ``lstm.lstm_forward_units`` does for the LSTM (the same sync slots ``mine`` / ``theirs``
@@ -143,14 +143,15 @@ def rnn_forward_units(x, w_ih_t, bias, h0, w_hh_t, mask, lengths, reverse, relu,
     T = states.shape[0]
     B = h0.shape[0]
     m = u1 if u0 == 0 else u0  # W_hh^T's rows split at m (see ``units_products``)
-    xwp, wp_lo, wp_hi = pack_panels(w_ih_t), pack_panels(w_hh_t[:m]), pack_panels(w_hh_t[m:])
+    xwp = pack_panels(fam, w_ih_t)
+    wp_lo, wp_hi = pack_panels(fam, w_hh_t[:m]), pack_panels(fam, w_hh_t[m:])
     x, bias, h0, mask, states, pre, u = (
         borrow(x), borrow(bias), borrow(h0), borrow(mask), borrow(states), borrow(pre),
         borrow(u))  # see views
     hp = h0
     for s in range(T):
         t = T - 1 - s if reverse else s
-        if not units_products(xwp, wp_lo, wp_hi, x[t], hp, mask, use_mask, u, pre, pre, True,
+        if not units_products(fam, xwp, wp_lo, wp_hi, x[t], hp, mask, use_mask, u, pre, pre, True,
                               m, u0 == 0, s, sync, theirs):
             break
         h = states[t, 0]

@@ -52,7 +52,7 @@ def chunk_steps(B):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def input_products(x, w_ih_t, xp, reverse, chunk, sync):
+def input_products(x, w_ih_t, xp, reverse, chunk, fam, sync):
     """xp[t, :, :Np] = x_t W_ih^T for every time index, taken in the order the forward takes
     them (``reverse``: t = T - 1 first), one step first, then ``chunk`` steps per product;
     PROGRESS holds the number of steps done. x: (T, B, I) C-contiguous; w_ih_t: W_ih^T
@@ -60,13 +60,13 @@ def input_products(x, w_ih_t, xp, reverse, chunk, sync):
     end."""
     T, B, I = x.shape
     Np = xp.shape[2]
-    xwp = pack_panels(w_ih_t)
+    xwp = pack_panels(fam, w_ih_t)
     s0, step = 0, 1  # one step first: the recurrence can start at once
     while s0 < T and not aborted(sync):
         s1 = min(T, s0 + step)
         t0, t1 = (T - s1, T - s0) if reverse else (s0, s1)
         rows = (t1 - t0) * B
-        packed_matmul(x[t0:t1].reshape((rows, I)), xwp, xp[t0:t1].reshape((rows, Np)))
+        packed_matmul(fam, x[t0:t1].reshape((rows, I)), xwp, xp[t0:t1].reshape((rows, Np)))
         publish(sync, PROGRESS, s1)
         s0, step = s1, chunk
     publish(sync, DONE, 1)
@@ -74,7 +74,7 @@ def input_products(x, w_ih_t, xp, reverse, chunk, sync):
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def product_columns(x, w_ih_t, h0, states, w_hh_t, mask, use_mask, reverse, accumulate, xp,
-                    pre, u, sync):
+                    pre, u, fam, sync):
     """The worker's share of each forward step when the products are split by columns: for
     s = 0, 1, ... (t in the forward's order), once h_{t-1} is written (PROGRESS >= s; h0
     first), xp = x_t W_ih'^T and pre (+)= (m * h_{t-1}) W_hh'^T (``accumulate``: pre is xp,
@@ -84,15 +84,15 @@ def product_columns(x, w_ih_t, h0, states, w_hh_t, mask, use_mask, reverse, accu
     kernel's buffers (rows contiguous); u: (B, H) scratch. SIDE_STEPS counts the steps
     done; DONE is set at the end."""
     T = states.shape[0]
-    xwp, wp = pack_panels(w_ih_t), pack_panels(w_hh_t)
+    xwp, wp = pack_panels(fam, w_ih_t), pack_panels(fam, w_hh_t)
     hp = h0
     for s in range(T):
         t = T - 1 - s if reverse else s
         if s > 0 and not wait_for(sync, PROGRESS, s):
             break
         src = masked(hp, mask, u) if use_mask else hp
-        packed_product(xwp, x[t], xp, False)
-        packed_product(wp, src, pre, accumulate)
+        packed_product(fam, xwp, x[t], xp, False)
+        packed_product(fam, wp, src, pre, accumulate)
         publish(sync, SIDE_STEPS, s + 1)
         hp = states[t, 0]
     publish(sync, DONE, 1)
@@ -139,7 +139,7 @@ def _column_sums(d, gb):
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def weight_grads(x, states, h0, mask, use_mask, lengths, reverse, d_ih, d_hh, gw_ih, gw_hh,
-                 gb_ih, gb_hh, chunk, ux, uh, finish, sync):
+                 gb_ih, gb_hh, chunk, ux, uh, finish, fam, sync):
     """Sum weight and bias gradients over chunks of ``chunk`` steps, taking the next chunk
     from NEXT (``fetch_add``: the worker and, once its recurrence is done, the calling thread
     share the chunks, each into its own accumulators) and waiting until the backward kernel
@@ -169,9 +169,9 @@ def weight_grads(x, states, h0, mask, use_mask, lengths, reverse, d_ih, d_hh, gw
         dx = d_ih[t0:t1].reshape((rows, Np))
         dh = d_hh[t0:t1].reshape((rows, Np))
         if want_x:
-            add_product(ux[:rows].T, dx, gw_ih)
+            add_product(fam, ux[:rows].T, dx, gw_ih)
         if want_h:
-            add_product(uh[:rows].T, dh, gw_hh)
+            add_product(fam, uh[:rows].T, dh, gw_hh)
         if gb_ih.size > 0:
             _column_sums(dx, gb_ih)
         if gb_hh.size > 0:
