@@ -162,6 +162,21 @@ def test_a_failed_save_keeps_the_old_file_and_names_the_target(tmp_path):
     assert os.listdir(tmp_path) == ["ckpt.npz"]
 
 
+def test_a_full_disk_names_the_target_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import errno
+
+    def full(fh, **members):
+        fh.write(b"PK partial")
+        raise OSError(errno.ENOSPC, "No space left on device", str(fh.name))
+    monkeypatch.setattr(np, "savez", full)
+    path = tmp_path / "ckpt.npz"
+    with pytest.raises(OSError) as info:
+        mg.save({"w": np.ones(3)}, path)
+    assert info.value.errno == errno.ENOSPC
+    assert str(path) in str(info.value) and "No space left" in str(info.value)
+    assert ".tmp" not in str(info.value) and os.listdir(tmp_path) == []
+
+
 def _load_error(path, exc=ValueError):
     with pytest.raises(exc) as info:
         mg.load(path)
