@@ -736,7 +736,8 @@ def _random_index(ch, x):
     """A random index (a tuple) valid for x: ints, slices, None, Ellipsis, an int array (with
     repeats and negative entries), a bool mask."""
     items, dim, used_adv, used_ellipsis, used_int = [], 0, False, False, False
-    while dim < x.ndim and coin(ch, 75):
+    # after an Ellipsis the remaining dims must all be indexed (numpy aligns them to the end)
+    while dim < x.ndim and (used_ellipsis or coin(ch, 75)):
         n = x.shape[dim]
         kind = ch.integers(0, 6)
         if kind == 0 and not used_adv:
@@ -1131,7 +1132,7 @@ def _broadcasts(s, t):
 
 def _matmul_ok(x, v):
     try:
-        np.matmul(np.empty(x.shape), np.empty(v.shape))
+        np.matmul(np.zeros(x.shape), np.zeros(v.shape))
         return True
     except ValueError:
         return False
