@@ -1,0 +1,5 @@
+"""``torch.backends``: ``mps`` and ``cudnn`` report nothing available."""
+
+from . import cudnn, mps
+
+__all__ = ["cudnn", "mps"]

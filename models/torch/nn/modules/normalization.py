@@ -1,0 +1,5 @@
+"""``torch.nn.modules.normalization``."""
+
+from minigrad.nn import LayerNorm
+
+__all__ = ["LayerNorm"]

@@ -1,0 +1,5 @@
+"""``torch.nn.parameter``."""
+
+from minigrad.nn import Parameter
+
+__all__ = ["Parameter"]
