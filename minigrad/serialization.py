@@ -51,6 +51,8 @@ def save(obj, f):
     members = {MANIFEST: np.frombuffer(manifest, dtype=np.uint8)}
     members.update(encoder.arrays)
     if hasattr(f, "write"):
+        if isinstance(f, io.TextIOBase):
+            raise TypeError(f"save: {target} is opened in text mode; open it with 'wb'")
         try:
             np.savez(f, **members)
         except OSError as err:
@@ -241,6 +243,8 @@ def _check_location(loc):
 
 
 def _load_stream(fh, name):
+    if isinstance(fh, io.TextIOBase):
+        raise TypeError(f"load: {name} is opened in text mode; open it with 'rb'")
     head = fh.read(6)
     if not head:
         raise ValueError(f"load: {name} is empty (0 bytes), not a checkpoint (an interrupted "

@@ -283,6 +283,10 @@ def test_file_objects(tmp_path):
     assert str(tmp_path / "junk") in str(info.value)
     with pytest.raises(TypeError, match="expected a path or a binary file object"):
         mg.save({}, 3.5)
+    with open(tmp_path / "text", "w") as fh, pytest.raises(TypeError, match="text mode"):
+        mg.save(ckpt, fh)
+    with open(tmp_path / "f.npz") as fh, pytest.raises(TypeError, match="text mode.*'rb'"):
+        mg.load(fh)
 
 
 def test_torch_optimizer_state_dicts_round_trip(tmp_path):
