@@ -53,7 +53,7 @@ try:
 except ImportError:  # the graph checks against numpy and central differences still run
     torch = None
 
-ERROR_KINDS = ("error-mg", "error-torch", "error-fused", "error-unrolled")
+ERROR_KINDS = ("error-mg", "error-torch", "error-fused", "error-unrolled")   # one-sided
 
 
 class Tally:
@@ -94,10 +94,90 @@ def soak_graphs(n, seed, with_found, tally, stats):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             found = fg.check_graph(graph, with_torch=torch is not None, central=True)
+        if torch is not None and i % 3 == 0:
+            invalid_probe(graph, i % len(graph.steps), tally, stats)
         for m in found:
             what = ",".join(sorted(set(graph.ops)))
             tally.add(m.kind, what, len(graph.steps) * 100 + sum(v.size for v in graph.leaves),
                       f"seed [{seed}, {i}] mode {mode}: {m}\n{graph.describe()}")
+
+
+# ---- invalid arguments: both libraries must raise ------------------------------------------
+def _invalid_params(step, x):
+    """A copy of ``step.params`` made invalid for input values x (None: no rule for this op).
+    Bad input never passes silently (DESIGN.md): minigrad must raise wherever PyTorch does."""
+    p, nd = dict(step.params), x.ndim
+    op = step.op
+    if op in ("sum", "mean", "amax", "amin", "logsumexp", "var", "std", "max_dim", "min_dim"):
+        p["dim"] = max(nd, 1) + 1
+    elif op in ("softmax", "log_softmax", "squeeze", "concat", "index_select", "split",
+                "chunk"):
+        p["dim"] = max(nd, 1) + 1
+    elif op == "unsqueeze":
+        p["dim"] = nd + 2
+    elif op == "transpose":
+        p["d0"] = nd + 1
+    elif op == "stack":
+        p["dim"] = nd + 2
+    elif op == "reshape":
+        p["shape"] = (x.size + 1,)
+    elif op == "flatten" and nd:
+        p["start"], p["end"] = nd - 1, 0 if nd > 1 else nd
+    elif op == "permute":
+        p["dims"] = tuple(p["dims"]) + (0,)
+        p["dot_t"] = False
+    elif op == "expand":
+        if not any(s > 1 for s in x.shape):
+            return None
+        p["shape"] = tuple(s + 1 if s > 1 else s for s in x.shape)
+    elif op == "getitem" and nd:
+        p["index"] = (x.shape[0] + 1,)
+    elif op == "embedding":
+        p["indices"] = np.asarray(p["indices"]) * 0 + x.shape[0]
+    elif op in ("cross_entropy", "nll_loss"):
+        c = x.shape[0] if nd == 1 else x.shape[1]
+        p["target"] = np.asarray(p["target"]) * 0 + c + 3
+        p["ignore_index"] = -100
+    else:
+        return None
+    return p
+
+
+def invalid_probe(graph, k, tally, stats):
+    """Step k of the graph with invalid parameters: run minigrad and PyTorch up to it."""
+    step = graph.steps[k]
+    values = fg.numpy_values(dataclasses_replace(graph, steps=graph.steps[:k],
+                                                 outputs=list(step.args)))
+    params = _invalid_params(step, values[0])
+    if params is None:
+        return
+    bad = fg.Step(step.op, step.args, params, step.outs)
+    probe = dataclasses_replace(graph, steps=graph.steps[:k] + [bad], outputs=list(step.outs))
+    raised = {}
+    for lib, make in (("mg", fg.mg_leaves), ("torch", fg.torch_leaves)):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fg.run(probe, lib, make(probe))
+            raised[lib] = None
+        except Exception as err:  # noqa: BLE001
+            raised[lib] = f"{type(err).__name__}: {err}"
+    stats["invalid-argument probes"] += 1
+    if raised["mg"] and raised["torch"]:
+        stats["invalid-argument probes: both raise"] += 1
+    elif not raised["mg"] and not raised["torch"]:
+        stats["invalid-argument probes: both accept"] += 1
+    else:
+        kind = "invalid error-torch" if raised["torch"] else "invalid error-mg"
+        tally.add(kind, step.op, len(probe.steps),
+                  f"{step.op} with {params} on shape {values[0].shape}: minigrad "
+                  f"{raised['mg'] or 'accepts'}; torch {raised['torch'] or 'accepts'}\n"
+                  f"{probe.describe()}")
+
+
+def dataclasses_replace(graph, **changes):
+    import dataclasses
+    return dataclasses.replace(graph, **changes)
 
 
 # ---- recurrent layers ----------------------------------------------------------------------
@@ -403,6 +483,8 @@ def report(stats, tally, seconds):
     for key in ("graphs", "graphs (smooth)", "graphs (grid)", "graphs (ties)",
                 "graphs skipped (nothing generated)", "ops", "ops at a kink (ties mode)",
                 "graphs checked by central differences", "graphs checked against PyTorch",
+                "invalid-argument probes", "invalid-argument probes: both raise",
+                "invalid-argument probes: both accept",
                 "layer configurations", "layers compared torch",
                 "layers compared fused-vs-unrolled"):
         print(f"  {key:42s} {stats[key]:8d}")
