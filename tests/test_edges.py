@@ -238,3 +238,16 @@ def test_max_gradgradcheck_through_the_gather():
     mg.gradgradcheck(lambda t: t.max(dim=0, keepdim=True).values ** 2, (x,))
     mg.gradgradcheck(lambda t: t.max() * t.min(), (x,))
     mg.gradgradcheck(lambda t: mg.abs(t - 2.7) * t, (x,))
+
+
+def test_max_dim_is_one_recorded_op_whose_symbolic_rule_is_max():
+    import sympy
+
+    from minigrad.ops.reduce import max_dim_p, min_dim_p
+    x = _leaf([[1.0, 3.0], [4.0, 2.0]])
+    assert x.max(dim=1).values.op == "max_dim" and x.min(dim=0).values.op == "min_dim"
+    a, b = sympy.symbols("a b", real=True)
+    row = np.array([[a, b]], dtype=object)
+    assert max_dim_p.symbolic(row, dim=1, keepdim=False, index=np.array([1]))[0] == sympy.Max(
+        a, b)
+    assert min_dim_p.symbolic(row, dim=1, keepdim=True, index=np.array([[0]])).shape == (1, 1)

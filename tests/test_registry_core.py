@@ -258,6 +258,21 @@ def _var_case(fn, ref):
     return case
 
 
+def _extreme_dim_case(fn, ref):
+    """max(dim) / min(dim) values, without ties (the gradient goes to the returned index)."""
+    def case(draw):
+        rng = _rng(draw)
+        shape = list(_shape(draw, min_dims=1))
+        dim = draw(st.integers(-len(shape), len(shape) - 1), label="dim")
+        shape[dim] = max(shape[dim], 1)
+        size = int(np.prod(shape))
+        x = _leaf((rng.permutation(size) * 0.5 - size * 0.25).reshape(shape))
+        keep = draw(st.booleans(), label="keepdim")
+        return Case(lambda t: fn(t, dim, keep).values, (x,),
+                    lambda a: np.asarray(ref(a, axis=dim, keepdims=keep)))
+    return case
+
+
 def case_logsumexp(draw):
     rng = _rng(draw)
     x = _normal(rng, _shape(draw), 3.0)
@@ -567,6 +582,8 @@ CASES = {
     "sum_to": case_sum_to,
     "amax": _extreme_case(mg.amax, np.max),
     "amin": _extreme_case(mg.amin, np.min),
+    "max_dim": _extreme_dim_case(mg.max, np.max),
+    "min_dim": _extreme_dim_case(mg.min, np.min),
     "logsumexp": case_logsumexp,
     "var": _var_case(mg.var, np.var),
     "std": _var_case(mg.std, np.std),

@@ -69,7 +69,7 @@ def _reduce_objects(x, dims, keepdim, fn):
     """Reduce an object array over ``dims`` with a binary sympy function (Max, Min)."""
     moved = np.moveaxis(x, dims, tuple(range(x.ndim - len(dims), x.ndim)))
     lead = moved.shape[:x.ndim - len(dims)]
-    flat = moved.reshape(lead + (-1,))
+    flat = moved.reshape(lead + (math.prod(moved.shape[len(lead):]),))  # -1 fails at size 0
     out = np.empty(lead, dtype=object)
     for idx in np.ndindex(*lead):
         out[idx] = functools.reduce(fn, flat[idx])
@@ -145,7 +145,7 @@ def mean(x, dim=None, keepdim=False, **aliases):
 # Gradients as in PyTorch: amax / amin share the gradient equally among tied extremes (a NaN
 # result matches no input, so its whole slice gets NaN); max() / min() without dim share it
 # among the inputs equal to the result, NaN inputs counting as equal to a NaN result
-# (``nan_ties``); max(dim) / min(dim) send it to the returned index only (a gather).
+# (``nan_ties``); max(dim) / min(dim) send it to the returned index only.
 def _extreme_backward(ctx, g):
     from .elementwise import mul
     x = ctx.inputs[0]
@@ -202,39 +202,81 @@ def amin(x, dim=None, keepdim=False, **aliases):
     return bind(amin_p, x, dims=normalize_dims(dim, x.ndim, "amin"), keepdim=keepdim)
 
 
-def _minmax(x, dim, keepdim, aliases, who, prim, arg):
+def _kept_index(x_shape, dim, index, keepdim):
+    """The full index (one array per axis) of the entries ``index`` picks along ``dim``: an
+    open grid on the other axes, shaped like the kept-dim result."""
+    idx = index if keepdim else np.expand_dims(index, dim)
+    grids = np.ogrid[tuple(slice(n) for n in x_shape[:dim] + (1,) + x_shape[dim + 1:])]
+    return tuple(idx if i == dim else grid for i, grid in enumerate(grids))
+
+
+def _extreme_dim_forward(x, dim, keepdim, index):
+    out = x[_kept_index(x.shape, dim, index, keepdim)]
+    return out if keepdim else np.squeeze(out, dim)
+
+
+def _extreme_dim_backward(ctx, g):
+    from .shape import index_scatter, reshape
+    dim, keepdim, index = ctx.params["dim"], ctx.params["keepdim"], ctx.params["index"]
+    shape = ctx.inputs[0].shape
+    if not keepdim:
+        g = reshape(g, shape[:dim] + (1,) + shape[dim + 1:])
+    return (index_scatter(g, shape, _kept_index(shape, dim, index, keepdim)),)
+
+
+def _extreme_dim_symbolic(name):
+    def symbolic(x, dim, keepdim, index):
+        import sympy
+        return _reduce_objects(x, (dim,), keepdim, getattr(sympy, name))
+    return symbolic
+
+
+# max(dim) / min(dim): the values at ``index`` (the arg-extreme, computed once by the caller
+# and returned as the indices); the gradient goes to that index only. The backward reads no
+# values of x (saves_inputs=()): editing x in place afterwards does not matter.
+max_dim_p = Primitive("max_dim", saves_inputs=())
+max_dim_p.def_forward(_extreme_dim_forward)
+max_dim_p.def_backward(_extreme_dim_backward)
+max_dim_p.def_symbolic(_extreme_dim_symbolic("Max"))
+
+min_dim_p = Primitive("min_dim", saves_inputs=())
+min_dim_p.def_forward(_extreme_dim_forward)
+min_dim_p.def_backward(_extreme_dim_backward)
+min_dim_p.def_symbolic(_extreme_dim_symbolic("Min"))
+
+
+def _minmax(x, dim, keepdim, aliases, who, prims, arg):
     dim, keepdim = _aliases(dim, keepdim, aliases, who)
     if dim is None:
-        return bind(prim, x, dims=tuple(range(x.ndim)), keepdim=False, nan_ties=True)
+        return bind(prims[0], x, dims=tuple(range(x.ndim)), keepdim=False, nan_ties=True)
     if not isinstance(dim, (int, np.integer)) or isinstance(dim, (bool, np.bool_)):
         raise TypeError(f"{who}: with dim, expected one int (use amax/amin for several), "
                         f"got {dim!r}")
-    from .shape import getitem
     if x.ndim == 0:
         normalize_dims(dim, 0, who)  # 0 or -1
-        return MinMax(getitem(x, ()), Tensor._wrap(np.zeros((), dtype=np.int64)))
+        values = bind(prims[1], x.reshape(1), dim=0, keepdim=False,
+                      index=np.zeros((), dtype=np.int64))
+        return MinMax(values, Tensor._wrap(np.zeros((), dtype=np.int64)))
     (d,) = normalize_dims(dim, x.ndim, who)
     if x.shape[d] == 0:
         raise ValueError(f"{who}: cannot reduce an empty dimension of a tensor of shape "
                          f"{x.shape}")
-    idx = np.expand_dims(arg(x.data, axis=d), d)  # the first NaN, else the first extreme
-    grids = np.ogrid[tuple(slice(n) for n in x.shape[:d] + (1,) + x.shape[d + 1:])]
-    values = getitem(x, tuple(idx if i == d else grid for i, grid in enumerate(grids)))
-    if not keepdim:
-        values = values.reshape(values.shape[:d] + values.shape[d + 1:])
-        idx = np.squeeze(idx, d)
-    return MinMax(values, Tensor._wrap(np.asarray(idx, dtype=np.int64)))
+    index = np.asarray(arg(x.data, axis=d), dtype=np.int64)  # the first NaN, else first extreme
+    if keepdim:
+        index = np.expand_dims(index, d)
+    values = bind(prims[1], x, dim=d, keepdim=keepdim, index=index)
+    return MinMax(values, Tensor._wrap(index))
 
 
 def max(x, dim=None, keepdim=False, **aliases):  # noqa: A001 - PyTorch's name
     """Without ``dim``: the maximum (a 0-d tensor), tied maxima sharing the gradient. With
     ``dim``: ``(values, indices)`` as in PyTorch, the gradient going to the index."""
-    return _minmax(as_tensor(x), dim, keepdim, aliases, "max", amax_p, np.argmax)
+    return _minmax(as_tensor(x), dim, keepdim, aliases, "max", (amax_p, max_dim_p), np.argmax)
 
 
 def min(x, dim=None, keepdim=False, **aliases):  # noqa: A001 - PyTorch's name
     """Without ``dim``: the minimum. With ``dim``: ``(values, indices)`` (see ``max``)."""
-    return _minmax(as_tensor(x), dim, keepdim, aliases, "min", amin_p, np.argmin)
+    return _minmax(as_tensor(x), dim, keepdim, aliases, "min", (amin_p, min_dim_p), np.argmin)
 
 
 # ---- var / std -------------------------------------------------------------------------------

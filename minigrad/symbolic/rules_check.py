@@ -113,6 +113,17 @@ def _index_put_sample(rng):
     return [_normal(rng, 3, 4), _normal(rng, 2)], {"index": (np.array([0, 2]), slice(1, 3))}
 
 
+def _extreme_dim_sample(arg):
+    def sample(rng):
+        x = rng.permutation(6).reshape(2, 3) * 0.5 - 1.0  # no ties
+        return [x], {"dim": 1, "keepdim": False, "index": arg(x, axis=1)}
+    return sample
+
+
+register_sample("max_dim")(_extreme_dim_sample(np.argmax))
+register_sample("min_dim")(_extreme_dim_sample(np.argmin))
+
+
 @register_sample("concat")
 def _concat_sample(rng):
     return [_normal(rng, 2, 1), _normal(rng, 2, 2), _normal(rng, 2, 1)], {"dim": 1}
