@@ -206,16 +206,15 @@ def load(f, map_location=None, weights_only=None):
     ``requires_grad``), numpy arrays as numpy arrays, numbers as Python numbers, tuples as
     tuples, int keys as ints. A flat file written by older versions loads as before (a dict
     name -> numpy array). ``map_location`` may be None, ``"cpu"`` or a device whose type is
-    cpu (minigrad runs on the CPU only); ``weights_only`` is accepted for PyTorch's sake
-    (loading is always weights-only: nothing is unpickled).
+    cpu (minigrad runs on the CPU only); ``weights_only`` is accepted and ignored for
+    PyTorch's sake (a checkpoint holds only data: nothing is ever unpickled).
 
     Raises ``FileNotFoundError`` for a missing path and ``ValueError`` naming the file for
     anything that is not a readable checkpoint (empty, truncated, a pickle, a lone ``.npy``).
     """
     _check_location(map_location)
-    if weights_only is not None and weights_only is not True:
-        raise ValueError(f"load: weights_only={weights_only!r} is not supported: minigrad "
-                         "checkpoints hold only data and load never unpickles")
+    if weights_only is not None and not isinstance(weights_only, (bool, np.bool_)):
+        raise TypeError(f"load: weights_only must be a bool or None, got {weights_only!r}")
     if hasattr(f, "read"):
         return _load_stream(f, _describe(f))
     path = os.fsdecode(_fspath(f, "load"))

@@ -251,9 +251,12 @@ def test_map_location_refuses_other_devices_before_reading(tmp_path, location, e
         mg.load(tmp_path / "does_not_matter.npz", map_location=location)
 
 
-def test_weights_only_false_is_refused(tmp_path):
-    with pytest.raises(ValueError, match="never unpickles"):
-        mg.load(tmp_path / "c.npz", weights_only=False)
+def test_weights_only_is_accepted_and_ignored(tmp_path):
+    mg.save({"w": np.ones(2)}, tmp_path / "c.npz")
+    for flag in (True, False, None):  # nothing is ever unpickled either way
+        _same(mg.load(tmp_path / "c.npz", weights_only=flag), {"w": np.ones(2)})
+    with pytest.raises(TypeError, match="weights_only must be a bool"):
+        mg.load(tmp_path / "c.npz", weights_only="yes")
 
 
 def test_file_objects(tmp_path):
