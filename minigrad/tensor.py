@@ -660,6 +660,12 @@ class Tensor:
     def logsumexp(self, dim=None, keepdim=False, **aliases):
         return _red.logsumexp(self, dim, keepdim, **aliases)
 
+    def amax(self, dim=None, keepdim=False, **aliases):
+        return _red.amax(self, dim, keepdim, **aliases)
+
+    def amin(self, dim=None, keepdim=False, **aliases):
+        return _red.amin(self, dim, keepdim, **aliases)
+
     def softmax(self, dim=-1):
         return _red.softmax(self, dim)
 

@@ -192,6 +192,13 @@ def test_inference_mode():
     assert not f(x).requires_grad
 
 
+def test_amax_amin_methods():
+    x = _leaf([[1.0, 3.0, 3.0], [2.0, 0.0, -1.0]])
+    assert x.amax(dim=1).tolist() == [3.0, 2.0] and x.amin(dim=0).tolist() == [1.0, 0.0, -1.0]
+    x.amax(dim=1).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]])
+
+
 def test_full_dtype_follows_the_value():
     assert mg.full((2,), 3).dtype == np.int64
     assert mg.full((2,), 3.0).dtype == np.float32
