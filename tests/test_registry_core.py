@@ -551,6 +551,16 @@ def case_cross_entropy_backward(draw):
                 (g, x), ref)
 
 
+def case_linear(draw):
+    rng = _rng(draw)
+    n, i, o = (draw(st.integers(0, 3), label=k) for k in ("N", "in", "out"))
+    x, w = _normal(rng, (n, i)), _normal(rng, (o, i))
+    if draw(st.booleans(), label="bias"):
+        b = _normal(rng, (o,))
+        return Case(lambda x, w, b: F.linear(x, w, b), (x, w, b), lambda x, w, b: x @ w.T + b)
+    return Case(lambda x, w: F.linear(x, w), (x, w), lambda x, w: x @ w.T)
+
+
 CASES = {
     "add": _binary_case(mg.add, np.add),
     "sub": _binary_case(mg.sub, np.subtract),
@@ -605,6 +615,7 @@ CASES = {
     "nll_loss_backward": case_nll_loss_backward,
     "cross_entropy": case_cross_entropy,
     "cross_entropy_backward": case_cross_entropy_backward,
+    "linear": case_linear,
 }
 
 CORE = sorted(name for name, prim in mg.REGISTRY.items() if prim.module.startswith("minigrad."))

@@ -11,6 +11,7 @@ from ..primitive import bind
 from ..random import default_generator
 from ..tensor import Tensor, as_tensor
 from . import losses
+from .linear_op import linear_rows
 
 _REDUCTIONS = losses.REDUCTIONS
 
@@ -26,10 +27,18 @@ def _reduce(loss, reduction, who):
 
 
 def linear(x, weight, bias=None):
-    """x @ weight.T + bias. x: (*, in), weight: (out, in), bias: (out,) -> (*, out)."""
+    """x @ weight.T + bias. x: (*, in), weight: (out, in), bias: (out,) -> (*, out). One
+    primitive (``linear_op``) when x, weight and bias share a float dtype."""
     if x.shape[-1] != weight.shape[-1]:
         raise ValueError(f"linear: input (*, {x.shape[-1]}) does not match weight "
                          f"{weight.shape} (expected (*, {weight.shape[-1]}))")
+    if (weight.ndim == 2 and x.ndim >= 1 and x.dtype == weight.dtype
+            and x.dtype.kind == "f" and (bias is None or (
+                isinstance(bias, Tensor) and bias.dtype == x.dtype
+                and bias.shape == weight.shape[:1]))):
+        rows = x if x.ndim == 2 else sh.reshape(x, -1, x.shape[-1])
+        out = linear_rows(rows, weight, bias)
+        return out if x.ndim == 2 else sh.reshape(out, x.shape[:-1] + (weight.shape[0],))
     if x.ndim > 2:
         lead = x.shape[:-1]
         out = matmul(sh.reshape(x, -1, x.shape[-1]), sh.transpose(weight, 0, 1))

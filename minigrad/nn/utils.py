@@ -30,8 +30,9 @@ def _number(who, name, value, allow_inf=False):
 
 
 def _flat(g):
-    """A gradient's array as a flat C-contiguous array (a view when it already is one)."""
-    return np.ascontiguousarray(g.data).reshape(-1)
+    """A gradient's entries as a flat contiguous array, in memory order (a view when its array
+    is contiguous in any order: a norm does not depend on the order)."""
+    return np.ravel(g.data, order="K")
 
 
 def _norm(g, norm_type):

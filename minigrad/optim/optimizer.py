@@ -160,8 +160,7 @@ class Optimizer:
                 if not p.data.flags.writeable:
                     raise ValueError(f"{who}: parameter {i} is read-only; it cannot be "
                                      "updated in place")
-                flat_g = np.ascontiguousarray(g, dtype=p.dtype).reshape(-1)
-                flat_p = p.data.reshape(-1) if p.data.flags.c_contiguous else None
+                flat_p, flat_g = _flat_pair(p.data, g)
                 items.append((p, flat_g, flat_p))
             plan.append((group, items))
         return plan
@@ -266,6 +265,20 @@ class Optimizer:
             lines.extend(f"    {name}: {value}" for name, value in sorted(group.items())
                          if name != "params")
         return "\n".join(lines + [")"])
+
+
+def _flat_pair(param, grad):
+    """(flat view of param or None, flat gradient in the same entry order, param's dtype).
+    Both are read in memory order when they are laid out alike (C- or F-contiguous); else the
+    gradient is copied into param's order, and a param that is not contiguous gets None
+    (the update then works on a copy and writes it back)."""
+    if grad.dtype != param.dtype:
+        grad = grad.astype(param.dtype)
+    if param.flags.c_contiguous:
+        return param.reshape(-1), np.ascontiguousarray(grad).reshape(-1)
+    if param.flags.f_contiguous and grad.flags.f_contiguous:
+        return param.ravel(order="F"), grad.ravel(order="F")
+    return None, np.ascontiguousarray(grad).reshape(-1)
 
 
 def _copy(value):

@@ -140,6 +140,43 @@ def _embedding_backward_sample(rng):
                                      "padding_idx": 1}
 
 
+@register_sample("log_softmax_backward")
+def _log_softmax_backward_sample(rng):
+    return [_normal(rng, 2, 3), rng.uniform(-3.0, -0.1, (2, 3))], {"dim": 1}
+
+
+_TARGET = np.array([2, -1, 0])  # three rows, the second ignored
+
+
+def _class_loss_samples(grad_shape=None):
+    def sample(rng):
+        cases = []
+        for reduction in ("mean", "sum", "none"):
+            params = {"target": _TARGET, "ignore_index": -1, "reduction": reduction,
+                      "count": 2}
+            args = [_normal(rng, 3, 4)]
+            if grad_shape is not None:
+                args = [_normal(rng, *((3,) if reduction == "none" else ()))] + (
+                    args if grad_shape == "x" else [])
+                if grad_shape == "classes":
+                    params["num_classes"] = 4
+            cases.append((args, params))
+        return cases
+    return sample
+
+
+register_sample("nll_loss")(_class_loss_samples())
+register_sample("cross_entropy")(_class_loss_samples())
+register_sample("nll_loss_backward")(_class_loss_samples("classes"))
+register_sample("cross_entropy_backward")(_class_loss_samples("x"))
+
+
+@register_sample("linear")
+def _linear_sample(rng):
+    return [([_normal(rng, 2, 3), _normal(rng, 4, 3), _normal(rng, 4)], {}),
+            ([_normal(rng, 2, 3), _normal(rng, 4, 3)], {})]
+
+
 @dataclasses.dataclass
 class RuleCheck:
     """The outcome of one primitive's check: the worst relative errors of the forward value
