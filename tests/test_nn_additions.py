@@ -63,7 +63,7 @@ def test_buffers_are_state_but_not_parameters():
     assert [n for n, _ in model.named_parameters()] == ["linear.weight", "linear.bias"]
     assert [n for n, _ in model.named_buffers()] == ["running", "scratch", "steps"]
     state = model.state_dict()
-    assert list(state) == ["linear.weight", "linear.bias", "running", "steps"]
+    assert list(state) == ["running", "steps", "linear.weight", "linear.bias"]  # own first
     model.running = mg.full((2,), 5.0)  # re-assigning a buffer name updates the buffer
     assert model.state_dict()["running"].tolist() == [5.0, 5.0]
     assert model(mg.zeros(1, 3)).shape == (1, 2)
@@ -109,6 +109,32 @@ def test_named_parameters_can_list_tied_names():
     assert [n for n, _ in model.named_parameters()] == ["a.weight", "a.bias", "b.bias"]
     assert [n for n, _ in model.named_parameters(remove_duplicate=False)] == [
         "a.weight", "a.bias", "b.weight", "b.bias"]
+
+
+def test_buffers_and_apply_like_pytorch():
+    torch = pytest.importorskip("torch")
+
+    class Theirs(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(3, 2)
+            self.register_buffer("running", torch.zeros(2))
+            self.register_buffer("scratch", torch.ones(2), persistent=False)
+            self.register_buffer("steps", torch.tensor([0]))
+
+    theirs, ours = Theirs(), WithBuffer()
+    assert list(theirs.state_dict()) == list(ours.state_dict())
+    assert [n for n, _ in theirs.named_buffers()] == [n for n, _ in ours.named_buffers()]
+    theirs.double()
+    ours.double()
+    assert [str(b.dtype).split(".")[-1] for b in theirs.buffers()] == [
+        str(b.dtype) for b in ours.buffers()]
+    seen_theirs, seen_ours = [], []
+    nest = torch.nn.Sequential(torch.nn.Linear(1, 1), torch.nn.Sequential(torch.nn.Tanh()))
+    nest.apply(lambda m: seen_theirs.append(type(m).__name__))
+    nn.Sequential(nn.Linear(1, 1), nn.Sequential(nn.Tanh())).apply(
+        lambda m: seen_ours.append(type(m).__name__))
+    assert seen_ours == seen_theirs
 
 
 # ---- init ------------------------------------------------------------------------------------

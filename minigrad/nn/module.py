@@ -233,14 +233,19 @@ class Module:
 
     # ---- state -----------------------------------------------------------------------
     def state_dict(self):
-        """An ordered dict name -> numpy array (copies) of every parameter, then of every
-        persistent buffer."""
-        state = collections.OrderedDict((k, p.data.copy()) for k, p in self.named_parameters())
+        """An ordered dict name -> numpy array (copies): module by module (depth first, as in
+        PyTorch), its parameters (each shared one once) then its persistent buffers."""
+        state, seen = collections.OrderedDict(), set()
         for mod_name, mod in self.named_modules():
+            prefix = f"{mod_name}." if mod_name else ""
+            for k, p in mod._parameters.items():
+                if p is not None and id(p) not in seen:
+                    seen.add(id(p))
+                    state[prefix + k] = p.data.copy()
             skip = mod.__dict__.get("_non_persistent_buffers_set", ())
             for k, b in mod.__dict__.get("_buffers", {}).items():
                 if b is not None and k not in skip:
-                    state[f"{mod_name}.{k}" if mod_name else k] = b.data.copy()
+                    state[prefix + k] = b.data.copy()
         return state
 
     def load_state_dict(self, state_dict, strict=True):
