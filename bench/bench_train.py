@@ -13,6 +13,10 @@ libraries (a burst of machine load hits both); each round runs a few steps of ea
 every phase of every step; the round with the smallest total is kept per library. Ratios are
 PyTorch time / minigrad time (> 1: minigrad faster), from the same run.
 
+Then the pieces on their own, interleaved the same way: log_softmax, nll_loss(log_softmax) and
+cross_entropy forward + backward at (700, 10000), and clip_grad_norm_, an SGD step and an Adam
+step over the word LM's parameters (at the first size).
+
 Phases: embedding (lookup + dropout), recurrent (the LSTM), decoder (dropout + linear),
 loss (log_softmax + nll_loss forward), backward (the whole backward pass), clip
 (clip_grad_norm_), update (optimizer.step + zero_grad). Before timing, one step of each with
@@ -180,6 +184,84 @@ def run(size, rounds, number):
     return best
 
 
+# ---- the pieces on their own -----------------------------------------------------------------
+def best_of(fns, rounds, number):
+    """{name: best seconds per call}: rounds that run every function ``number`` times in turn,
+    after a warm-up round."""
+    best = dict.fromkeys(fns, float("inf"))
+    for r in range(rounds + 1):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(number):
+                fn()
+            if r:
+                best[name] = min(best[name], (time.perf_counter() - t0) / number)
+    return best
+
+
+def _loss_pieces(rng):
+    """fwd+bwd of the losses at (700, 10000), the word LM's decoder output (log_softmax's
+    backward seeded with a dense random gradient)."""
+    x = (rng.standard_normal((BPTT * BATCH, NTOKEN)) * 2).astype(np.float32)
+    target = rng.integers(0, NTOKEN, BPTT * BATCH)
+    seed = rng.standard_normal(x.shape).astype(np.float32) * 1e-3
+    a, seed_mg = mg.tensor(x, requires_grad=True), mg.tensor(seed)
+    pairs = {  # (output, the gradient it is seeded with: None for a scalar loss)
+        "log_softmax": lambda lib, t, y, s: (lib.log_softmax(t, dim=1), s),
+        "nll_loss(log_softmax)": lambda lib, t, y, s: (
+            lib.nll_loss(lib.log_softmax(t, dim=1), y), None),
+        "cross_entropy": lambda lib, t, y, s: (lib.cross_entropy(t, y), None),
+    }
+    fns = {}
+    for name, f in pairs.items():
+        fns[(name, "minigrad")] = lambda f=f: _fwd_bwd(*f(F, a, target, seed_mg), a)
+        if torch is not None:
+            b = torch.tensor(x, requires_grad=True)
+            tt, ts = torch.tensor(target), torch.tensor(seed)
+            fns[(name, "torch")] = lambda f=f, b=b, tt=tt, ts=ts: _fwd_bwd(
+                *f(torch.nn.functional, b, tt, ts), b)
+    return fns
+
+
+def _fwd_bwd(out, seed, leaf):
+    leaf.grad = None
+    out.backward(seed)
+
+
+def _optim_pieces(size, rng):
+    """clip_grad_norm_, an SGD step and an Adam step over the word LM's parameters (fresh
+    gradients, float32)."""
+    ours = WordLM(size, size, 0.0)
+    params = list(ours.parameters())
+    for p in params:
+        p.grad = mg.tensor(rng.standard_normal(p.shape).astype(np.float32))
+    sgd, adam = mg.optim.SGD(params, lr=1e-3), mg.optim.Adam(params, lr=1e-6)
+    fns = {("clip_grad_norm_", "minigrad"): lambda: nn.utils.clip_grad_norm_(params, 1e9),
+           ("SGD step", "minigrad"): sgd.step, ("Adam step", "minigrad"): adam.step}
+    if torch is not None:
+        tparams = [torch.tensor(p.data.copy(), requires_grad=True) for p in params]
+        for p, q in zip(params, tparams, strict=True):
+            q.grad = torch.tensor(p.grad.data.copy())
+        tsgd, tadam = torch.optim.SGD(tparams, lr=1e-3), torch.optim.Adam(tparams, lr=1e-6)
+        fns[("clip_grad_norm_", "torch")] = lambda: torch.nn.utils.clip_grad_norm_(tparams,
+                                                                                   1e9)
+        fns[("SGD step", "torch")] = tsgd.step
+        fns[("Adam step", "torch")] = tadam.step
+    return fns
+
+
+def report_pieces(size, rounds):
+    rng = np.random.default_rng(0)
+    fns = {**_loss_pieces(rng), **_optim_pieces(size, rng)}
+    best = best_of(fns, rounds, 3)
+    print(f"\npieces (losses at ({BPTT * BATCH}, {NTOKEN}) fwd+bwd; optimizers over the word "
+          f"LM's parameters at size {size}): ms, ratio = torch / minigrad")
+    for name in dict.fromkeys(k[0] for k in fns):
+        a, b = best[(name, "minigrad")], best.get((name, "torch"))
+        ratio = "" if b is None else f"{b / a:6.2f}x"
+        print(f"{name:24} {_ms(a)} {'' if b is None else _ms(b):>9} {ratio:>7}")
+
+
 # ---- report ----------------------------------------------------------------------------------
 def _ms(s):
     return f"{s * 1e3:8.2f}"
@@ -202,6 +284,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds (noisier)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[200, 32])
+    parser.add_argument("--no-pieces", action="store_true",
+                        help="skip the losses / clipping / optimizer steps on their own")
     args = parser.parse_args(argv)
     rounds, number = (3, 2) if args.quick else (8, 3)
     mg.set_num_threads(1)
@@ -220,6 +304,8 @@ def main(argv=None):
             print(f"check (dropout off, size {size}): same loss as PyTorch ({loss:.4f}) and "
                   "the same weights after the step")
         report(size, run(size, rounds, number))
+    if not args.no_pieces:
+        report_pieces(args.sizes[0], rounds)
     load = os.getloadavg()
     print(f"\nload average after the run: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 

@@ -13,17 +13,32 @@ from minigrad.nn import functional as F  # noqa: N812 - PyTorch's name
 from minigrad.ops import reduce as red
 
 
-def _exp32(values):
+def _run_exp(fn, values):
     from numba import njit
 
     @njit
     def run(x, out):
         for i in range(x.shape[0]):
-            out[i] = kern.exp32(x[i])
+            out[i] = fn(x[i])
     x = np.asarray(values, dtype=np.float32)
     out = np.empty_like(x)
     run(x, out)
     return out
+
+
+def _exp32(values):
+    return _run_exp(kern.exp32, values)
+
+
+def test_exp32_nonpositive_matches_float64_and_flushes_below_the_normal_range():
+    x = np.linspace(-110.0, 0.0, 1_000_003).astype(np.float32)
+    got = _run_exp(kern.exp32_nonpositive, x).astype(np.float64)
+    ref = np.exp(x.astype(np.float64))
+    normal = ref > np.finfo(np.float32).tiny
+    assert np.max(np.abs(got[normal] - ref[normal]) / ref[normal]) < 1.5e-7
+    assert np.all(got[x < -87.34] == 0)
+    special = _run_exp(kern.exp32_nonpositive, [-np.inf, np.nan, 0.0, -0.0])
+    assert special[0] == 0 and np.isnan(special[1]) and special[2] == special[3] == 1.0
 
 
 def test_exp32_is_within_a_float32_rounding_over_the_whole_range():

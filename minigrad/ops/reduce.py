@@ -521,25 +521,33 @@ def softmax(x, dim=-1):
 
 
 def _log_softmax_forward(x, dim):
+    """Returns (log_softmax(x), softmax(x) or None): the row kernel also keeps the
+    probabilities, so that the backward takes no exponential."""
     rows = _last_axis_rows(x, dim)
     if rows is not None:
         out = np.empty(x.shape, dtype=x.dtype)
-        softmax_kern.log_softmax_rows(rows, out.reshape(rows.shape))
-        return out
-    return x - _logsumexp_forward(x, (dim,), True)
+        probs = np.empty(x.shape, dtype=x.dtype)
+        softmax_kern.log_softmax_rows(rows, out.reshape(rows.shape), probs.reshape(rows.shape))
+        return out, probs
+    return x - _logsumexp_forward(x, (dim,), True), None
 
 
 log_softmax_backward_p = Primitive("log_softmax_backward")
 
 
 @log_softmax_backward_p.def_forward
-def _log_softmax_backward_forward(g, y, dim):
+def _log_softmax_backward_forward(g, y, dim, probs=None):
+    """probs: exp(y) when the forward kept it (then no exponential is taken here)."""
     if g.dtype == y.dtype and _last_axis_rows(y, dim) is not None:
         out = np.empty(y.shape, dtype=y.dtype)
         rows = out.reshape(-1, y.shape[-1])
-        softmax_kern.log_softmax_backward_rows(
-            np.ascontiguousarray(g).reshape(rows.shape), np.ascontiguousarray(y).reshape(
-                rows.shape), rows)
+        g_rows = np.ascontiguousarray(g).reshape(rows.shape)
+        if probs is not None and probs.dtype == y.dtype:
+            softmax_kern.log_softmax_backward_probs_rows(
+                g_rows, np.ascontiguousarray(probs).reshape(rows.shape), rows)
+        else:
+            softmax_kern.log_softmax_backward_rows(
+                g_rows, np.ascontiguousarray(y).reshape(rows.shape), rows)
         return out
     return g - np.exp(y) * np.sum(g, axis=dim, keepdims=True)
 
@@ -559,28 +567,29 @@ def _log_softmax_backward_backward(ctx, gg):
 
 
 @log_softmax_backward_p.def_symbolic
-def _log_softmax_backward_symbolic(g, y, dim):
+def _log_softmax_backward_symbolic(g, y, dim, probs=None):
     import sympy
 
     from .sym import sym_map
     return g - sym_map(sympy.exp, y) * np.sum(g, axis=dim, keepdims=True)
 
 
-def log_softmax_backward(grad_out, y, dim):
+def log_softmax_backward(grad_out, y, dim, probs=None):
     """grad_out - exp(y) * sum(grad_out, dim): the backward of log_softmax given its output y.
-    grad_out, y: the same shape, at least 1-D; dim: a non-negative axis."""
+    grad_out, y: the same shape, at least 1-D; dim: a non-negative axis; probs: exp(y) as an
+    array, when known (the forward's residual)."""
     if grad_out.shape != y.shape or not 0 <= dim < y.ndim:
         raise ValueError(f"log_softmax_backward: grad_out {grad_out.shape} and y {y.shape} "
                          f"must have the same shape with dim {dim} among its axes")
-    return bind(log_softmax_backward_p, grad_out, y, dim=dim)
+    if probs is None:
+        return bind(log_softmax_backward_p, grad_out, y, dim=dim)
+    return bind(log_softmax_backward_p, grad_out, y, dim=dim, probs=probs)
 
 
-log_softmax_p = Primitive("log_softmax")
+log_softmax_p = Primitive("log_softmax", has_residuals=True)
 log_softmax_p.def_forward(_log_softmax_forward)
 log_softmax_p.def_backward(lambda ctx, g: (
-    log_softmax_backward(g, ctx.output(), ctx.params["dim"]),))
-
-
+    log_softmax_backward(g, ctx.output(), ctx.params["dim"], ctx.saved),))
 
 
 @log_softmax_p.def_symbolic

@@ -45,11 +45,15 @@ class Adam(Optimizer):
             step = st.get("step", 0) + 1
             m = self._buffer(st, "exp_avg", p)
             v = self._buffer(st, "exp_avg_sq", p)
-            vmax = self._buffer(st, "max_exp_avg_sq", p) if amsgrad else v
             step_size = lr / (1.0 - b1 ** step)
             bc2_sqrt = math.sqrt(1.0 - b2 ** step)
             work = self._work_array(p, flat_p)
-            kern.adam(work, g, m, v, vmax, t(lr), t(b1), t(b2), t(eps), t(wd), self._decoupled,
-                      amsgrad, t(sign), t(step_size), t(bc2_sqrt))
+            scalars = (t(lr), t(b1), t(b2), t(eps), t(wd), self._decoupled, t(sign),
+                       t(step_size), t(bc2_sqrt))
+            if amsgrad:
+                vmax = self._buffer(st, "max_exp_avg_sq", p)
+                kern.adam_amsgrad(work, g, m, v, vmax, *scalars)
+            else:
+                kern.adam(work, g, m, v, *scalars)
             self._write_back(p, flat_p, work)
             st["step"] = step

@@ -13,7 +13,7 @@ from .optimizer import Optimizer
 class SGD(Optimizer):
     """SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
     maximize=False): PyTorch's arguments and defaults. Each step is one pass per parameter
-    (``kernels.optim.sgd``) in the parameter's dtype."""
+    (``kernels.optim``) in the parameter's dtype."""
 
     _state_arrays = ("momentum_buffer",)
 
@@ -48,9 +48,12 @@ class SGD(Optimizer):
             work = self._work_array(p, flat_p)
             if mu == 0 and wd == 0:
                 kern.sgd_plain(work, g, t(lr * sign))
+            elif mu == 0:
+                kern.sgd_weight_decay(work, g, t(lr), t(wd), t(sign))
             else:
                 st = self.state[p]
-                first = mu != 0 and "momentum_buffer" not in st
-                buf = self._buffer(st, "momentum_buffer", p) if mu != 0 else g
-                kern.sgd(work, g, buf, t(lr), t(mu), t(damp), t(wd), nesterov, t(sign), first)
+                first = "momentum_buffer" not in st
+                buf = self._buffer(st, "momentum_buffer", p)
+                kern.sgd_momentum(work, g, buf, t(lr), t(mu), t(damp), t(wd), nesterov,
+                                  t(sign), first)
             self._write_back(p, flat_p, work)
