@@ -30,3 +30,13 @@ def test_pow_second_derivative_at_zero_exponent():
     (gab,) = mg.grad(ga.sum(), [b])
     np.testing.assert_allclose(gab.data, [0.5], rtol=1e-12)
     assert mg.gradgradcheck(lambda a, b: mg.pow(a, b), (a, b))
+
+
+@pytest.mark.xfail(strict=True, reason="softmax/log_softmax of a 0-d tensor accept any dim "
+                                       "(PyTorch: IndexError outside [-1, 0])")
+@pytest.mark.parametrize("fn", [mg.softmax, mg.log_softmax])
+def test_softmax_of_0d_checks_dim(fn):
+    # found by the soak's invalid-argument probes: every other op checks dim on 0-d tensors
+    # (sum, amax, squeeze ... raise "dim 2 is out of range for a tensor with 0 dims")
+    with pytest.raises((ValueError, IndexError)):
+        fn(mg.tensor(1.0), dim=2)
