@@ -74,6 +74,16 @@ def test_buffers_are_state_but_not_parameters():
     assert [n for n, _ in model.named_buffers()] == ["running", "steps"]
 
 
+@pytest.mark.xfail(strict=True, reason="load_state_dict loads parameters only; it should load "
+                   "what state_dict wrote (Module._named_state: parameters and buffers)")
+def test_a_state_dict_with_buffers_loads_back():
+    model = WithBuffer()
+    model.running = mg.full((2,), 3.0)
+    fresh = WithBuffer()
+    fresh.load_state_dict(model.state_dict())
+    assert fresh.running.tolist() == [3.0, 3.0]
+
+
 def test_register_buffer_checks_its_arguments():
     model = WithBuffer()
     with pytest.raises(TypeError, match="expected a Tensor or None"):

@@ -233,20 +233,23 @@ class Module:
 
     # ---- state -----------------------------------------------------------------------
     def state_dict(self):
-        """An ordered dict name -> numpy array (copies): module by module (depth first, as in
-        PyTorch), its parameters (each shared one once) then its persistent buffers."""
-        state, seen = collections.OrderedDict(), set()
+        """An ordered dict name -> numpy array (copies) of ``_named_state()``."""
+        return collections.OrderedDict((k, t.data.copy()) for k, t in self._named_state())
+
+    def _named_state(self):
+        """(dotted name, Tensor) of what a state dict holds, module by module (depth first, as
+        in PyTorch): its parameters (each shared one once), then its persistent buffers."""
+        seen = set()
         for mod_name, mod in self.named_modules():
             prefix = f"{mod_name}." if mod_name else ""
             for k, p in mod._parameters.items():
                 if p is not None and id(p) not in seen:
                     seen.add(id(p))
-                    state[prefix + k] = p.data.copy()
+                    yield prefix + k, p
             skip = mod.__dict__.get("_non_persistent_buffers_set", ())
             for k, b in mod.__dict__.get("_buffers", {}).items():
                 if b is not None and k not in skip:
-                    state[prefix + k] = b.data.copy()
-        return state
+                    yield prefix + k, b
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy values (numpy arrays or Tensors) into the parameters by name.
