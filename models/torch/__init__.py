@@ -28,7 +28,7 @@ globals().update({name: getattr(_mg, name) for name in dir(_mg)
 
 from minigrad.device import device  # noqa: E402
 
-from . import accelerator, backends, cuda, nn, onnx, optim, serialization  # noqa: E402
+from . import accelerator, backends, cuda, nn, onnx, optim, serialization, utils  # noqa: E402
 from .legacy import DoubleTensor, FloatTensor, LongTensor  # noqa: E402
 from .serialization import load, save  # noqa: E402
 
