@@ -187,7 +187,7 @@ _WIDE_LENGTHS = [5, 2, 4, 1, 5, 3, 5, 5, 2, 1, 4, 5, 3, 5, 5, 1, 2, 5, 4]
 ])
 @FAMILIES
 def test_batch_and_width_across_the_block_edges(kernels, mode, make_kw, kw):
-    """B = 19 spans three 8-row (AVX-512) or four 6-row (AVX2) blocks of the per-step
+    """B = 19 spans three 8-row (AVX-512) or five 4-row (AVX2) blocks of the per-step
     product, the last one partial, and H = 21 pads every gate product's columns to the
     vector width; for every kernel family."""
     p = make_inputs(mode, T=5, B=19, I=4, H=21, **make_kw)
@@ -550,3 +550,27 @@ def test_weight_gradients_when_x_needs_none(monkeypatch, mode, make_kw, kw):
     assert t["x"].grad is None and t["h0"].grad is None
     if family.active().packed:  # the gate gradients of one step only
         assert [shape[0] for role, shape in asked if role == "dpre"] == [1]
+
+
+@pytest.mark.parametrize("mode", ["rnn", "lstm", "gru"])
+def test_batch_first_input(mode):
+    """x given (B, T, I) with ``batch_first``: the same states and gradients as x (T, B, I),
+    x's gradient in x's layout; the symbolic rule reads the same layout."""
+    p = make_inputs(mode, T=4, B=3, I=2, H=3)
+    out, t = run_fused(mode, p)
+    v = np.random.default_rng(3).standard_normal(out.shape)
+    (out * mg.tensor(v, dtype=np.float64)).sum().backward()
+    xb = mg.tensor(p["x"].transpose(1, 0, 2).copy(), dtype=np.float64, requires_grad=True)
+    args = [xb] + [t[k] for k in NAMES[1:7]]
+    for k in NAMES[1:7]:
+        if t[k] is not None:
+            t[k].grad = None
+    out_b = fused_recurrence(mode, *args, batch_first=True)
+    np.testing.assert_array_equal(out_b.data, out.data)
+    (out_b * mg.tensor(v, dtype=np.float64)).sum().backward()
+    np.testing.assert_allclose(xb.grad.data, t["x"].grad.data.transpose(1, 0, 2), rtol=1e-12)
+    assert xb.grad.data.shape == (3, 4, 2)
+    node = out_b.grad_fn
+    values = [np.asarray(a.data, dtype=object) for a in args if a is not None]
+    sym = rnn_fused_p.symbolic(*values, **node.params)
+    np.testing.assert_allclose(np.asarray(sym, dtype=float), out.data, rtol=1e-10)

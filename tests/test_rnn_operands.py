@@ -149,13 +149,13 @@ def test_the_environment_variable_chooses_the_family():
 
 
 def test_geometry_of_each_family():
-    """Vector widths and blocks: AVX-512 16 float32 per vector, 8 x 3; AVX2 8, 6 x 2;
+    """Vector widths and blocks: AVX-512 16 float32 per vector, 8 x 3; AVX2 8, 4 x 3;
     128-bit 4, 8 x 3; the packed panels are P V columns wide."""
     f = family.FAMILIES
     assert (f["avx512"].vector_width(np.float32), f["avx512"].rows,
             f["avx512"].panel_vectors) == (16, 8, 3)
     assert (f["avx2"].vector_width(np.float32), f["avx2"].rows,
-            f["avx2"].panel_vectors) == (8, 6, 2)
+            f["avx2"].panel_vectors) == (8, 4, 3)
     assert f["avx2"].vector_width(np.float64) == 4 and f["neon"].vector_width(np.float32) == 4
     assert f["blas"].padded_cols(13, np.float32) == 13
     for name in family.supported():

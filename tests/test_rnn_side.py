@@ -138,7 +138,7 @@ def test_forward_split_against_the_reference(two_threads, kernels_used, kernels,
 @FAMILIES
 def test_units_split_off_the_vector_grid(two_threads, kernels_used, kernels, mode, kw):
     """float32, H = 40: this thread keeps 16 units, the worker 24 (its blocks of the gates
-    array start off the 64-byte grid), B = 11 across the 8-row (6-row) blocks, ended
+    array start off the 64-byte grid), B = 11 across the 8-row (4-row) blocks, ended
     sequences."""
     p = make_inputs(mode, T=7, B=11, I=6, H=40, peephole=mode == "lstm", dtype=np.float32)
     kw = _options({**kw, "lengths": [7, 2, 5, 7, 1, 7, 6, 3, 7, 4, 7]}, B=11, H=40)

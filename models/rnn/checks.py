@@ -34,9 +34,10 @@ def expect_dtype(who, what, tensor, dtype):
                          f"dtype), got {tensor.dtype} with shape {shape_str(tensor.shape)}")
 
 
-def check_sequence(who, x, input_size, batch_first, dtype):
+def check_sequence(who, x, input_size, batch_first, dtype, keep_batch_first=False):
     """Validate a layer's input. x: (T, B, I), (B, T, I) with ``batch_first``, or unbatched
-    (T, I). Returns ``(x as (T, B, I), batched)``."""
+    (T, I). Returns ``(x as (T, B, I), batched)``; with ``keep_batch_first`` a batch-first x
+    comes back as it is, (B, T, I) (for a consumer that reads that layout itself)."""
     expect_tensor(who, "input", x)
     if x.ndim == 3:
         names = ("B", "T", input_size) if batch_first else ("T", "B", input_size)
@@ -55,7 +56,7 @@ def check_sequence(who, x, input_size, batch_first, dtype):
                          f"shape {shape_str(x.shape)}")
     if not batched:
         x = mg.unsqueeze(x, 1)
-    elif batch_first:
+    elif batch_first and not keep_batch_first:
         x = mg.transpose(x, 0, 1)
     return x, batched
 

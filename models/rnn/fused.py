@@ -36,13 +36,16 @@ rnn_fused_bptt_p = mg.Primitive("rnn_fused_bptt")
 
 def fused_recurrence(mode, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, *,
                      nonlinearity="tanh", lengths=None, reverse=False, hidden_mask=None,
-                     peephole=None, coupled=False, reset_after=True, probe=None):
+                     peephole=None, coupled=False, reset_after=True, probe=None,
+                     batch_first=False):
     r"""Run one recurrent layer-direction over a whole sequence as one primitive.
 
-    mode: ``"rnn"`` | ``"lstm"`` | ``"gru"``. x: (T, B, I); h0: (B, H); c0: (B, H) for LSTM,
-    else None. weight_ih: (G H, I), weight_hh: (G H, H), bias_ih / bias_hh: (G H,) or None,
-    in PyTorch's layout and gate order: G = 1 (rnn), 4 (lstm: i, f, g, o; 3 with
-    ``coupled``: f, g, o), 3 (gru: r, z, n). All Tensors of one dtype, float32 or float64.
+    mode: ``"rnn"`` | ``"lstm"`` | ``"gru"``. x: (T, B, I) ((B, T, I) with ``batch_first``:
+    read in that layout, its gradient given in it; the states keep theirs); h0: (B, H); c0:
+    (B, H) for LSTM, else None. weight_ih: (G H, I), weight_hh: (G H, H), bias_ih /
+    bias_hh: (G H,) or None, in PyTorch's layout and gate order: G = 1 (rnn), 4 (lstm: i, f,
+    g, o; 3 with ``coupled``: f, g, o), 3 (gru: r, z, n). All Tensors of one dtype, float32
+    or float64.
 
     - rnn: :math:`h_t = \mathrm{act}(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})`,
       act = ``nonlinearity`` (``"tanh"`` or ``"relu"``).
@@ -81,8 +84,9 @@ def fused_recurrence(mode, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, *,
                                probe), strict=True))
     names = tuple(name for name in _INPUTS if given[name] is not None)
     tensors = [given[name] for name in names]
-    dtype = _check_tensors(mode, names, tensors, given, bool(coupled))
-    T, B = x.shape[0], x.shape[1]
+    batch_first = bool(batch_first)
+    dtype = _check_tensors(mode, names, tensors, given, bool(coupled), batch_first)
+    T, B = (x.shape[1], x.shape[0]) if batch_first else (x.shape[0], x.shape[1])
     H = h0.shape[1]
     lengths = _check_lengths(lengths, T, B)
     hidden_mask = _check_mask(hidden_mask, B, H, dtype)
@@ -92,11 +96,12 @@ def fused_recurrence(mode, x, h0, c0, weight_ih, weight_hh, bias_ih, bias_hh, *,
     keys = {"weight_ih": operands.key(weight_ih), "weight_hh": operands.key(weight_hh)}
     return mg.bind(rnn_fused_p, *tensors, mode=mode, names=names, nonlinearity=nonlinearity,
                    lengths=lengths, reverse=bool(reverse), hidden_mask=hidden_mask,
-                   coupled=bool(coupled), reset_after=bool(reset_after), save=save, keys=keys)
+                   coupled=bool(coupled), reset_after=bool(reset_after), save=save, keys=keys,
+                   batch_first=batch_first)
 
 
 # ---- validation ----------------------------------------------------------------------------
-def _check_tensors(mode, names, tensors, given, coupled):
+def _check_tensors(mode, names, tensors, given, coupled, batch_first=False):
     who = "fused_recurrence"
     for name, t in zip(names, tensors, strict=True):
         if not isinstance(t, mg.Tensor):
@@ -121,10 +126,11 @@ def _check_tensors(mode, names, tensors, given, coupled):
                 raise ValueError(f"{who}: {name} is for mode 'lstm' only (mode is {mode!r})")
     xs, hs = x.data.shape, h0.data.shape
     if len(xs) != 3:
-        raise ValueError(f"{who}: x: expected (T, B, I), got shape {xs}")
+        layout = "(B, T, I)" if batch_first else "(T, B, I)"
+        raise ValueError(f"{who}: x: expected {layout}, got shape {xs}")
     if len(hs) != 2 or hs[1] == 0:
         raise ValueError(f"{who}: h0: expected (B, H) with H >= 1, got shape {hs}")
-    T, B, I = xs
+    B, T, I = xs if batch_first else (xs[1], xs[0], xs[2])
     H = hs[1]
     GH = launch.num_gates(mode, coupled) * H
     expected = {"h0": (B, H), "c0": (B, H), "weight_ih": (GH, I), "weight_hh": (GH, H),
@@ -164,17 +170,20 @@ def _check_mask(mask, B, H, dtype):
 
 
 # ---- the primitive ---------------------------------------------------------------------------
-def _arrays(names, arrays):
+def _arrays(names, arrays, batch_first=False):
+    """name -> C-contiguous array; x as (T, B, I) (one copy from a batch-first x)."""
     out = dict.fromkeys(_INPUTS)
     for name, a in zip(names, arrays, strict=True):
+        if name == "x" and batch_first:
+            a = a.transpose(1, 0, 2)
         out[name] = np.ascontiguousarray(a)
     return out
 
 
 @rnn_fused_p.def_forward
 def _fused_forward(*arrays, mode, names, nonlinearity, lengths, reverse, hidden_mask, coupled,
-                   reset_after, save, keys=None):
-    a = _arrays(names, arrays)
+                   reset_after, save, keys=None, batch_first=False):
+    a = _arrays(names, arrays, batch_first)
     states, res = launch.forward(mode, a, lengths, hidden_mask,
                                  relu=nonlinearity == "relu", reverse=reverse, coupled=coupled,
                                  reset_after=reset_after, save=save, keys=keys)
@@ -198,19 +207,25 @@ def _fused_backward(ctx, g):
     grads, offset = {}, 0
     for name, shape in wanted:
         size = math.prod(shape)
-        grads[name] = mg.from_numpy(flat[offset:offset + size].reshape(shape))
+        grad = flat[offset:offset + size].reshape(shape)
+        if name == "x" and params.get("batch_first"):  # (T, B, I) -> the input's layout
+            grad = np.ascontiguousarray(grad.transpose(1, 0, 2))
+        grads[name] = mg.from_numpy(grad)
         offset += size
     return tuple(grads.get(name) for name in params["names"])
 
 
 @rnn_fused_p.def_symbolic
 def _fused_symbolic(*arrays, mode, names, nonlinearity="tanh", lengths=None, reverse=False,
-                    hidden_mask=None, coupled=False, reset_after=True, save=False, keys=None):
+                    hidden_mask=None, coupled=False, reset_after=True, save=False, keys=None,
+                    batch_first=False):
     """The cell equations step by step on object arrays of sympy expressions."""
     import sympy
 
     a = dict.fromkeys(_INPUTS)
     a.update({name: np.asarray(v, dtype=object) for name, v in zip(names, arrays, strict=True)})
+    if batch_first:
+        a["x"] = a["x"].transpose(1, 0, 2)
     x, h, c = a["x"], a["h0"], a["c0"]
     T, B = x.shape[:2]
     H = h.shape[1]
@@ -282,7 +297,7 @@ def _lstm_step(pre, c, peep, coupled, H, sig, tanh):
 # ---- the backward pass as a primitive ---------------------------------------------------------
 @rnn_fused_bptt_p.def_forward
 def _bptt_forward(g, *arrays, mode, names, nonlinearity, lengths, reverse, hidden_mask, coupled,
-                  reset_after, save, saved, needs, keys=None):
+                  reset_after, save, saved, needs, keys=None, batch_first=False):
     """g: (T, S, B, H) gradient w.r.t. the states -> the gradients w.r.t. the inputs flagged in
     ``needs`` (in input order), flattened and concatenated into one array."""
     a = saved["arrays"]

@@ -127,6 +127,21 @@ def _load_fused(who):
     return fused_recurrence
 
 
+_ZEROS = {}
+
+
+def _zeros(shape, dtype):
+    """A zero initial state (B, H), made once per shape and dtype and shared by every call
+    (it is only read: a constant input without gradient; a new Tensor costs ~6 us)."""
+    key = (shape, np.dtype(dtype))
+    t = _ZEROS.get(key)
+    if t is None or t.data.any():
+        if len(_ZEROS) >= 32:
+            _ZEROS.clear()
+        t = _ZEROS[key] = mg.zeros(*shape, dtype=dtype)
+    return t
+
+
 def _needs_grad(tensors):
     """True if any of ``tensors`` (Tensors, a list of them, or None) requires grad."""
     for t in tensors:
@@ -255,14 +270,18 @@ class RNNBase(mg.nn.Module):
         """
         who = type(self).__name__
         dtype = self.weight_ih_l0.dtype
-        x, batched = check_sequence(who, input, self.input_size, self.batch_first, dtype)
-        steps, batch = x.shape[0], x.shape[1]
+        # The fused kernels read a batch-first input themselves (no transpose op each way).
+        x, batched = check_sequence(who, input, self.input_size, self.batch_first, dtype,
+                                    keep_batch_first=self.fused)
+        x_batch_first = self.fused and batched and self.batch_first
+        steps, batch = (x.shape[1], x.shape[0]) if x_batch_first else (x.shape[0], x.shape[1])
         h0, c0 = self._initial_states(hx, batch, batched, dtype)
         lens = None if lengths is None else check_lengths(who, lengths, steps, batch)
         fused = _load_fused(who) if self.fused else None
         track = bool(return_all_states) and mg.is_grad_enabled()
         with mg.scope(who):
-            hs, cs, h_steps, c_steps, probes = self._run_layers(x, h0, c0, lens, fused, track)
+            hs, cs, h_steps, c_steps, probes = self._run_layers(x, h0, c0, lens, fused, track,
+                                                                x_batch_first)
             output, h_n, c_n = self._collect(hs, cs, lens)
             if not batched:
                 output, h_n = mg.squeeze(output, 1), mg.squeeze(h_n, 1)
@@ -285,12 +304,13 @@ class RNNBase(mg.nn.Module):
             return tuple(mg.transpose(t, 0, 1) for t in tensors)
         return tuple(tensors)
 
-    def _run_layers(self, x, h0, c0, lens, fused, track=False):
+    def _run_layers(self, x, h0, c0, lens, fused, track=False, x_batch_first=False):
         """All layers and directions. Returns per layer-direction lists: hs, cs of (T, B, H)
         Tensors (cs None unless LSTM), the unrolled per-step tuples (None when fused) and the
         fused path's probes (None unless fused and ``track``). track: make every state's total
-        gradient readable (probes when fused; own, grad-retaining step tensors when unrolled)."""
-        steps, batch = x.shape[0], x.shape[1]
+        gradient readable (probes when fused; own, grad-retaining step tensors when unrolled).
+        x_batch_first: x is (B, T, I) (fused only; the first layer reads it so)."""
+        steps, batch = (x.shape[1], x.shape[0]) if x_batch_first else (x.shape[0], x.shape[1])
         dtype = x.dtype
         hs, cs, h_steps, c_steps, probes = [], [], [], [], []
         layer_input = x  # fused: a (T, B, I) Tensor; unrolled: that or a list of (B, I) Tensors
@@ -322,7 +342,9 @@ class RNNBase(mg.nn.Module):
                                                  requires_grad=True)
                                 probe.name = "state_probe"
                             probes.append(probe)
-                            result = fused(self.mode, *args, probe=probe, **options)
+                            result = fused(self.mode, *args, probe=probe,
+                                           batch_first=x_batch_first and layer == 0,
+                                           **options)
                             # Two slices, not one: a hook on the returned states must
                             # see what the unrolled path's stacked states see, not the next
                             # layer's share as well.
@@ -351,10 +373,10 @@ class RNNBase(mg.nn.Module):
 
     def _layer_state(self, h0, c0, k, batch, dtype):
         shape = (batch, self.hidden_size)
-        h = mg.zeros(*shape, dtype=dtype) if h0 is None else h0[k]
+        h = _zeros(shape, dtype) if h0 is None else h0[k]
         if self.mode != "lstm":
             return h, None
-        return h, (mg.zeros(*shape, dtype=dtype) if c0 is None else c0[k])
+        return h, (_zeros(shape, dtype) if c0 is None else c0[k])
 
     def _next_input(self, pieces, fused, steps, batch, dtype):
         """The next layer's input: both directions' states side by side, with inter-layer

@@ -8,8 +8,8 @@ panel narrower), each stored ``(K, width)`` contiguously, the columns padded wit
 multiple of the vector width V.
 
 V, P and the micro-kernel's rows come from the kernel family (``family``: 512-bit vectors, 8
-rows x 3 vectors with AVX-512; 256-bit, 6 x 2 with AVX2 + FMA, whose 16 registers hold 12
-accumulators, 2 panel vectors and a broadcast; 128-bit, 8 x 3 on aarch64). Every njit
+rows x 3 vectors with AVX-512; 256-bit, 4 x 3 with AVX2 + FMA, whose 16 registers hold 12
+accumulators, 3 panel vectors and a broadcast; 128-bit, 8 x 3 on aarch64). Every njit
 function here takes the family's token (``family.Family.token``) as its first argument and
 is compiled once per family.
 
