@@ -785,7 +785,7 @@ def _torch_index(index):
 
 
 def _mg_index(index):
-    """Arrays in an index as minigrad tensors half the time (both forms are accepted)."""
+    """Int arrays in an index as minigrad tensors (both forms are accepted)."""
     return tuple(mg.tensor(i) if isinstance(i, np.ndarray) and i.dtype != np.bool_ else i
                  for i in index)
 
@@ -907,6 +907,19 @@ def _():
             lambda x, chunks, dim: list(_torch().chunk(x, chunks, dim)))
 
 
+@op("linear", 2)
+def _():
+    # mg.nn.functional.linear(x, weight, bias): the generator finds or makes weight (out, in)
+    # and, when it draws one, a bias leaf (out,) as a third operand.
+    def make(ch, gen, x, w, *bias):
+        return {}, False
+
+    def np_run(x, w, *bias):
+        return x @ w.T + (bias[0] if bias else 0.0)
+    return (make, np_run, lambda x, w, *bias: mg.nn.functional.linear(x, w, *bias),
+            lambda x, w, *bias: _torch().nn.functional.linear(x, w, *bias))
+
+
 # losses with class-index targets (mg.nn.functional) -----------------------------------------
 def _loss_make(ch, gen, x):
     if x.ndim == 0 or x.ndim > 3:
@@ -980,10 +993,10 @@ FOUND = {
 class Generator:
     """Builds one random graph; ``values`` are the numpy values of its nodes."""
 
-    def __init__(self, ch, mode="smooth", max_steps=8, max_leaves=4, ops=None, avoid=None):
+    def __init__(self, ch, mode="smooth", max_steps=8, ops=None, avoid=None):
         self.ch, self.mode = ch, mode
         self.avoid = FOUND if avoid is None else avoid
-        self.max_steps, self.max_leaves = max_steps, max_leaves
+        self.max_steps = max_steps
         self.op_names = list(ops or CATALOG)
         self.values = []
         self.int_nodes = set()   # max(dim)'s indices: compared, never fed to another op
@@ -1020,6 +1033,14 @@ class Generator:
         ch, x = self.ch, self.values[a]
         if op == "matmul":
             return self._matmul_partner(x)
+        if op == "linear":
+            if x.ndim == 0:
+                return None
+            fits = [i for i in self.usable() if self.values[i].ndim == 2
+                    and self.values[i].shape[1] == x.shape[-1]]
+            if fits and coin(ch, 40):
+                return choice(ch, fits)
+            return self.leaf((ch.integers(1, 3), x.shape[-1]))
         if op == "concat":
             if x.ndim == 0:
                 return None
@@ -1069,7 +1090,9 @@ class Generator:
             b = self.second_operand(name, a)
             if b is None:
                 return False
-            args = (a, b) if coin(ch, 80) or name in ("concat", "matmul") else (b, a)
+            args = (a, b) if coin(ch, 80) or name in ("concat", "matmul", "linear") else (b, a)
+            if name == "linear" and coin(ch, 70):
+                args += (self.leaf((self.values[b].shape[0],)),)   # the bias
         xs = [self.values[i] for i in args]
         made = spec.make(ch, self, *xs)
         if made is None:
@@ -1194,23 +1217,9 @@ def mg_fn(graph):
     return fn
 
 
-def cotangents(graph, seed=0):
-    rng = np.random.default_rng(seed)
-    return [rng.standard_normal(graph_shape) for graph_shape in output_shapes(graph)]
-
-
 def output_shapes(graph):
-    shapes = {}
-    for i, v in enumerate(graph.leaves):
-        shapes[i] = v.shape
-    # shapes of produced nodes come from running numpy again (cheap)
-    values = _place_leaves(graph, graph.leaves)
-    for s in graph.steps:
-        spec = CATALOG[s.op]
-        with np.errstate(all="ignore"):
-            out = spec.np_fn(*[values[i] for i in s.args], **s.params)
-        _place(values, s, out if spec.multi else [out])
-    return [np.shape(values[o]) for o in graph.outputs]
+    """The outputs' shapes, from the numpy program (cheap)."""
+    return [v.shape for v in numpy_values(graph)]
 
 
 def numpy_values(graph):
@@ -1366,6 +1375,3 @@ def check_graph(graph, with_torch=False, central=True, numpy_check=True, rtol=1e
                 found.append(Mismatch("error-mg", f"{kind}: {type(err).__name__}: {err}"))
     return found
 
-
-def op_count(graph):
-    return len(graph.steps)
