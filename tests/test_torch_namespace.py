@@ -204,3 +204,53 @@ def test_the_core_imports_neither_models_nor_viz():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+# ---- top-level function shims ----------------------------------------------------------------
+def test_top_level_shims():
+    x = torch.tensor([[1.0, 5.0, 2.0], [3.0, float("nan"), 4.0]])
+    assert torch.argmax(torch.tensor([[1, 5, 2], [3, 0, 4]]), dim=1).tolist() == [1, 2]
+    assert torch.argmin(torch.tensor([3, 1, 2])).item() == 1
+    assert torch.topk(torch.tensor([1.0, 5.0, 2.0]), 2)[1].tolist() == [1, 2]
+    assert torch.numel(x) == 6 and torch.clone(x) is not x
+    assert torch.isnan(x).tolist() == [[False] * 3, [False, True, False]]
+    assert torch.isinf(torch.tensor([1.0, float("inf")])).tolist() == [False, True]
+    assert torch.masked_fill(x, torch.isnan(x), 0.0).data[1, 1] == 0
+    assert torch.mm(torch.ones(2, 3), torch.ones(3, 4)).shape == (2, 4)
+    assert torch.equal(torch.ones(2), torch.ones(2)) and not torch.equal(torch.ones(2),
+                                                                           torch.ones(3))
+    assert torch.allclose(torch.ones(2), torch.ones(2) + 1e-9)
+    mg.manual_seed(0)
+    assert sorted(torch.randperm(6).tolist()) == list(range(6))
+    assert torch.randperm(3).dtype == np.int64
+    w = torch.ones(3, 3, requires_grad=True)
+    torch.triu(w, diagonal=1).sum().backward()
+    assert w.grad.tolist() == [[0, 1, 1], [0, 0, 1], [0, 0, 0]]
+    assert torch.dropout(torch.ones(3), 0.5, False).tolist() == [1, 1, 1]
+    with pytest.raises(ValueError, match="mm: expected two 2-D tensors"):
+        torch.mm(torch.ones(3), torch.ones(3, 1))
+    with pytest.raises(TypeError, match="argmax: expected a Tensor"):
+        torch.argmax([1, 2])
+    with pytest.raises(ValueError, match="tril: expected a tensor of at least 2 dims"):
+        torch.tril(torch.ones(3))
+    with pytest.raises(ValueError, match="randperm: n expected"):
+        torch.randperm(-1)
+
+
+def test_top_level_shims_against_pytorch():
+    pt = pytest.importorskip("torch")
+    a = np.random.default_rng(0).normal(size=(2, 4, 4))
+    for k in (-1, 0, 2):
+        np.testing.assert_array_equal(torch.tril(torch.tensor(a), k).data,
+                                      pt.tril(pt.tensor(a), k).numpy())
+        np.testing.assert_array_equal(torch.triu(torch.tensor(a), k).data,
+                                      pt.triu(pt.tensor(a), k).numpy())
+    assert torch.argmax(torch.tensor(a), dim=2, keepdim=True).tolist() == pt.argmax(
+        pt.tensor(a), dim=2, keepdim=True).tolist()
+    assert torch.argmax(torch.tensor(a)).item() == pt.argmax(pt.tensor(a)).item()
+    values, indices = torch.topk(torch.tensor(a), 2, dim=1, largest=False)
+    t_values, t_indices = pt.topk(pt.tensor(a), 2, dim=1, largest=False)
+    np.testing.assert_array_equal(values.data, t_values.numpy())
+    assert indices.tolist() == t_indices.tolist()
+    np.testing.assert_allclose(torch.mm(torch.tensor(a[0]), torch.tensor(a[1])).data,
+                               pt.mm(pt.tensor(a[0]), pt.tensor(a[1])).numpy(), rtol=1e-12)

@@ -29,6 +29,23 @@ globals().update({name: getattr(_mg, name) for name in dir(_mg)
 from minigrad.device import device  # noqa: E402
 
 from . import accelerator, backends, cuda, nn, onnx, optim, serialization, utils  # noqa: E402
+from .functions import (  # noqa: E402
+    allclose,
+    argmax,
+    argmin,
+    clone,
+    dropout,
+    equal,
+    isinf,
+    isnan,
+    masked_fill,
+    mm,
+    numel,
+    randperm,
+    topk,
+    tril,
+    triu,
+)
 from .legacy import DoubleTensor, FloatTensor, LongTensor  # noqa: E402
 from .serialization import load, save  # noqa: E402
 
