@@ -251,21 +251,21 @@ def logsumexp_rows(x, out):
 
 
 @njit(cache=True, error_model="numpy")
-def log_softmax_rows(x, out, probs):
-    """out[r] = x[r] - logsumexp(x[r]) and probs[r] = exp(out[r]) = softmax(x[r]) (what the
-    backward needs: it then takes no exponential). x, out, probs: (R, C)."""
+def log_softmax_rows(x, out, finite):
+    """out[r] = x[r] - logsumexp(x[r]); finite[r] = whether x[r]'s maximum is finite (then
+    every out[r] entry is <= 0 or NaN, and the backward may take the cheaper exponential).
+    x, out: (R, C); finite: (R,) bool."""
     for r in range(x.shape[0]):
-        row, o, p = x[r], out[r], probs[r]
+        row, o = x[r], out[r]
         m = row_max(row)
-        finite = np.isfinite(m)
-        if not finite:
+        ok = np.isfinite(m)
+        finite[r] = ok
+        if not ok:
             m = 0.0
-        total = sum_exp_shifted(row, row.dtype.type(m), p, finite)
+        total = sum_exp_shifted(row, row.dtype.type(m), o, ok)
         lse = x.dtype.type(np.log(total) + m)
-        inv = x.dtype.type(1.0 / total)
         for c in range(row.shape[0]):
             o[c] = row[c] - lse
-            p[c] *= inv
 
 
 @njit(cache=True, error_model="numpy")
@@ -289,25 +289,20 @@ def softmax_rows(x, out):
 
 
 @njit(cache=True, error_model="numpy")
-def log_softmax_backward_rows(grad_out, y, out):
+def log_softmax_backward_rows(grad_out, y, finite, out):
     """out[r] = grad_out[r] - exp(y[r]) * sum(grad_out[r]): the vector-Jacobian product of
-    y = log_softmax(x) along the last axis, given y. grad_out, y, out: (R, C)."""
+    y = log_softmax(x) along the last axis, given y. finite[r]: y[r] came from a row with a
+    finite maximum (so y[r] <= 0: the cheaper exponential serves). grad_out, y, out: (R, C);
+    finite: (R,) bool."""
     for r in range(y.shape[0]):
         g, yr, o = grad_out[r], y[r], out[r]
         s = y.dtype.type(row_sum(g))
-        for c in range(yr.shape[0]):
-            o[c] = g[c] - vexp(yr[c]) * s
-
-
-@njit(cache=True, error_model="numpy")
-def log_softmax_backward_probs_rows(grad_out, probs, out):
-    """out[r] = grad_out[r] - probs[r] * sum(grad_out[r]), with probs = exp(y) saved by the
-    forward. grad_out, probs, out: (R, C)."""
-    for r in range(probs.shape[0]):
-        g, p, o = grad_out[r], probs[r], out[r]
-        s = probs.dtype.type(row_sum(g))
-        for c in range(p.shape[0]):
-            o[c] = g[c] - p[c] * s
+        if finite[r]:
+            for c in range(yr.shape[0]):
+                o[c] = g[c] - vexp_nonpositive(yr[c]) * s
+        else:
+            for c in range(yr.shape[0]):
+                o[c] = g[c] - vexp(yr[c]) * s
 
 
 @njit(cache=True, error_model="numpy")

@@ -521,14 +521,14 @@ def softmax(x, dim=-1):
 
 
 def _log_softmax_forward(x, dim):
-    """Returns (log_softmax(x), softmax(x) or None): the row kernel also keeps the
-    probabilities, so that the backward takes no exponential."""
+    """Returns (log_softmax(x), residual): for the row kernel, which rows had a finite maximum
+    ((R,) bool: their outputs are <= 0, and the backward's exponential is then cheaper)."""
     rows = _last_axis_rows(x, dim)
     if rows is not None:
         out = np.empty(x.shape, dtype=x.dtype)
-        probs = np.empty(x.shape, dtype=x.dtype)
-        softmax_kern.log_softmax_rows(rows, out.reshape(rows.shape), probs.reshape(rows.shape))
-        return out, probs
+        finite = np.empty(rows.shape[0], dtype=np.bool_)
+        softmax_kern.log_softmax_rows(rows, out.reshape(rows.shape), finite)
+        return out, finite
     return x - _logsumexp_forward(x, (dim,), True), None
 
 
@@ -536,18 +536,16 @@ log_softmax_backward_p = Primitive("log_softmax_backward")
 
 
 @log_softmax_backward_p.def_forward
-def _log_softmax_backward_forward(g, y, dim, probs=None):
-    """probs: exp(y) when the forward kept it (then no exponential is taken here)."""
+def _log_softmax_backward_forward(g, y, dim, finite=None):
+    """finite: the forward's residual (rows whose maximum was finite), when known."""
     if g.dtype == y.dtype and _last_axis_rows(y, dim) is not None:
         out = np.empty(y.shape, dtype=y.dtype)
         rows = out.reshape(-1, y.shape[-1])
-        g_rows = np.ascontiguousarray(g).reshape(rows.shape)
-        if probs is not None and probs.dtype == y.dtype:
-            softmax_kern.log_softmax_backward_probs_rows(
-                g_rows, np.ascontiguousarray(probs).reshape(rows.shape), rows)
-        else:
-            softmax_kern.log_softmax_backward_rows(
-                g_rows, np.ascontiguousarray(y).reshape(rows.shape), rows)
+        if finite is None or finite.shape != (rows.shape[0],):
+            finite = np.zeros(rows.shape[0], dtype=np.bool_)
+        softmax_kern.log_softmax_backward_rows(
+            np.ascontiguousarray(g).reshape(rows.shape),
+            np.ascontiguousarray(y).reshape(rows.shape), finite, rows)
         return out
     return g - np.exp(y) * np.sum(g, axis=dim, keepdims=True)
 
@@ -567,23 +565,23 @@ def _log_softmax_backward_backward(ctx, gg):
 
 
 @log_softmax_backward_p.def_symbolic
-def _log_softmax_backward_symbolic(g, y, dim, probs=None):
+def _log_softmax_backward_symbolic(g, y, dim, finite=None):
     import sympy
 
     from .sym import sym_map
     return g - sym_map(sympy.exp, y) * np.sum(g, axis=dim, keepdims=True)
 
 
-def log_softmax_backward(grad_out, y, dim, probs=None):
+def log_softmax_backward(grad_out, y, dim, finite=None):
     """grad_out - exp(y) * sum(grad_out, dim): the backward of log_softmax given its output y.
-    grad_out, y: the same shape, at least 1-D; dim: a non-negative axis; probs: exp(y) as an
-    array, when known (the forward's residual)."""
+    grad_out, y: the same shape, at least 1-D; dim: a non-negative axis; finite: the
+    forward's residual ((R,) bool per row of the last axis), when known."""
     if grad_out.shape != y.shape or not 0 <= dim < y.ndim:
         raise ValueError(f"log_softmax_backward: grad_out {grad_out.shape} and y {y.shape} "
                          f"must have the same shape with dim {dim} among its axes")
-    if probs is None:
+    if finite is None:
         return bind(log_softmax_backward_p, grad_out, y, dim=dim)
-    return bind(log_softmax_backward_p, grad_out, y, dim=dim, probs=probs)
+    return bind(log_softmax_backward_p, grad_out, y, dim=dim, finite=finite)
 
 
 log_softmax_p = Primitive("log_softmax", has_residuals=True)
