@@ -36,6 +36,7 @@ import pathlib  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
+import zlib  # noqa: E402
 
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
@@ -249,8 +250,14 @@ def _data(cfg, rng):
     return x, h0, c0, weights
 
 
-def run_mg(cfg, layer, x, h0, c0, weights):
-    """outputs [out, h_n, (c_n)] and gradients [x, h0, c0, params...] as float64 arrays."""
+def _second_weight(name, shape):
+    """The same random cotangent for a gradient in both libraries (one process)."""
+    return np.random.default_rng(zlib.crc32(name.encode())).standard_normal(shape)
+
+
+def run_mg(cfg, layer, x, h0, c0, weights, second=False):
+    """outputs [out, h_n, (c_n)] and gradients {x, h0, c0, params...} as float64 arrays; with
+    ``second``, also the gradients of sum(w * gradient) ("2:" + name)."""
     dt = np.dtype(cfg["dtype"])
     xm = mg.tensor(x.astype(dt), requires_grad=True)
     h0m = None if h0 is None else mg.tensor(h0.astype(dt), requires_grad=True)
@@ -265,14 +272,20 @@ def run_mg(cfg, layer, x, h0, c0, weights):
         loss = loss + (c_n * mg.tensor(weights[2].astype(dt))).sum()
     named = [(n, t) for n, t in (("x", xm), ("h0", h0m), ("c0", c0m)) if t is not None]
     named += list(layer.named_parameters())
-    grads = mg.grad(loss, [t for _, t in named], allow_unused=True)
+    grads = mg.grad(loss, [t for _, t in named], allow_unused=True, create_graph=second)
     outs = [out.data, h_n.data] + ([] if c_n is None else [c_n.data])
     gs = {n: np.zeros(t.shape) if g is None else np.asarray(g.data, dtype=np.float64)
           for (n, t), g in zip(named, grads, strict=True)}
+    if second:
+        total = sum((g * mg.tensor(_second_weight(n, g.shape))).sum()
+                    for (n, _), g in zip(named, grads, strict=True) if g is not None)
+        hs = mg.grad(total, [t for _, t in named], allow_unused=True)
+        gs.update({"2:" + n: np.zeros(t.shape) if h is None else np.asarray(h.data)
+                   for (n, t), h in zip(named, hs, strict=True)})
     return [np.asarray(o, dtype=np.float64) for o in outs], gs
 
 
-def run_torch(cfg, state, x, h0, c0, weights):
+def run_torch(cfg, state, x, h0, c0, weights, second=False):
     tdt = torch.float64 if cfg["dtype"] == "float64" else torch.float32
     kind = cfg["kind"].split("_")[0]
     cls = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind]
@@ -301,9 +314,16 @@ def run_torch(cfg, state, x, h0, c0, weights):
         loss = loss + (c_n * torch.tensor(weights[2], dtype=tdt)).sum()
     named = [(n, t) for n, t in (("x", xt), ("h0", h0t), ("c0", c0t)) if t is not None]
     named += list(layer.named_parameters())
-    grads = torch.autograd.grad(loss, [t for _, t in named], allow_unused=True)
+    grads = torch.autograd.grad(loss, [t for _, t in named], allow_unused=True,
+                                create_graph=second)
     gs = {n: np.zeros(tuple(t.shape)) if g is None else g.detach().numpy().astype(np.float64)
           for (n, t), g in zip(named, grads, strict=True)}
+    if second:
+        total = sum((g * torch.tensor(_second_weight(n, tuple(g.shape)))).sum()
+                    for (n, _), g in zip(named, grads, strict=True) if g is not None)
+        hs = torch.autograd.grad(total, [t for _, t in named], allow_unused=True)
+        gs.update({"2:" + n: np.zeros(tuple(t.shape)) if h is None else fg._torch_np(h)
+                   for (n, t), h in zip(named, hs, strict=True)})
     outs = [out.detach().numpy(), h_n.detach().numpy()] + (
         [] if c_n is None else [c_n.detach().numpy()])
     return [o.astype(np.float64) for o in outs], gs
@@ -332,14 +352,18 @@ def soak_rnn(n, seed, tally, stats):
         state = {k: np.array(v, dtype=np.float64) for k, v in init.state_dict().items()}
         state = {k: v.astype(cfg["dtype"]) for k, v in state.items()}
         err_a = err_b = None
+        # second derivatives too where both sides have them: PyTorch's kinds on the unrolled
+        # path in float64 (the fused path is first order only, by design)
+        second = against_torch and not cfg["fused"] and cfg["dtype"] == "float64"
+        stats["second derivatives: layers unrolled vs PyTorch"] += second
         try:
             res_a = run_mg(cfg, _mg_layer(cfg, cfg["fused"] if against_torch else True, state),
-                           x, h0, c0, weights)
+                           x, h0, c0, weights, second)
         except Exception as err:  # noqa: BLE001 - every error is a finding here
             err_a = f"{type(err).__name__}: {err}"
         try:
             if against_torch:
-                res_b = run_torch(cfg, state, x, h0, c0, weights)
+                res_b = run_torch(cfg, state, x, h0, c0, weights, second)
             else:
                 res_b = run_mg(cfg, _mg_layer(cfg, False, state), x, h0, c0, weights)
         except Exception as err:  # noqa: BLE001
@@ -367,7 +391,9 @@ def soak_rnn(n, seed, tally, stats):
         for name in grads_a:
             msg = _compare(grads_a[name], grads_b[name], cfg["dtype"])
             if msg:
-                tally.add(f"rnn grad-{label}", cfg["kind"], size, f"{text}\nd/d{name}: {msg}")
+                order = "grad2" if name.startswith("2:") else "grad"
+                tally.add(f"rnn {order}-{label}", cfg["kind"], size,
+                          f"{text}\nd/d{name}: {msg}")
 
 
 # ---- the known bugs (issue 14, being fixed now): probes, reported apart --------------------
@@ -489,7 +515,8 @@ def report(stats, tally, seconds):
                 "invalid-argument probes", "invalid-argument probes: both raise",
                 "invalid-argument probes: both accept",
                 "layer configurations", "layers compared torch",
-                "layers compared fused-vs-unrolled"):
+                "layers compared fused-vs-unrolled",
+                "second derivatives: layers unrolled vs PyTorch"):
         print(f"  {key:42s} {stats[key]:8d}")
     ops = sorted((k[3:], v) for k, v in stats.items() if k.startswith("op "))
     print("  ops by name: " + ", ".join(f"{k} {v}" for k, v in ops))
