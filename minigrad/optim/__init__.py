@@ -1,6 +1,7 @@
 """Optimizers with PyTorch's names, arguments, formulas and ``param_groups``: SGD (momentum,
 dampening, Nesterov, weight decay), Adam and AdamW (AMSGrad; maximize)."""
 
+from . import lr_scheduler
 from .adam import Adam
 from .adamw import AdamW
 from .optimizer import Optimizer
