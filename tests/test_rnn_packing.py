@@ -100,21 +100,24 @@ def test_packing_refuses_bad_input():
 
 
 @pytest.mark.parametrize("layer", ["LSTM", "GRU", "RNN"])
-@pytest.mark.parametrize("batch_first", [False, True])
-def test_a_packed_batch_gives_what_lengths_gives(layer, batch_first):
+@pytest.mark.parametrize("batch_first, lengths", [(False, [2, 5, 3]), (True, [2, 5, 3]),
+                                                  (False, [5, 3, 3]), (True, [4, 2, 1])])
+def test_a_packed_batch_gives_what_lengths_gives(layer, batch_first, lengths):
     mg.manual_seed(0)
     rnn = getattr(tnn, layer)(3, 4, num_layers=2, bidirectional=True, batch_first=batch_first)
     x = mg.randn(*((3, 5, 3) if batch_first else (5, 3, 3)), dtype=mg.float32)
-    lengths = [2, 5, 3]
     h0 = mg.randn(4, 3, 4)
     hx = (h0, h0 * 0.5) if layer == "LSTM" else h0
     want_out, want_h = rnn(x, hx, lengths=lengths)
-    packed = pack_padded_sequence(x, lengths, batch_first=batch_first, enforce_sorted=False)
+    in_order = lengths == sorted(lengths, reverse=True)
+    packed = pack_padded_sequence(x, lengths, batch_first=batch_first,
+                                  enforce_sorted=in_order)
     out, h = rnn(packed, hx)
     assert isinstance(out, PackedSequence)
     assert out.sorted_indices is packed.sorted_indices
     assert out.batch_sizes.tolist() == packed.batch_sizes.tolist()
-    padded, got_lengths = pad_packed_sequence(out, batch_first=batch_first)
+    padded, got_lengths = pad_packed_sequence(out, batch_first=batch_first,
+                                              total_length=5)
     assert got_lengths.tolist() == lengths
     np.testing.assert_allclose(padded.data, want_out.data, rtol=1e-6, atol=1e-7)
     for got, want in zip(h if layer == "LSTM" else [h], want_h if layer == "LSTM" else [want_h],
