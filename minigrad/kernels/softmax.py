@@ -4,8 +4,10 @@ entropy with class-index targets) forward and backward.
 
 numba's ``np.exp`` is a scalar libm call that stops a loop from vectorising; float32 rows use
 ``exp32`` below instead (Cephes' range reduction and degree-6 polynomial with fused multiply-adds,
-branch-free: it vectorises; relative error < 1e-7 over the whole float32 range, denormal results
-included; exp(inf) = inf, exp(-inf) = 0, NaN stays NaN). float64 rows keep ``np.exp``.
+branch-free: it vectorises; relative error < 1.5e-7 over the float32 range, denormal results
+included; exp(inf) = inf, exp(-inf) = 0, NaN stays NaN), or ``exp32_nonpositive`` where every
+argument is x - max(row) with a finite maximum (about a third fewer vector operations).
+float64 rows keep ``np.exp``.
 
 Row maxima and sums run in ``LANES`` independent partial results held in local variables (the
 vectoriser may not reorder one running sum without fastmath, and does not vectorise partial sums
