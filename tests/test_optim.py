@@ -344,3 +344,25 @@ def test_optimizer_state_dict_saves_and_loads(tmp_path):
     opt2 = optim.Adam([_param()], lr=0.5)
     opt2.load_state_dict(mg.load(path))
     assert opt2.lr == 0.01 and opt2.state_dict()["state"][0]["step"] == 1
+
+
+def test_a_graph_that_saved_a_parameter_refuses_backward_after_the_step():
+    p = _param()
+    opt = optim.SGD([p], lr=0.1)
+    loss = (p * p).sum()  # mul saves p
+    p.grad = mg.tensor(GRADS[0])
+    opt.step()
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        loss.backward()
+
+
+def test_clip_grad_norm_scales_in_place_and_bumps_the_gradient_version():
+    p = nn.Parameter(np.ones(3, dtype=np.float32))
+    p.grad = mg.tensor(np.full(3, 10.0, dtype=np.float32))
+    g, v = p.grad, p.grad._version
+    total = nn.utils.clip_grad_norm_([p], 1.0)
+    assert total == pytest.approx(math.sqrt(300.0))
+    assert p.grad is g and g._version == v + 1
+    np.testing.assert_allclose(g.data, 10.0 / (math.sqrt(300.0) + 1e-6), rtol=1e-6)
+    nn.utils.clip_grad_norm_([p], 10.0)  # already within: nothing edited
+    assert g._version == v + 1

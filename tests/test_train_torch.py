@@ -171,3 +171,4 @@ def test_embedding_padding_idx_like_torch(padding_idx):
     for bad in (5, -6):
         with pytest.raises(ValueError, match=r"padding_idx must lie in \[-5, 5\)"):
             F.embedding(idx, ours, padding_idx=bad)
+
