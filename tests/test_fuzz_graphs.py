@@ -36,7 +36,7 @@ def _draw_graph(data, mode, max_steps=6):
     return graph
 
 
-@settings(max_examples=_examples(100))
+@settings(max_examples=_examples(200))
 @given(st.data())
 def test_graphs_against_numpy_and_central_differences(data):
     graph = _draw_graph(data, "smooth")
@@ -44,7 +44,7 @@ def test_graphs_against_numpy_and_central_differences(data):
     assert not found, _report(graph, found)
 
 
-@settings(max_examples=_examples(60))
+@settings(max_examples=_examples(120))
 @given(st.data())
 def test_grid_graphs_against_numpy_and_central_differences(data):
     """Leaves on a grid of halves: exact zeros, equal entries, x ** 0 where the ops are still
@@ -54,7 +54,7 @@ def test_grid_graphs_against_numpy_and_central_differences(data):
     assert not found, _report(graph, found)
 
 
-@settings(max_examples=_examples(100))
+@settings(max_examples=_examples(200))
 @given(st.data(), st.sampled_from(["smooth", "grid"]))
 def test_graphs_against_torch(data, mode):
     pytest.importorskip("torch")
@@ -63,7 +63,7 @@ def test_graphs_against_torch(data, mode):
     assert not found, _report(graph, found)
 
 
-@settings(max_examples=_examples(100))
+@settings(max_examples=_examples(200))
 @given(st.data())
 def test_graphs_at_kinks_against_torch(data):
     """Ties in max/amax/maximum, zeros under abs/relu/leaky_relu, values on clamp bounds: no
@@ -82,9 +82,9 @@ def _have_torch():
     return True
 
 
-@pytest.mark.parametrize("block", range(6))
+@pytest.mark.parametrize("block", range(10))
 def test_seeded_graphs(block):
-    """Plain seeded graphs (the soak's generator, its first 6 x 40 seeds): every check that
+    """Plain seeded graphs (the soak's generator, its first 10 x 40 seeds): every check that
     applies to each, PyTorch included when installed."""
     with_torch = _have_torch()
     for seed in range(40 * block, 40 * block + 40):
