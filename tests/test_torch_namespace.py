@@ -254,3 +254,29 @@ def test_top_level_shims_against_pytorch():
     assert indices.tolist() == t_indices.tolist()
     np.testing.assert_allclose(torch.mm(torch.tensor(a[0]), torch.tensor(a[1])).data,
                                pt.mm(pt.tensor(a[0]), pt.tensor(a[1])).numpy(), rtol=1e-12)
+
+
+class _Payload:
+    def __reduce__(self):
+        import os
+        return (os.getcwd, ())
+
+
+def test_load_refuses_functions_it_was_not_told_about(tmp_path):
+    path = tmp_path / "payload.pt"
+    torch.save({"x": _Payload()}, path)  # not plain data: pickled
+    with pytest.raises(pickle.UnpicklingError, match="refuses to rebuild .*getcwd"):
+        torch.load(path)
+
+
+def test_numpy_dtypes_and_builtin_containers_load(tmp_path):
+    model = nn.Linear(2, 2)
+    model.kind = np.dtype("float32")
+    model.seen = {1, 2}
+    model.window = slice(1, 3)
+    path = tmp_path / "m.pt"
+    torch.save(model, path)
+    with torch.serialization.safe_globals([nn.Linear]):
+        loaded = torch.load(path)
+    assert loaded.kind == np.float32 and loaded.seen == {1, 2}
+    assert loaded.window == slice(1, 3)

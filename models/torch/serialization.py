@@ -134,13 +134,15 @@ class _Unpickler(pickle.Unpickler):
         self.arrays, self.weights_only, self._made = arrays, weights_only, {}
 
     def find_class(self, module, name):
-        found = super().find_class(module, name)
         if not self.weights_only:
-            return found
+            return super().find_class(module, name)
         allowed = list(_ALWAYS) + _allowed + [e for group in _scoped for e in group]
-        if any(found is a for a in allowed) or (module == "builtins" and name in {
-                "set", "frozenset", "slice", "range", "complex"}):
-            return found
+        names = {f"{getattr(a, '__module__', '')}.{getattr(a, '__qualname__', '')}"
+                 for a in allowed}
+        if f"{module}.{name}" in names:  # checked by name first: nothing else is imported
+            found = super().find_class(module, name)
+            if any(found is a for a in allowed):
+                return found
         raise pickle.UnpicklingError(
             f"load: weights_only=True refuses to rebuild {module}.{name}; if you trust this "
             f"file, allow it with torch.serialization.safe_globals([{name}]) (or "
