@@ -11,20 +11,11 @@ import types
 import numpy as np
 import pytest
 
+from models.torch.rewrite import main as rewrite_main
+from models.torch.rewrite import rewrite_imports
+
 PROGRAM = pathlib.Path(__file__).resolve().parent / "torch_programs" / "tiny_lm.py"
 VOCAB, SIZE = 12, 12  # tied weights: the embedding size is the hidden size
-
-
-def rewrite_imports(source):
-    """The mechanical rewrite of the README's "Coming from PyTorch": torch's module paths
-    become models.torch's, bound to the same names. Nothing else changes."""
-    rules = [(r"^(\s*)import torch$", r"\1import models.torch as torch"),
-             (r"^(\s*)import torch\.([\w.]+) as ", r"\1import models.torch.\2 as "),
-             (r"^(\s*)import torch\.([\w.]+)$", r"\1import models.torch.\2"),
-             (r"^(\s*)from torch(\.[\w.]+)? import ", r"\1from models.torch\2 import ")]
-    for pattern, replacement in rules:
-        source = re.sub(pattern, replacement, source, flags=re.M)
-    return source
 
 
 def load_program(name, source):
@@ -48,15 +39,25 @@ def program():
     sys.modules.pop("tiny_lm_minigrad", None)
 
 
-def test_the_rewrite_touches_only_imports():
+def test_the_rewrite_touches_only_imports(tmp_path, capsys):
     source = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n" \
              "from torch import optim\nfrom torch.nn.utils.rnn import pad_sequence\n" \
-             "import torch.onnx\nx = torch.zeros(2)  # import torch in a comment stays\n"
-    assert rewrite_imports(source).splitlines() == [
+             "import torch.onnx\nx = torch.zeros(2)  # import torch in a comment stays\n" \
+             "    import torch  # indented, with a comment\nimport torchvision\n"
+    expected = [
         "import models.torch as torch", "import models.torch.nn as nn",
         "import models.torch.nn.functional as F", "from models.torch import optim",
         "from models.torch.nn.utils.rnn import pad_sequence", "import models.torch.onnx",
-        "x = torch.zeros(2)  # import torch in a comment stays"]
+        "x = torch.zeros(2)  # import torch in a comment stays",
+        "    import models.torch as torch  # indented, with a comment", "import torchvision"]
+    assert rewrite_imports(source).splitlines() == expected
+    program = tmp_path / "program.py"
+    program.write_text(source)
+    assert rewrite_main([str(program)]) == 0
+    assert capsys.readouterr().out.splitlines() == expected
+    assert rewrite_main([]) == 2
+    with pytest.raises(TypeError, match="expected the program's text"):
+        rewrite_imports(b"import torch")
 
 
 @pytest.mark.parametrize("kind, optimizer", [("LSTM", "sgd"), ("GRU", "adamw"),
