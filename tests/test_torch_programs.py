@@ -125,7 +125,7 @@ def _copy_weights(torch_model, model):
 
 
 @pytest.mark.parametrize("kind, optimizer", [("LSTM", "sgd"), ("GRU", "adamw"),
-                                             ("relu", "sgd")])
+                                             ("relu", "sgd"), ("tanh", "adamw")])
 def test_the_same_losses_as_pytorch(program, torch_program, kind, optimizer):
     import torch
 
