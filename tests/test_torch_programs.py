@@ -165,3 +165,26 @@ def test_the_program_needs_no_pytorch():
     rewritten = rewrite_imports(PROGRAM.read_text())
     assert not re.search(r"^\s*(import|from) torch\b", rewritten, flags=re.M)
     assert importlib.util.find_spec("models.torch") is not None
+
+
+def test_the_whole_program_is_valid_pytorch(torch_program, tmp_path):
+    """Everything the minigrad run does, under PyTorch itself (so the program is PyTorch's
+    dialect, not ours): train, evaluate, both checkpoints, sampling, the packed classifier."""
+    import torch
+
+    torch.manual_seed(0)
+    data = torch_program.batchify(torch_program.corpus(VOCAB, 200, seed=1), 4)
+    model = torch_program.TinyLM("LSTM", VOCAB, SIZE).to(torch_program.device)
+    opt, scheduler, losses = torch_program.train(model, data)
+    after = torch_program.evaluate(model, data)
+    _, fresh, whole = torch_program.save_and_restore(model, opt, scheduler,
+                                                     str(tmp_path / "lm.pt"), "LSTM", VOCAB,
+                                                     SIZE)
+    assert torch_program.evaluate(fresh, data) == pytest.approx(after, rel=1e-6)
+    assert torch_program.evaluate(whole, data) == pytest.approx(after, rel=1e-6)
+    assert len(torch_program.sample(model, 5)) == 5
+    tokens, lengths, labels = _classifier_batch()
+    classifier = torch_program.Classifier(VOCAB, 6, 3)
+    assert len(torch_program.train_classifier(classifier, torch.tensor(tokens),
+                                              torch.tensor(lengths), torch.tensor(labels),
+                                              steps=2)) == 2
