@@ -280,3 +280,33 @@ def test_numpy_dtypes_and_builtin_containers_load(tmp_path):
         loaded = torch.load(path)
     assert loaded.kind == np.float32 and loaded.seen == {1, 2}
     assert loaded.window == slice(1, 3)
+
+
+def test_autograd_module():
+    x = torch.autograd.Variable(torch.tensor([1.0, 2.0]), requires_grad=True)
+    assert isinstance(x, torch.Tensor) and x.requires_grad
+    assert torch.autograd.Variable([1.0]).tolist() == [1.0]
+    (g,) = torch.autograd.grad((x * x).sum(), x)
+    assert g.tolist() == [2.0, 4.0]
+    torch.autograd.backward([(x * 3).sum()])
+    assert x.grad.tolist() == [3.0, 3.0]
+    with torch.autograd.set_detect_anomaly(True):
+        with pytest.raises(FloatingPointError, match="log"), np.errstate(invalid="ignore"):
+            torch.log(torch.tensor([-1.0], requires_grad=True))
+    with torch.autograd.set_detect_anomaly(False), np.errstate(invalid="ignore"):
+        assert np.isnan(torch.log(torch.tensor([-1.0], requires_grad=True)).item())
+    with torch.autograd.no_grad():
+        assert not (x * 2).requires_grad
+
+
+def test_autograd_grad_like_pytorch():
+    pt = pytest.importorskip("torch")
+    a = np.array([0.5, -1.5, 2.0])
+    tx = pt.tensor(a, requires_grad=True)
+    mx = torch.tensor(a, requires_grad=True)
+    (tg,) = pt.autograd.grad((tx.tanh() ** 2).sum(), tx, create_graph=True)
+    (mg_,) = torch.autograd.grad((mx.tanh() ** 2).sum(), mx, create_graph=True)
+    np.testing.assert_allclose(mg_.data, tg.detach().numpy(), rtol=1e-12)
+    (th,) = pt.autograd.grad(tg.sum(), tx)
+    (mh,) = torch.autograd.grad(mg_.sum(), mx)
+    np.testing.assert_allclose(mh.data, th.numpy(), rtol=1e-10)

@@ -28,7 +28,17 @@ globals().update({name: getattr(_mg, name) for name in dir(_mg)
 
 from minigrad.device import device  # noqa: E402
 
-from . import accelerator, backends, cuda, nn, onnx, optim, serialization, utils  # noqa: E402
+from . import (  # noqa: E402
+    accelerator,
+    autograd,
+    backends,
+    cuda,
+    nn,
+    onnx,
+    optim,
+    serialization,
+    utils,
+)
 from .functions import (  # noqa: E402
     allclose,
     argmax,
