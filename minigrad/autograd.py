@@ -6,6 +6,8 @@ Gradients are Tensors; with ``create_graph=True`` the backward rules run with re
 the gradients themselves can be differentiated again.
 """
 
+import sys
+
 import numpy as np
 
 from .grad_mode import STATE, set_grad_enabled
@@ -59,8 +61,10 @@ def _seed(output, gradient, who):
 
 
 def _run(roots, seeds, retain_graph, create_graph, capture=None):
-    """Propagate ``seeds`` from ``roots``. Leaves get ``.grad`` accumulated unless ``capture``
-    (a dict id -> None of wanted tensors) is given; then the wanted gradients are returned."""
+    """Propagate ``seeds`` from ``roots``. Without ``capture``, returns the list of
+    ``(tensor, gradient)`` pairs to accumulate into ``.grad`` (``_write_leaves``) once the whole
+    pass has succeeded; with ``capture`` (a dict id -> None of wanted tensors), returns it with
+    the wanted gradients filled in."""
     order = topological_order(roots)
     wanted = None
     if capture is not None:
@@ -152,9 +156,19 @@ def _run(roots, seeds, retain_graph, create_graph, capture=None):
                     grads[k] = prev + ig
                 else:
                     grads[k] = Tensor._wrap(prev.data + ig.data)
-        for t, g in staged:
-            _accumulate_leaf(t, g, create_graph)
+    if collect:
+        return staged
     return capture
+
+
+def _write_leaves(staged, create_graph):
+    """Accumulate the staged ``(tensor, gradient)`` pairs into ``.grad``. Called after ``_run``
+    has returned, so that only this frame and the list reach a gradient (``_exclusive``)."""
+    staged.reverse()
+    with set_grad_enabled(create_graph):
+        while staged:  # popped: the list keeps no reference to a gradient it hands on
+            t, g = staged.pop()
+            _accumulate_leaf(t, g, create_graph)
 
 
 def _densify(g, parts, t):
@@ -173,11 +187,29 @@ def _check_hook_result(new, t):
     return new
 
 
+def _exclusive(g, t):
+    """True when nothing but the engine's own references reach the gradient ``g`` and its array
+    (a fresh result of a backward rule): ``.grad`` may then take that array instead of a copy.
+    Counted references: ``_write_leaves``'s local, ``_accumulate_leaf``'s parameter, this
+    function's parameter and getrefcount's argument for ``g``; ``g.data``, the local ``a`` and
+    getrefcount's argument for its array.
+    An array that is a view, shared by another tensor (add's rule hands one gradient to both
+    inputs), kept by a hook or given by the caller (``backward(gradient=...)``) is copied."""
+    a = g.data
+    return (a.dtype == t.dtype and a.base is None and a.flags.writeable and a.flags.owndata
+            and sys.getrefcount(g) <= 4 and sys.getrefcount(a) <= 3)
+
+
 def _accumulate_leaf(t, g, create_graph):
     # Without create_graph only g's array is read below: no detached copy of g is needed.
     if t.grad is None:
         # Own the buffer: later in-place accumulation must not write into a graph value.
-        t.grad = g if create_graph else Tensor._wrap(np.array(g.data, dtype=t.dtype))
+        if create_graph:
+            t.grad = g
+        elif _exclusive(g, t):
+            t.grad = Tensor._wrap(g.data)  # the rule's fresh array, as PyTorch takes it
+        else:
+            t.grad = Tensor._wrap(np.array(g.data, dtype=t.dtype))
     elif create_graph:
         t.grad = t.grad + g
     elif t.grad.requires_grad or not t.grad.data.flags.writeable:
@@ -212,7 +244,7 @@ def backward(tensors, grad_tensors=None, retain_graph=False, create_graph=False,
             if got[id(t)] is not None:
                 _accumulate_leaf(t, got[id(t)], create_graph)
         return
-    _run(roots, seeds, retain_graph, create_graph)
+    _write_leaves(_run(roots, seeds, retain_graph, create_graph), create_graph)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,

@@ -418,3 +418,50 @@ def test_many_slices_of_one_tensor_sum_their_gradients(rng):
     loss(x32).backward()
     assert x32.grad.dtype == np.float32
     np.testing.assert_allclose(x32.grad.data, expected, rtol=1e-5)
+
+
+# ---- .grad takes a fresh gradient array instead of copying it, never a shared one -----------
+def test_leaf_grads_never_alias_each_other_or_the_callers_arrays():
+    a = mg.tensor([1.0, 2.0], requires_grad=True)
+    b = mg.tensor([3.0, 4.0], requires_grad=True)
+    (a + b).sum().backward()  # add's rule hands one gradient to both inputs
+    assert not np.shares_memory(a.grad.data, b.grad.data)
+    a.grad.data[0] = 99.0
+    assert b.grad.data[0] == 1.0
+    seed = mg.tensor([1.0, 1.0])
+    c = mg.tensor([1.0, 2.0], requires_grad=True)
+    c.backward(seed)
+    assert not np.shares_memory(c.grad.data, seed.data)
+    kept = []
+    d = mg.tensor([1.0, 2.0], requires_grad=True)
+    d.register_hook(lambda g: kept.append(g))
+    (d * 2).sum().backward()
+    assert not np.shares_memory(d.grad.data, kept[0].data)
+    h = a * 2
+    h.retain_grad()
+    e = h + 0  # the same gradient reaches h (retained) and then a
+    a.grad = None
+    e.sum().backward()
+    assert not np.shares_memory(a.grad.data, h.grad.data)
+
+
+def test_leaf_grad_takes_the_rules_fresh_array():
+    seen = {}
+    prim = mg.Primitive("test_fresh_gradient")
+    prim.def_forward(lambda x: x * 3.0)
+
+    @prim.def_backward
+    def _backward(ctx, g):
+        out = mg.tensor(g.data * 3.0)
+        seen["id"] = id(out.data)
+        return (out,)
+
+    try:
+        x = mg.tensor([1.0, 2.0], requires_grad=True)
+        mg.bind(prim, x).sum().backward()
+        assert id(x.grad.data) == seen["id"]
+        np.testing.assert_array_equal(x.grad.data, [3.0, 3.0])
+        mg.bind(prim, x).sum().backward()  # accumulates into it
+        np.testing.assert_array_equal(x.grad.data, [6.0, 6.0])
+    finally:
+        del mg.REGISTRY["test_fresh_gradient"]
