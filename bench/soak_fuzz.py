@@ -79,12 +79,14 @@ def soak_graphs(n, seed, with_found, tally, stats):
     avoid = set() if with_found else None
     for i in tqdm(range(n), desc="graphs", unit="graph", mininterval=2.0):
         mode = modes[i % len(modes)]
-        graph = fg.random_graph(fg.RngChooser([seed, i]), mode=mode, avoid=avoid)
+        dtype = "float32" if i // 10 % 5 == 4 else "float64"   # a fifth (every mode) float32
+        graph = fg.random_graph(fg.RngChooser([seed, i]), mode=mode, avoid=avoid, dtype=dtype)
         if graph is None:
             stats["graphs skipped (nothing generated)"] += 1
             continue
         stats["graphs"] += 1
         stats[f"graphs ({mode})"] += 1
+        stats[f"graphs ({dtype})"] += 1
         stats["ops"] += len(graph.steps)
         stats["ops at a kink (ties mode)"] += len(graph.kinks)
         for name in graph.ops:
@@ -101,7 +103,7 @@ def soak_graphs(n, seed, with_found, tally, stats):
         for m in found:
             what = ",".join(sorted(set(graph.ops)))
             tally.add(m.kind, what, len(graph.steps) * 100 + sum(v.size for v in graph.leaves),
-                      f"seed [{seed}, {i}] mode {mode}: {m}\n{graph.describe()}")
+                      f"seed [{seed}, {i}] mode {mode} {dtype}: {m}\n{graph.describe()}")
 
 
 # ---- invalid arguments: both libraries must raise ------------------------------------------
@@ -509,7 +511,7 @@ def known_probes():
 def report(stats, tally, seconds):
     print()
     print(f"soak finished in {seconds:.0f} s; torch {'installed' if torch else 'NOT installed'}")
-    for key in ("graphs", "graphs (smooth)", "graphs (grid)", "graphs (ties)",
+    for key in ("graphs", "graphs (smooth)", "graphs (grid)", "graphs (ties)", "graphs (float32)",
                 "graphs skipped (nothing generated)", "ops", "ops at a kink (ties mode)",
                 "graphs checked by central differences", "graphs checked against PyTorch",
                 "invalid-argument probes", "invalid-argument probes: both raise",

@@ -97,13 +97,15 @@ class Graph:
     steps: list
     outputs: list                    # node ids
     mode: str = "smooth"
+    dtype: str = "float64"           # of every leaf; float32 graphs skip central differences
     kinks: list = dataclasses.field(default_factory=list)   # op names used at a kink
     conventions: list = dataclasses.field(default_factory=list)   # gradients by convention
 
     @property
     def central_ok(self):
         """Are central differences meaningful for this graph?"""
-        return self.mode != "ties" and not self.kinks and not self.conventions
+        return (self.mode != "ties" and self.dtype == "float64" and not self.kinks
+                and not self.conventions)
 
     @property
     def ops(self):
@@ -1165,10 +1167,14 @@ def _matmul_ok(x, v):
 
 
 def random_graph(ch, mode="smooth", max_steps=8, first_op=None, n_steps=None, ops=None,
-                 avoid=None):
+                 avoid=None, dtype="float64"):
     """A random graph (or None when the draws led nowhere). avoid: the names in ``FOUND`` not
-    to generate (default: all of them)."""
-    return Generator(ch, mode, max_steps, ops=ops, avoid=avoid).build(first_op, n_steps)
+    to generate (default: all of them). dtype: of the leaves (float32: no central
+    differences, looser tolerances)."""
+    graph = Generator(ch, mode, max_steps, ops=ops, avoid=avoid).build(first_op, n_steps)
+    if graph is not None:
+        graph.dtype = dtype
+    return graph
 
 
 # ---- running and checking ------------------------------------------------------------------
@@ -1199,13 +1205,14 @@ def _place(nodes, step, outs):
 
 
 def mg_leaves(graph):
-    return [mg.tensor(v.copy(), dtype=mg.float64, requires_grad=g)
+    return [mg.tensor(v.astype(graph.dtype), requires_grad=g)
             for v, g in zip(graph.leaves, graph.grad_leaves, strict=True)]
 
 
 def torch_leaves(graph):
     torch = _torch()
-    return [torch.tensor(v.copy(), dtype=torch.float64, requires_grad=g)
+    dt = getattr(torch, graph.dtype)
+    return [torch.tensor(v.copy(), dtype=dt, requires_grad=g)
             for v, g in zip(graph.leaves, graph.grad_leaves, strict=True)]
 
 
@@ -1262,7 +1269,7 @@ def _mg_grads(graph, leaves, outs, vs, create_graph):
     live = [(o, v) for o, v in zip(outs, vs, strict=True) if o.requires_grad]
     if not live:
         return gl, [None] * len(gl), None
-    total = sum((o * mg.tensor(v)).sum() for o, v in live)
+    total = sum((o * mg.tensor(v, dtype=o.dtype)).sum() for o, v in live)
     gs = mg.grad(total, gl, create_graph=create_graph, allow_unused=True)
     return gl, list(gs), total
 
@@ -1274,17 +1281,17 @@ def mg_derivatives(graph, vs, ws):
     nodes = run(graph, "mg", leaves)
     outs = [nodes[o] for o in graph.outputs]
     gl, gs, _ = _mg_grads(graph, leaves, outs, vs, create_graph=True)
-    first = [np.zeros(t.shape) if g is None else g.data.copy() for t, g in zip(gl, gs,
-                                                                               strict=True)]
+    first = [np.zeros(t.shape, t.dtype) if g is None else g.data.copy()
+             for t, g in zip(gl, gs, strict=True)]
     live = [(g, w) for g, w in zip(gs, ws, strict=True) if g is not None and g.requires_grad]
     if live:
-        total = sum((g * mg.tensor(w)).sum() for g, w in live)
+        total = sum((g * mg.tensor(w, dtype=g.dtype)).sum() for g, w in live)
         hs = mg.grad(total, gl, allow_unused=True)
     else:
         hs = [None] * len(gl)
-    second = [np.zeros(t.shape) if h is None else h.data.copy() for t, h in zip(gl, hs,
-                                                                                strict=True)]
-    return [o.data.copy() for o in outs], first, second
+    second = [np.zeros(t.shape, t.dtype) if h is None else h.data.copy()
+              for t, h in zip(gl, hs, strict=True)]
+    return [o.data.copy() for o in outs], first, second, [str(o.dtype) for o in outs]
 
 
 def _torch_np(t):
@@ -1303,7 +1310,7 @@ def torch_derivatives(graph, vs, ws):
     gl = [t for t, g in zip(leaves, graph.grad_leaves, strict=True) if g]
     live = [(o, v) for o, v in zip(outs, vs, strict=True) if o.requires_grad]
     if live:
-        total = sum((o * torch.tensor(v)).sum() for o, v in live)
+        total = sum((o * torch.tensor(v, dtype=o.dtype)).sum() for o, v in live)
         gs = torch.autograd.grad(total, gl, create_graph=True, allow_unused=True)
     else:
         gs = [None] * len(gl)
@@ -1311,13 +1318,14 @@ def torch_derivatives(graph, vs, ws):
              for t, g in zip(gl, gs, strict=True)]
     live = [(g, w) for g, w in zip(gs, ws, strict=True) if g is not None and g.requires_grad]
     if live:
-        total = sum((g * torch.tensor(w)).sum() for g, w in live)
+        total = sum((g * torch.tensor(w, dtype=g.dtype)).sum() for g, w in live)
         hs = torch.autograd.grad(total, gl, allow_unused=True)
     else:
         hs = [None] * len(gl)
     second = [np.zeros(t.shape) if h is None else _torch_np(h)
               for t, h in zip(gl, hs, strict=True)]
-    return [_torch_np(o) for o in outs], first, second
+    return ([_torch_np(o) for o in outs], first, second,
+            [str(o.dtype).replace("torch.", "") for o in outs])
 
 
 def _attempt(fn):
@@ -1325,6 +1333,21 @@ def _attempt(fn):
         return fn(), None
     except Exception as err:  # noqa: BLE001 - every error is a finding here
         return None, f"{type(err).__name__}: {err}"
+
+
+def _dtype_checks(graph, ours):
+    """Every float output in the graph's dtype, every gradient in its leaf's dtype (README:
+    a gradient always has the dtype of its tensor; scalars never widen a tensor)."""
+    found = []
+    for k, dt in enumerate(ours[3]):
+        if dt not in (graph.dtype, "int64"):
+            found.append(Mismatch("dtype", f"output {k} is {dt}, the graph is {graph.dtype}"))
+    for kind, arrays in (("gradient", ours[1]), ("second derivative", ours[2])):
+        for k, a in enumerate(arrays):
+            if a.dtype != np.dtype(graph.dtype):
+                found.append(Mismatch("dtype", f"{kind} of leaf {k} is {a.dtype}, the leaf is "
+                                               f"{graph.dtype}"))
+    return found
 
 
 def check_graph(graph, with_torch=False, central=True, numpy_check=True, rtol=1e-9,
@@ -1336,14 +1359,18 @@ def check_graph(graph, with_torch=False, central=True, numpy_check=True, rtol=1e
     (float64 central differences; only meaningful on smooth graphs).
     """
     found = []
+    if graph.dtype == "float32":
+        rtol, atol = max(rtol, 2e-3), max(atol, 2e-4)   # float32: rounding, loosely
     grad_shapes = [v.shape for v, g in zip(graph.leaves, graph.grad_leaves, strict=True) if g]
     rng = np.random.default_rng(len(graph.steps))
     vs = [rng.standard_normal(s) for s in output_shapes(graph)]
     ws = [rng.standard_normal(s) for s in grad_shapes]
     ours, err_mg = _attempt(lambda: mg_derivatives(graph, vs, ws))
+    if ours is not None:
+        found += _dtype_checks(graph, ours)
     if numpy_check and ours is not None:
         for k, (a, b) in enumerate(zip(ours[0], numpy_values(graph), strict=True)):
-            msg = _close(a, b, 1e-8, 1e-10)
+            msg = _close(a, b, max(rtol * 10, 1e-8), max(atol * 10, 1e-10))
             if msg:
                 found.append(Mismatch("value-numpy", f"output {k}: {msg}"))
     if with_torch:
@@ -1355,6 +1382,8 @@ def check_graph(graph, with_torch=False, central=True, numpy_check=True, rtol=1e
         elif err_torch:
             found.append(Mismatch("error-torch", err_torch))
         else:
+            if ours[3] != theirs[3]:
+                found.append(Mismatch("dtype-torch", f"outputs {ours[3]} vs {theirs[3]}"))
             for kind, a_list, b_list in (("value-torch", ours[0], theirs[0]),
                                          ("grad-torch", ours[1], theirs[1]),
                                          ("grad2-torch", ours[2], theirs[2])):

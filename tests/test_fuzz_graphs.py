@@ -82,6 +82,20 @@ def _have_torch():
     return True
 
 
+@settings(max_examples=_examples(80))
+@given(st.data(), st.sampled_from(["smooth", "grid", "ties"]))
+def test_float32_graphs_against_torch(data, mode):
+    """float32 leaves: values and derivatives against PyTorch's float32 (loosely), and every
+    output and gradient still float32 (no op may widen to float64 behind the user's back)."""
+    pytest.importorskip("torch")
+    graph = fg.random_graph(fg.HypothesisChooser(data), mode=mode, max_steps=6, dtype="float32")
+    if graph is None:
+        from hypothesis import reject
+        reject()
+    found = fg.check_graph(graph, with_torch=True, central=False)
+    assert not found, _report(graph, found)
+
+
 @pytest.mark.parametrize("block", range(10))
 def test_seeded_graphs(block):
     """Plain seeded graphs (the soak's generator, its first 10 x 40 seeds): every check that
