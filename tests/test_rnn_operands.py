@@ -163,3 +163,30 @@ def test_geometry_of_each_family():
         if fam.packed:
             w = np.ones((2, 3 * fam.vector_width(np.float32) + 1), np.float32)
             assert packed.pack(w, fam).size == 2 * fam.padded_cols(w.shape[1], np.float32)
+
+
+def test_pooled_outputs_are_reused_only_when_nothing_holds_them():
+    """``launch.pooled_empty``: a buffer comes back only once no array, view or Tensor refers
+    to it; what a layer returned (and its graph saved) is never written by the next call."""
+    from models.rnn.kernels import launch
+
+    launch.release_scratch()
+    a = launch.pooled_empty((5, 7), np.float32)
+    assert a.ctypes.data % 64 == 0
+    view = a[1:3]
+    del a
+    b = launch.pooled_empty((5, 7), np.float32)
+    assert not np.shares_memory(b, view)
+    del view, b
+    c = launch.pooled_empty((5, 7), np.float32)
+    d = launch.pooled_empty((5, 7), np.float32)
+    assert not np.shares_memory(c, d)
+    layer = models.GRU(3, 5, batch_first=True)
+    x = mg.tensor(np.ones((2, 4, 3), np.float32), requires_grad=True)
+    first, _ = layer(x)
+    kept = first.numpy().copy()
+    second, _ = layer(mg.tensor(np.full((2, 4, 3), 2.0, np.float32), requires_grad=True))
+    np.testing.assert_array_equal(first.numpy(), kept)
+    first.sum().backward()
+    assert np.isfinite(x.grad.numpy()).all()
+    launch.release_scratch()
