@@ -20,10 +20,12 @@ Three modes:
   on purpose; those graphs are compared with PyTorch only (its conventions at kinks: sign(0) = 0,
   relu'(0) = 0, ties of max/amax/maximum share the gradient, clamp passes it on the bounds).
 
-Exclusions, each marked ``issue 14`` where it is made, are the bugs known and being fixed now:
-abs and max(dim)/min/amax gradients at NaN inputs (no NaN is ever produced), transpose(0, 0) on
-0-d, index_select/chunk on empty tensors (no dim is ever empty), var with correction >= N,
-concat of one tensor, embedding padding_idx=-1, complex/object/string inputs, in-place ops.
+Exclusions, each marked ``issue 14`` where it is made, were the bugs known and being fixed when
+this was written: abs and max(dim)/min/amax gradients at NaN inputs (no NaN is ever produced),
+index_select/chunk on empty tensors (no dim is ever empty), var with correction >= N (its
+inf/NaN values are never generated), complex/object/string inputs, in-place ops. Fixed since
+(71c85fe) and enabled again: transpose(0, 0) of 0-d, concat/stack of one tensor, a negative
+embedding padding_idx.
 
 Every other op choice in a graph is free. Chooser: anything with ``integers(lo, hi)`` (inclusive
 bounds) and ``rng`` (a numpy Generator for the values); ``RngChooser`` and ``HypothesisChooser``.
@@ -658,11 +660,13 @@ def _():
 @op("transpose")
 def _():
     def make(ch, gen, x):
-        if x.ndim == 0:
-            return None  # issue 14: transpose(0, 0) on a 0-d tensor is known wrong: excluded
-        return {"d0": ch.integers(-x.ndim, x.ndim - 1), "d1": ch.integers(-x.ndim, x.ndim - 1)}, \
-            False
-    return (make, lambda x, d0, d1: np.swapaxes(x, d0, d1),
+        # issue 14: transpose(0, 0) of a 0-d tensor was a known bug, fixed in 71c85fe: enabled
+        nd = max(x.ndim, 1)
+        return {"d0": ch.integers(-nd, nd - 1), "d1": ch.integers(-nd, nd - 1)}, False
+
+    def np_run(x, d0, d1):
+        return x.copy() if x.ndim == 0 else np.swapaxes(x, d0, d1)
+    return (make, np_run,
             lambda x, d0, d1: x.transpose(d0, d1), lambda x, d0, d1: x.transpose(d0, d1))
 
 
@@ -832,8 +836,8 @@ def _():
         v = x.shape[0]
         shape = tuple(ch.integers(1, 3) for _ in range(ch.integers(0, 2)))
         indices = ch.rng.integers(0, v, size=shape)
-        # issue 14: padding_idx=-1 is known wrong (being fixed): only non-negative ones here
-        padding = ch.integers(0, v - 1) if coin(ch, 30) else None
+        # issue 14: a negative padding_idx was a known bug, fixed in 71c85fe: enabled
+        padding = ch.integers(-v, v - 1) if coin(ch, 30) else None
         return {"indices": indices, "padding_idx": padding}, False
 
     def np_run(x, indices, padding_idx):
@@ -849,7 +853,7 @@ def _():
 # joins and splits --------------------------------------------------------------------------
 @op("concat", 2)
 def _():
-    # issue 14: concat of a single tensor (it aliases its input) is known wrong: >= 2 tensors.
+    # (concat of a single tensor: the op "join_one")
     def make(ch, gen, a, b):
         return {"dim": gen.join_dim, "use_cat": coin(ch)}, False
 
@@ -857,6 +861,28 @@ def _():
         return (mg.cat if use_cat else mg.concat)([a, b], dim)
     return (make, lambda a, b, dim, use_cat: np.concatenate([a, b], axis=dim), mg_run,
             lambda a, b, dim, use_cat: _torch().cat([a, b], dim))
+
+
+@op("join_one")
+def _():
+    # issue 14: concat (and stack) of a single tensor aliased its input, a known bug fixed in
+    # 71c85fe: enabled
+    def make(ch, gen, x):
+        if x.ndim == 0:
+            return {"dim": ch.integers(-1, 0), "stack": True}, False
+        stack = coin(ch)
+        nd = x.ndim + 1 if stack else x.ndim
+        return {"dim": ch.integers(-nd, nd - 1), "stack": stack}, False
+
+    def np_run(x, dim, stack):
+        return np.expand_dims(x, dim) if stack else x.copy()
+
+    def mg_run(x, dim, stack):
+        return (mg.stack if stack else mg.concat)([x], dim)
+
+    def torch_run(x, dim, stack):
+        return (_torch().stack if stack else _torch().cat)([x], dim)
+    return make, np_run, mg_run, torch_run
 
 
 @op("stack", 2)
