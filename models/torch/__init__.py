@@ -10,7 +10,7 @@ Everything public in ``minigrad`` is here under the same name (``tensor``, ``zer
 ``Tensor``, ``no_grad``, ``manual_seed``, the dtype names ``long``, ``float``, ...), plus what
 PyTorch programs reach for at the top level: ``device``, ``cuda`` / ``backends.mps`` /
 ``accelerator`` (nothing available: minigrad runs on the CPU), ``save`` / ``load`` /
-``serialization`` (whole modules too, see ``models.torch.serialization``), ``nn`` (with
+``serialization`` (``mg.save`` / ``mg.load``: data only, never pickled), ``nn`` (with
 ``nn.LSTM`` / ``GRU`` / ``RNN`` that take ``PackedSequence``), ``optim`` (with
 ``lr_scheduler``) and the legacy constructors ``LongTensor`` / ``FloatTensor``.
 
