@@ -62,6 +62,7 @@ from .ops.elementwise import (
     tanh,
     where,
 )
+from .ops.gather import gather, scatter_add
 from .ops.index import embedding, index_select
 from .ops.linalg import bmm, matmul
 from .ops.reduce import (
@@ -77,6 +78,8 @@ from .ops.reduce import (
     sum,
     var,
 )
+from .ops.remainder import remainder
+from .ops.scan import cumsum
 from .ops.shape import (
     cat,
     chunk,
@@ -92,6 +95,8 @@ from .ops.shape import (
     transpose,
     unsqueeze,
 )
+from .ops.sort import argsort, sort
+from .ops.trig import cos, sin
 from .parallel import get_num_threads, set_num_threads
 from .primitive import REGISTRY, Primitive, bind
 from .random import manual_seed

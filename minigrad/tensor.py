@@ -173,6 +173,14 @@ class Tensor:
     def __int__(self):
         return int(self.item())
 
+    def __index__(self):
+        """The int of an integer (or bool) tensor with one element, so that ``seq[t]`` and
+        ``range(t)`` work; other tensors raise ``TypeError`` (as in PyTorch)."""
+        if self.data.dtype.kind not in "iub" or self.data.size != 1:
+            raise TypeError(f"__index__: only integer tensors of a single element can be "
+                            f"converted to an index, got shape {self.shape}, {self.dtype}")
+        return int(self.data.item())
+
     def __bool__(self):
         if self.data.size != 1:
             raise ValueError("the truth value of a tensor with more than one element is "
@@ -429,6 +437,19 @@ class Tensor:
 
     divide = div
 
+    def remainder(self, other):
+        """self % other with the divisor's sign (PyTorch's and Python's rule)."""
+        from .ops.remainder import remainder
+        return remainder(self, other)
+
+    def __mod__(self, other):
+        from .ops.remainder import remainder
+        return remainder(self, other)
+
+    def __rmod__(self, other):
+        from .ops.remainder import remainder
+        return remainder(other, self)
+
     def __pos__(self):
         return self
 
@@ -557,6 +578,44 @@ class Tensor:
         """Fill with zeros in place."""
         return self.fill_(0)
 
+    def _in_place_shape(self, name, recorded, direct):
+        """An in-place change of shape (``unsqueeze_``, ``squeeze_``): ``_in_place``'s rules
+        without its same-shape check. recorded(earlier) -> Tensor: the reshaped value out of
+        place; direct(array) -> array: a view of the same memory with the new shape."""
+        if STATE.grad_enabled and self.requires_grad:
+            if self._node is None:
+                raise RuntimeError(
+                    f"{name}: a leaf tensor that requires grad is being used in an in-place "
+                    "operation (refused, as in PyTorch); use the out-of-place form or edit "
+                    "it under mg.no_grad()")
+            last = self._version
+            earlier = primitive.stand_in(self)
+            primitive.rebind(self, earlier, recorded(earlier), last)
+            return self
+        self.data = direct(self.data)
+        self._bump_version()
+        return self
+
+    def unsqueeze_(self, dim):
+        """Insert a size-1 dim at ``dim``, in place (the same memory, a new shape)."""
+        d = _red.normalize_dims(dim, self.ndim + 1, "unsqueeze_")[0]
+        return self._in_place_shape("unsqueeze_", lambda e: _sh.unsqueeze(e, d),
+                                    lambda a: np.expand_dims(a, d))
+
+    def squeeze_(self, dim=None):
+        """Remove size-1 dims (all, or those of ``dim``: an int or a tuple), in place."""
+        if dim is None:
+            dims = tuple(i for i, s in enumerate(self.shape) if s == 1)
+        elif self.ndim == 0:
+            _red.normalize_dims(dim, 0, "squeeze_")
+            dims = ()
+        else:
+            dims = tuple(i for i in _red.normalize_dims(dim, self.ndim, "squeeze_")
+                         if self.shape[i] == 1)
+        shape = tuple(s for i, s in enumerate(self.shape) if i not in dims)
+        return self._in_place_shape("squeeze_", lambda e: _sh.reshape(e, shape),
+                                    lambda a: np.squeeze(a, dims))
+
     def __setitem__(self, index, value):
         """``self[index] = value`` (numpy's indexing rules). Recorded while gradients are (see
         ``_in_place``): gradients reach both this tensor's other entries and ``value``."""
@@ -624,6 +683,14 @@ class Tensor:
     def relu(self):
         return _ew.relu(self)
 
+    def sin(self):
+        from .ops.trig import sin
+        return sin(self)
+
+    def cos(self):
+        from .ops.trig import cos
+        return cos(self)
+
     def pow(self, exponent):
         return _ew.pow(self, exponent)
 
@@ -671,6 +738,10 @@ class Tensor:
 
     def log_softmax(self, dim=-1):
         return _red.log_softmax(self, dim)
+
+    def cumsum(self, dim, dtype=None):
+        from .ops.scan import cumsum
+        return cumsum(self, dim, dtype=dtype)
 
     def norm(self):
         """The Frobenius (2-) norm of all entries."""
@@ -749,6 +820,22 @@ class Tensor:
     def index_select(self, dim, index):
         from .ops.index import index_select
         return index_select(self, dim, index)
+
+    def gather(self, dim, index):
+        from .ops.gather import gather
+        return gather(self, dim, index)
+
+    def scatter_add(self, dim, index, src):
+        from .ops.gather import scatter_add
+        return scatter_add(self, dim, index, src)
+
+    def sort(self, dim=-1, descending=False, stable=False):
+        from .ops.sort import sort
+        return sort(self, dim, descending, stable)
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        from .ops.sort import argsort
+        return argsort(self, dim, descending, stable)
 
     def masked_fill(self, mask, value):
         """This tensor with ``value`` where the bool ``mask`` (broadcast to this shape) is

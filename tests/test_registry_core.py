@@ -23,6 +23,7 @@ from minigrad.nn import losses
 from minigrad.ops import elementwise as ew
 from minigrad.ops import reduce as red
 from minigrad.ops import shape as sh
+from minigrad.ops.gather import scatter_add_p
 from minigrad.ops.index import embedding_backward_p
 from minigrad.ops.setitem import index_put
 
@@ -474,6 +475,72 @@ def case_embedding_backward(draw):
                                   padding_idx=pad), (g,), ref)
 
 
+# ---- trig, remainder, cumsum, gather ------------------------------------------------------------
+def case_remainder(draw):
+    """a / b stays away from integers (where remainder jumps)."""
+    rng = _rng(draw)
+    sa, sb = _pair_shapes(draw)
+    b = _away_from_zero(rng, sb, 0.5, 2.0)
+    a = _leaf(_remainder_operand(rng, b.data, sa, np.broadcast_shapes(sa, sb)))
+    return Case(mg.remainder, (a, b), np.remainder)
+
+
+def _remainder_operand(rng, b, sa, full):
+    """An ``a`` of shape ``sa`` whose ratio to b (broadcast to ``full``) is never near an int:
+    drawn by rejection, b's entries being few."""
+    for _ in range(1000):
+        a = rng.uniform(-4.0, 4.0, size=sa)
+        frac = np.modf(np.abs(np.broadcast_to(a, full) / np.broadcast_to(b, full)))[0]
+        if not frac.size or (frac.min() > 0.05 and frac.max() < 0.95):
+            return a
+    assume(False)
+
+
+def case_cumsum(draw):
+    rng = _rng(draw)
+    shape = _shape(draw, min_dims=1)
+    dim = draw(st.integers(-len(shape), len(shape) - 1), label="dim")
+    return Case(lambda t: mg.cumsum(t, dim), (_normal(rng, shape),),
+                lambda a: np.cumsum(a, axis=dim))
+
+
+def _gather_index(draw, rng, shape):
+    """``(dim, index)`` for an input of ``shape``: sides at most the input's (any along dim)."""
+    dim = draw(st.integers(0, len(shape) - 1), label="dim")
+    sides = tuple(draw(st.integers(0 if s else 0, s), label="index side") if d != dim else
+                  (draw(st.integers(0, 3), label="index side") if s else 0)
+                  for d, s in enumerate(shape))
+    return dim, rng.integers(0, max(shape[dim], 1), size=sides)
+
+
+def _gather_ref(dim, idx):
+    def ref(a):
+        grid = np.indices(idx.shape, sparse=True)
+        return a[tuple(idx if d == dim else grid[d] for d in range(a.ndim))]
+    return ref
+
+
+def case_gather(draw):
+    rng = _rng(draw)
+    shape = _shape(draw, min_dims=1)
+    dim, idx = _gather_index(draw, rng, shape)
+    return Case(lambda t: mg.gather(t, dim, idx), (_normal(rng, shape),), _gather_ref(dim, idx))
+
+
+def case_scatter_add(draw):
+    rng = _rng(draw)
+    shape = _shape(draw, min_dims=1)
+    dim, idx = _gather_index(draw, rng, shape)
+
+    def ref(a):
+        out = np.zeros(shape)
+        grid = np.indices(idx.shape, sparse=True)
+        np.add.at(out, tuple(idx if d == dim else grid[d] for d in range(len(shape))), a)
+        return out
+    return Case(lambda t: mg.bind(scatter_add_p, t, shape=shape, dim=dim, index=idx),
+                (_normal(rng, idx.shape),), ref)
+
+
 # ---- class-index losses --------------------------------------------------------------------------
 def _class_rows_case(draw):
     """Scores x (R, C), targets (R,) with some ignored (-1), a reduction, the kept count."""
@@ -579,6 +646,12 @@ CASES = {
     "tanh": _unary_case(mg.tanh, np.tanh, lambda rng, s: _normal(rng, s, 1.5)),
     "sigmoid": _unary_case(mg.sigmoid, _sigmoid_ref, lambda rng, s: _normal(rng, s, 3.0)),
     "relu": _unary_case(mg.relu, lambda a: np.maximum(a, 0), _away_from_zero),
+    "sin": _unary_case(mg.sin, np.sin, lambda rng, s: _normal(rng, s, 2.0)),
+    "cos": _unary_case(mg.cos, np.cos, lambda rng, s: _normal(rng, s, 2.0)),
+    "remainder": case_remainder,
+    "cumsum": case_cumsum,
+    "gather": case_gather,
+    "scatter_add": case_scatter_add,
     "leaky_relu": case_leaky_relu,
     "softplus": case_softplus,
     "clamp": case_clamp,

@@ -61,6 +61,7 @@ for _name, _fn in {
     "pow_scalar": _unary(_positive, exponent=2.5),
     "neg": _unary(), "exp": _unary(), "log": _unary(_positive), "sqrt": _unary(_positive),
     "abs": _unary(_away_from_zero), "tanh": _unary(), "sigmoid": _unary(),
+    "sin": _unary(), "cos": _unary(),
     "relu": _unary(_away_from_zero), "leaky_relu": _unary(_away_from_zero, negative_slope=0.1),
     "softplus": _unary(beta=2.0), "cast": _unary(dtype=np.dtype(np.float64)),
     "tanh_backward": _binary(sa=(2, 3), sb=(2, 3)),
@@ -169,6 +170,31 @@ register_sample("nll_loss")(_class_loss_samples())
 register_sample("cross_entropy")(_class_loss_samples())
 register_sample("nll_loss_backward")(_class_loss_samples("classes"))
 register_sample("cross_entropy_backward")(_class_loss_samples("x"))
+
+
+@register_sample("remainder")
+def _remainder_sample(rng):
+    b = np.array([0.7, -1.3, 1.1])
+    return [b * (rng.integers(-2, 3, (2, 3)) + rng.uniform(0.2, 0.8, (2, 3))), b], {}
+
+
+@register_sample("cumsum")
+def _cumsum_sample(rng):
+    return [([_normal(rng, 2, 3)], {"dim": 1, "reverse": False}),
+            ([_normal(rng, 3, 2)], {"dim": 0, "reverse": True})]
+
+
+_GATHER_INDEX = np.array([[0, 2, 2], [1, 0, 2]])
+
+
+@register_sample("gather")
+def _gather_sample(rng):
+    return [_normal(rng, 2, 3)], {"dim": 1, "index": _GATHER_INDEX}
+
+
+@register_sample("scatter_add")
+def _scatter_add_sample(rng):
+    return [_normal(rng, 2, 3)], {"shape": (3, 3), "dim": 0, "index": _GATHER_INDEX}
 
 
 @register_sample("linear")
