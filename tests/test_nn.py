@@ -249,7 +249,7 @@ def test_cross_entropy_matches_numpy_with_ignore_index(rng, shape):
     np.testing.assert_allclose(F.cross_entropy(x, target, ignore_index=-1).item(), mean)
     np.testing.assert_allclose(F.cross_entropy(x, mg.tensor(target), ignore_index=-1,
                                                reduction="none").data, losses, atol=1e-15)
-    np.testing.assert_allclose(F.cross_entropy(x, target, -1, reduction="sum").item(),
+    np.testing.assert_allclose(F.cross_entropy(x, target, ignore_index=-1, reduction="sum").item(),
                                losses.sum())
     mg.gradcheck(lambda t: F.cross_entropy(t, target, ignore_index=-1), (x,))
     F.cross_entropy(x, target, ignore_index=-1).backward()

@@ -270,10 +270,14 @@ def test_loss_modules_call_their_functions():
 def test_loss_modules_refuse_what_they_do_not_support():
     with pytest.raises(ValueError, match="reduction must be one of"):
         nn.NLLLoss(reduction="avg")
-    with pytest.raises(ValueError, match="class weights are not supported"):
-        nn.CrossEntropyLoss(weight=mg.ones(3))
-    with pytest.raises(ValueError, match="label_smoothing"):
-        nn.CrossEntropyLoss(label_smoothing=0.1)
+    with pytest.raises(TypeError, match="CrossEntropyLoss: weight must be a Tensor"):
+        nn.CrossEntropyLoss(weight=[1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\]"):
+        nn.CrossEntropyLoss(label_smoothing=1.5)
+    with pytest.raises(ValueError, match="BCEWithLogitsLoss: weight is not supported"):
+        nn.BCEWithLogitsLoss(weight=mg.ones(3))
+    with pytest.raises(ValueError, match=r"nll_loss: weight must have shape \(3,\)"):
+        nn.NLLLoss(weight=mg.ones(4))(mg.zeros(2, 3), mg.tensor([0, 1]))
     with pytest.raises(TypeError, match="integer class targets"):
         nn.NLLLoss()(mg.zeros(2, 3), mg.tensor([0.0, 1.0]))
     with pytest.raises(IndexError, match=r"\[0, 3\)"):
