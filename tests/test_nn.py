@@ -308,19 +308,21 @@ def _params_with_grads(grads):
 def test_clip_grad_norm_scales_to_max_norm_and_returns_the_total_norm():
     ps = _params_with_grads([[3.0, 0.0], [[0.0, 4.0]]])
     total = nn.utils.clip_grad_norm_(ps, 1.0)
-    assert total == pytest.approx(5.0)
+    assert isinstance(total, mg.Tensor) and total.shape == () and total.dtype == ps[0].dtype
+    assert total.item() == pytest.approx(5.0) and float(total) == total.item()
     np.testing.assert_allclose(ps[0].grad.data, [3 / 5, 0.0], rtol=1e-5)
     np.testing.assert_allclose(ps[1].grad.data, [[0.0, 4 / 5]], rtol=1e-5)
     ps = _params_with_grads([[0.3, 0.4]])
-    assert nn.utils.clip_grad_norm_(ps, 1.0) == pytest.approx(0.5)
+    assert nn.utils.clip_grad_norm_(ps, 1.0).item() == pytest.approx(0.5)
     np.testing.assert_array_equal(ps[0].grad.data, [0.3, 0.4])  # under the threshold: kept
 
 
 def test_clip_grad_norm_inf_norm_and_edge_cases():
     ps = _params_with_grads([[1.0, -6.0], [2.0]])
-    assert nn.utils.clip_grad_norm_(ps, 3.0, norm_type=math.inf) == pytest.approx(6.0)
+    assert float(nn.utils.clip_grad_norm_(ps, 3.0, norm_type=math.inf)) == pytest.approx(6.0)
     np.testing.assert_allclose(ps[0].grad.data, [0.5, -3.0], rtol=1e-5)
-    assert nn.utils.clip_grad_norm_([nn.Parameter([1.0])], 1.0) == 0.0  # no grads
+    none = nn.utils.clip_grad_norm_([nn.Parameter([1.0])], 1.0)  # no grads: PyTorch's 0-d 0
+    assert none.shape == () and none.item() == 0.0 and none.dtype == mg.get_default_dtype()
     bad = _params_with_grads([[np.inf, 1.0]])
     with pytest.raises(RuntimeError, match="inf"):
         nn.utils.clip_grad_norm_(bad, 1.0, error_if_nonfinite=True)

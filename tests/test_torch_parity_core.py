@@ -106,6 +106,7 @@ def test_clip_grad_norm(rng, norm_type):
         p.grad, t.grad = mg.tensor(g), torch.tensor(g)
     total = nn.utils.clip_grad_norm_(ours, 0.5, norm_type=norm_type)
     ttotal = torch.nn.utils.clip_grad_norm_(theirs, 0.5, norm_type=norm_type)
-    assert total == pytest.approx(ttotal.item(), rel=1e-12)
+    assert total.dtype == np.float64 and total.shape == ()
+    assert total.item() == pytest.approx(ttotal.item(), rel=1e-12)
     for p, t in zip(ours, theirs, strict=True):
         _close(p.grad, t.grad)

@@ -83,7 +83,8 @@ def test_clip_grad_norm_like_torch(norm_type, max_norm):
         a.grad, b.grad = mg.tensor(g), torch.tensor(g)
     total = nn.utils.clip_grad_norm_(ours, max_norm, norm_type=norm_type)
     ttotal = torch.nn.utils.clip_grad_norm_(theirs, max_norm, norm_type=norm_type)
-    np.testing.assert_allclose(total, ttotal.item(), rtol=1e-6)
+    assert total.dtype == ttotal.numpy().dtype and total.shape == ()
+    np.testing.assert_allclose(total.item(), ttotal.item(), rtol=1e-6)
     for a, b in zip(ours, theirs, strict=True):
         assert a.grad.dtype == np.float32
         np.testing.assert_allclose(a.grad.data, b.grad.numpy(), rtol=1e-6, atol=1e-8)
@@ -100,7 +101,7 @@ def test_clip_grad_norm_of_non_finite_gradients_like_torch(bad):
     theirs[0].grad[0, 0] = float(bad)
     total = nn.utils.clip_grad_norm_(ours, 1.0)
     ttotal = torch.nn.utils.clip_grad_norm_(theirs, 1.0)
-    assert (math.isnan(total) and math.isnan(ttotal.item())) or total == ttotal.item()
+    assert (math.isnan(total) and math.isnan(ttotal.item())) or total.item() == ttotal.item()
     for a, b in zip(ours, theirs, strict=True):
         np.testing.assert_array_equal(np.isnan(a.grad.data), np.isnan(b.grad.numpy()))
     with pytest.raises(RuntimeError, match="total 2.0-norm"):

@@ -6,6 +6,7 @@ import numbers
 
 import numpy as np
 
+from ..dtypes import get_default_dtype
 from ..kernels import norms
 from ..tensor import Tensor
 
@@ -70,8 +71,10 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     is multiplied by min(1, max_norm / (total + 1e-6)) (a NaN total makes every gradient NaN,
     as in PyTorch, unless ``error_if_nonfinite``). One pass per gradient for its norm (float32
     summed in float32 blocks added in float64), one in-place pass to scale. ``foreach`` is
-    accepted for PyTorch's signature and ignored. Returns the total norm before clipping (a
-    float; inf or NaN when a gradient is not finite)."""
+    accepted for PyTorch's signature and ignored. Returns the total norm before clipping as a
+    0-d Tensor (as PyTorch: ``.item()`` / ``float()`` give the number; inf or NaN when a
+    gradient is not finite), in the gradients' dtype (the widest of them; the default dtype
+    when no parameter has a gradient)."""
     who = "clip_grad_norm_"
     parameters = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     max_norm = _number(who, "max_norm", max_norm, allow_inf=True)
@@ -82,7 +85,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         raise ValueError(f"{who}: norm_type must be > 0 (or inf), got {norm_type}")
     grads = _grads(parameters)
     if not grads:
-        return 0.0
+        return Tensor._wrap(np.zeros((), dtype=get_default_dtype()))
     each = [_norm(g, norm_type) for g in grads]
     if norm_type == math.inf:
         total = math.nan if any(math.isnan(n) for n in each) else max(each)
@@ -95,7 +98,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     coef = max_norm / (total + 1e-6)
     if not coef >= 1.0:  # NaN scales too, as in PyTorch
         _scale(parameters, grads, coef)
-    return total
+    dtype = np.result_type(*[g.dtype for g in grads])
+    return Tensor._wrap(np.asarray(total, dtype=dtype if dtype.kind == "f" else np.float64))
 
 
 def clip_grad_value_(parameters, clip_value, foreach=None):
