@@ -74,14 +74,21 @@ def test_buffers_are_state_but_not_parameters():
     assert [n for n, _ in model.named_buffers()] == ["running", "steps"]
 
 
-@pytest.mark.xfail(strict=True, reason="load_state_dict loads parameters only; it should load "
-                   "what state_dict wrote (Module._named_state: parameters and buffers)")
 def test_a_state_dict_with_buffers_loads_back():
     model = WithBuffer()
     model.running = mg.full((2,), 3.0)
+    model.steps = mg.tensor([7])
     fresh = WithBuffer()
+    version = fresh.running._version
     fresh.load_state_dict(model.state_dict())
-    assert fresh.running.tolist() == [3.0, 3.0]
+    assert fresh.running.tolist() == [3.0, 3.0] and fresh.steps.tolist() == [7]
+    assert fresh.running._version == version + 1
+    assert fresh.scratch.tolist() == [1.0, 1.0]  # not persistent: neither saved nor loaded
+    state = model.state_dict()
+    del state["running"]
+    with pytest.raises(KeyError, match=r"missing keys \['running'\]"):
+        fresh.load_state_dict(state)
+    assert fresh.load_state_dict(state, strict=False) == (["running"], [])
 
 
 def test_register_buffer_checks_its_arguments():

@@ -97,18 +97,21 @@ class Module:
         return self.forward(*args, **kwargs)
 
     # ---- traversal --------------------------------------------------------------------
-    def named_modules(self, prefix=""):
-        """(dotted name, module) for this module and all below it, depth first, in order."""
-        stack = [(prefix, self)]
+    def named_modules(self, prefix="", remove_duplicate=True):
+        """(dotted name, module) for this module and all below it, depth first, in order; a
+        module reached by two paths comes once (under every path with
+        ``remove_duplicate=False``, as PyTorch's state dicts list it)."""
+        stack = [(prefix, self, ())]
         seen = set()
         while stack:
-            name, mod = stack.pop()
-            if id(mod) in seen:
-                continue
+            name, mod, above = stack.pop()
+            if id(mod) in seen and (remove_duplicate or id(mod) in above):
+                continue  # (a module inside itself is walked once, whatever the flag)
             seen.add(id(mod))
             yield name, mod
-            children = [(f"{name}.{k}" if name else k, m) for k, m in mod._modules.items()
-                        if m is not None]
+            below = above + (id(mod),)
+            children = [(f"{name}.{k}" if name else k, m, below)
+                        for k, m in mod._modules.items() if m is not None]
             stack.extend(reversed(children))
 
     def modules(self):
@@ -126,7 +129,7 @@ class Module:
         """(dotted name, Parameter) pairs, each shared parameter once (every name of it with
         ``remove_duplicate=False``, as PyTorch's state dicts list tied weights)."""
         seen = set()
-        mods = self.named_modules(prefix) if recurse else [(prefix, self)]
+        mods = self.named_modules(prefix, remove_duplicate) if recurse else [(prefix, self)]
         for mod_name, mod in mods:
             for k, p in mod._parameters.items():
                 if p is None or (remove_duplicate and id(p) in seen):
@@ -233,18 +236,18 @@ class Module:
 
     # ---- state -----------------------------------------------------------------------
     def state_dict(self):
-        """An ordered dict name -> numpy array (copies) of ``_named_state()``."""
+        """An ordered dict name -> numpy array (copies) of ``_named_state()``: a tied (shared)
+        parameter or buffer under each of its names, as in PyTorch."""
         return collections.OrderedDict((k, t.data.copy()) for k, t in self._named_state())
 
     def _named_state(self):
         """(dotted name, Tensor) of what a state dict holds, module by module (depth first, as
-        in PyTorch): its parameters (each shared one once), then its persistent buffers."""
-        seen = set()
-        for mod_name, mod in self.named_modules():
+        in PyTorch): its parameters, then its persistent buffers; a shared one under every
+        name it has."""
+        for mod_name, mod in self.named_modules(remove_duplicate=False):
             prefix = f"{mod_name}." if mod_name else ""
             for k, p in mod._parameters.items():
-                if p is not None and id(p) not in seen:
-                    seen.add(id(p))
+                if p is not None:
                     yield prefix + k, p
             skip = mod.__dict__.get("_non_persistent_buffers_set", ())
             for k, b in mod.__dict__.get("_buffers", {}).items():
@@ -252,33 +255,40 @@ class Module:
                     yield prefix + k, b
 
     def load_state_dict(self, state_dict, strict=True):
-        """Copy values (numpy arrays or Tensors) into the parameters by name.
+        """Copy values (numpy arrays or Tensors) into the parameters and persistent buffers by
+        name (what ``state_dict()`` wrote).
 
         With ``strict``, missing or unexpected keys raise ``KeyError``; a shape mismatch always
-        raises ``ValueError``. Everything is checked before anything is written, so a failed load
-        changes nothing. Returns ``(missing_keys, unexpected_keys)``.
+        raises ``ValueError``, and so do two names of one tied tensor holding different values.
+        Everything is checked before anything is written, so a failed load changes nothing.
+        Every tensor written gets its version bumped. Returns ``(missing_keys,
+        unexpected_keys)``.
         """
-        own = dict(self.named_parameters())
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
+        who = f"{type(self).__name__}.load_state_dict"
+        own = list(self._named_state())
+        names = {k for k, _ in own}
+        missing = [k for k, _ in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in names]
         if strict and (missing or unexpected):
-            raise KeyError(f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
-                           f"unexpected keys {unexpected}")
-        staged = []
-        for k, p in own.items():
+            raise KeyError(f"{who}: missing keys {missing}, unexpected keys {unexpected}")
+        staged = {}  # id(tensor) -> (tensor, first key, array)
+        for k, p in own:
             if k not in state_dict:
                 continue
             v = state_dict[k]
             arr = np.asarray(v.data if isinstance(v, Tensor) else v)
             if arr.shape != p.shape:
-                raise ValueError(f"{type(self).__name__}.load_state_dict: {k} expected shape "
-                                 f"{p.shape}, got {arr.shape}")
-            if arr.dtype.kind not in "fiu":
-                raise TypeError(f"{type(self).__name__}.load_state_dict: {k} expected numbers, "
-                                f"got dtype {arr.dtype}")
-            staged.append((p, arr))
+                raise ValueError(f"{who}: {k} expected shape {p.shape}, got {arr.shape}")
+            if arr.dtype.kind not in "fiub":
+                raise TypeError(f"{who}: {k} expected numbers, got dtype {arr.dtype}")
+            earlier = staged.get(id(p))
+            if earlier is None:
+                staged[id(p)] = (p, k, arr)
+            elif not np.array_equal(earlier[2], arr, equal_nan=arr.dtype.kind == "f"):
+                raise ValueError(f"{who}: {earlier[1]} and {k} name one tied tensor but hold "
+                                 "different values")
         with no_grad():
-            for p, arr in staged:
+            for p, _, arr in staged.values():
                 p.data[...] = arr.astype(p.dtype)
                 p._bump_version()  # an in-place write: what is derived from p is stale
         return missing, unexpected
