@@ -1,7 +1,7 @@
 """``torch.optim``: ``minigrad.optim`` and ``lr_scheduler``."""
 
-from minigrad.optim import SGD, Adam, AdamW, Optimizer
+from minigrad.optim import LBFGS, SGD, Adam, AdamW, Optimizer
 
 from . import lr_scheduler
 
-__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "lr_scheduler"]
+__all__ = ["LBFGS", "SGD", "Adam", "AdamW", "Optimizer", "lr_scheduler"]
