@@ -7,17 +7,20 @@ same graphs in the suite.
     .venv/bin/python bench/soak_fuzz.py --seed 7 --graphs 20000 --rnn 1000
 
 Graphs (``tests/fuzz_graphs.py``): random programs over every public op, in three modes (smooth
-values; values on a grid of halves; grid values with ties and kinks allowed). Each is checked
-against the numpy program (values), PyTorch (values, first and second derivatives; skipped
-without torch) and float64 central differences (``mg.gradcheck`` / ``mg.gradgradcheck``, not in
-the kink mode, where no derivative exists).
+values; values on a grid of halves; grid values with ties and kinks allowed), a fifth of them in
+float32. Each is checked against the numpy program (values), PyTorch (values, dtypes, first and
+second derivatives; skipped without torch), minigrad's own two first-order paths (plain and
+create_graph=True) and float64 central differences (``mg.gradcheck`` / ``mg.gradgradcheck``,
+not in the kink mode, where no derivative exists, nor in float32). A third of the graphs also get
+one step with an invalid argument: both libraries must raise.
 
 Recurrent layers: RNN (tanh / relu), LSTM (plain, peephole, coupled, both), GRU (reset_after
 True / False); num_layers, bidirectional, batch_first, bias, lengths, h0 (and c0), fused or
 unrolled, float64 or float32, batched or not. Configurations PyTorch has run against it with
 the weights copied by name (packed sequences for ``lengths``); the others (peephole, coupled,
 reset_after=False) compare the fused path with the unrolled one. Outputs, h_n, c_n and the
-gradients of a random projection w.r.t. the input, the initial states and every parameter.
+gradients of a random projection w.r.t. the input, the initial states and every parameter; the
+unrolled float64 configurations PyTorch has also compare second derivatives.
 
 Printed: counts of graphs, ops, checks, mismatches by kind, one-sided errors (one library
 raises, the other does not), and the smallest failing graph or configuration of each kind.

@@ -1,13 +1,16 @@
 """Differential fuzz of random graphs over every public op (issue 14, part 7).
 
 Each example is a random straight-line program (``tests/fuzz_graphs.py``: elementwise ops with
-broadcasting and Python scalars, matmul, reductions with dim/keepdim, softmax/log_softmax/
-logsumexp, var/std, shape ops, indexing, concat/stack/split/chunk, embedding/index_select,
-clamp/where/maximum/minimum ...). Its outputs are checked against the same program in numpy,
-its first and second derivatives against float64 central differences (``mg.gradcheck``,
-``mg.gradgradcheck``) and, when PyTorch is installed, outputs, first and second derivatives
-against PyTorch's. Graphs whose inputs sit at a kink (ties, |x| = 0, clamp bounds) are compared
-with PyTorch only. ``bench/soak_fuzz.py`` runs the same generator for many more graphs.
+broadcasting and Python scalars, matmul, linear, reductions with dim/keepdim, softmax/
+log_softmax/logsumexp, var/std, shape ops, indexing, concat/stack/split/chunk, embedding/
+index_select/gather/scatter_add, clamp/where/maximum/minimum, losses ...). Its outputs are
+checked against the same program in numpy, its first and second derivatives against float64
+central differences (``mg.gradcheck``, ``mg.gradgradcheck``), its plain first-order gradients
+against its create_graph=True ones and, when PyTorch is installed, outputs, dtypes, first and
+second derivatives against PyTorch's (float64, and float32 loosely). Graphs whose inputs sit at
+a kink (ties, |x| = 0, clamp bounds) are compared with PyTorch only. A primitive no graph reaches
+fails ``test_catalog_reaches_every_primitive``. ``bench/soak_fuzz.py`` runs the same generator
+for many more graphs.
 """
 
 import fuzz_graphs as fg
