@@ -52,6 +52,17 @@ def test_inplace_activations_and_dropout():
     assert w.tolist() == [-1.0, 3.0]
 
 
+def test_activation_and_dropout_modules_take_inplace():
+    x = mg.tensor([-1.0, 2.0])
+    assert nn.ReLU(inplace=True)(x) is x and x.tolist() == [0.0, 2.0]
+    y = mg.tensor([-2.0, 2.0])
+    assert nn.LeakyReLU(0.5, True)(y) is y and y.tolist() == [-1.0, 2.0]
+    z = mg.ones(10)
+    drop = nn.Dropout(0.5, inplace=True)
+    assert drop(z) is z and repr(drop) == "Dropout(p=0.5, inplace=True)"
+    assert nn.ReLU()(x) is not x and repr(nn.ReLU(inplace=True)) == "ReLU(inplace=True)"
+
+
 def test_one_hot_and_layer_norm_live_in_the_core():
     assert F.one_hot(mg.tensor([2, 0])).tolist() == [[0, 0, 1], [1, 0, 0]]
     assert F.one_hot(mg.tensor([[1]]), 3).shape == (1, 1, 3)
@@ -124,6 +135,11 @@ def test_cross_entropy_smoothing_on_nd_inputs_and_modules():
     assert "weight" in mod.state_dict() and "label_smoothing=0.1" in repr(mod)
     np.testing.assert_allclose(nn.NLLLoss(weight=w)(x, t).data,
                                F.nll_loss(x, t, weight=w).data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        every_ignored = mg.tensor([[-100] * 4] * 2)
+        assert np.isnan(F.cross_entropy(x, every_ignored, weight=w).item())
+        assert np.isnan(F.cross_entropy(x, every_ignored, label_smoothing=0.1).item())
     with pytest.raises(TypeError, match="cross_entropy: weight has dtype float32"):
         F.cross_entropy(x, t, weight=mg.ones(3))
     with pytest.raises(ValueError, match="cross_entropy: label_smoothing must be in"):

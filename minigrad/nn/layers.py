@@ -69,17 +69,18 @@ class Embedding(Module):
 class Dropout(Module):
     """Zero each entry with probability p in training mode, scaling the rest by 1/(1-p)."""
 
-    def __init__(self, p=0.5):
+    def __init__(self, p=0.5, inplace=False):
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
         self.p = float(p)
+        self.inplace = bool(inplace)
 
     def forward(self, x):
-        return F.dropout(x, self.p, self.training)
+        return F.dropout(x, self.p, self.training, inplace=self.inplace)
 
     def extra_repr(self):
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}" if self.inplace else f"p={self.p}"
 
 
 class Sequential(Module):
@@ -137,17 +138,29 @@ class Sigmoid(Module):
 
 
 class ReLU(Module):
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = bool(inplace)
+
     def forward(self, x):
-        return ew.relu(x)
+        return F.relu(x, inplace=self.inplace)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
 
 
 class LeakyReLU(Module):
-    def __init__(self, negative_slope=0.01):
+    def __init__(self, negative_slope=0.01, inplace=False):
         super().__init__()
         self.negative_slope = negative_slope
+        self.inplace = bool(inplace)
 
     def forward(self, x):
-        return ew.leaky_relu(x, self.negative_slope)
+        return F.leaky_relu(x, self.negative_slope, inplace=self.inplace)
+
+    def extra_repr(self):
+        extra = ", inplace=True" if self.inplace else ""
+        return f"negative_slope={self.negative_slope}{extra}"
 
 
 def _empty(shape, dtype):

@@ -45,7 +45,10 @@ def _reduce(losses, denominator, reduction):
     if reduction == "none":
         return losses
     total = red.sum(losses)
-    return ew.div(total, denominator) if reduction == "mean" else total
+    if reduction != "mean":
+        return total
+    with np.errstate(invalid="ignore", divide="ignore"):  # all ignored: NaN, as in PyTorch
+        return ew.div(total, denominator)
 
 
 def _denominator(weight, safe, keep, dtype):
