@@ -590,7 +590,9 @@ class Tensor:
                     "it under mg.no_grad()")
             last = self._version
             earlier = primitive.stand_in(self)
-            primitive.rebind(self, earlier, recorded(earlier), last)
+            new = recorded(earlier)
+            new.data = new.data.copy()  # memory of its own, as rebind's counter says
+            primitive.rebind(self, earlier, new, last)
             return self
         self.data = direct(self.data)
         self._bump_version()

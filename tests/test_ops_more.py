@@ -147,6 +147,14 @@ def test_unsqueeze_in_place_recorded_on_a_non_leaf():
     w.grad = None
     before.sum().backward()
     np.testing.assert_array_equal(w.grad.data, [2.0, 2.0])
+    y2 = w * 2
+    square = y2 * y2  # saves y2's values
+    y2.unsqueeze_(0)
+    with mg.no_grad():
+        y2.add_(100.0)  # edits the rebound tensor's memory, not the saved earlier value
+    w.grad = None
+    square.sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [8.0, 16.0])  # 2 * (2 w) * 2
     z = (w * 1).unsqueeze(0)
     z.squeeze_()
     assert z.shape == (2,) and z.requires_grad
