@@ -858,28 +858,17 @@ class Tensor:
         return self._in_place("masked_fill_", lambda e: e.masked_fill(m, value), direct, value)
 
     def topk(self, k, dim=-1, largest=True, sorted=True):  # noqa: A002 - PyTorch's names
-        """The ``k`` largest (or smallest) entries along ``dim``: ``(values, indices)``, in
-        order (NaN counts as the largest, as in PyTorch); gradients flow to the picked
-        entries."""
+        """The ``k`` largest (or smallest) entries along ``dim``: ``(values, indices)`` (also by
+        name), in order (NaN counts as the largest, as in PyTorch); gradients flow to the
+        picked entries. The first ``k`` of a stable ``sort``."""
+        from .ops.sort import SortResult, sort
+        n = self.shape[_red.normalize_dims(dim, self.ndim, "topk")[0]] if self.ndim else 1
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 0 <= k <= n:
+            raise ValueError(f"topk: k ({k!r}) is out of range for dim {dim} of size {n}")
+        values, indices = sort(self, dim, descending=largest)
         if self.ndim == 0:
-            if k not in (0, 1):
-                raise ValueError(f"topk: k ({k}) is out of range for a 0-d tensor")
-            return TopK(self[None][:k].reshape(()) if k else self[None][:0],
-                        Tensor._wrap(np.zeros(() if k else (0,), np.int64)))
-        d = _red.normalize_dims(dim, self.ndim, "topk")[0]
-        n = self.shape[d]
-        if not isinstance(k, (int, np.integer)) or not 0 <= k <= n:
-            raise ValueError(f"topk: k ({k}) is out of range for dim {dim} of size {n}")
-        key = self.data
-        if key.dtype.kind == "f":
-            nan = np.isnan(key)
-            key = np.where(nan, -np.inf, -key) if largest else np.where(nan, np.inf, key)
-        elif largest:
-            key = -key.astype(np.int64) if key.dtype != np.bool_ else ~key
-        order = np.take(np.argsort(key, axis=d, kind="stable"), np.arange(k), axis=d)
-        grid = np.indices(order.shape, sparse=True)
-        index = tuple(order if i == d else grid[i] for i in range(self.ndim))
-        return TopK(_sh.getitem(self, index), Tensor._wrap(order.astype(np.int64)))
+            return SortResult(values, indices)
+        return SortResult(values.narrow(dim, 0, k), indices.narrow(dim, 0, k))
 
     def eq(self, other):
         return self == other
@@ -894,18 +883,6 @@ class Tensor:
 def is_tensor(obj):
     """True when ``obj`` is a minigrad Tensor."""
     return isinstance(obj, Tensor)
-
-
-class TopK(tuple):
-    """``topk``'s result: ``(values, indices)``, also by name."""
-
-    __slots__ = ()
-
-    def __new__(cls, values, indices):
-        return tuple.__new__(cls, (values, indices))
-
-    values = property(lambda self: self[0])
-    indices = property(lambda self: self[1])
 
 
 def _size(size):
