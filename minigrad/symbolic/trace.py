@@ -111,6 +111,12 @@ def _size_matmul(node, sizes):
     return a.shape[-1] * (sizes[0] + sizes[1] + 2)
 
 
+def _size_linear(node, sizes):
+    """x @ W^T (+ b): a sum over ``in`` products, plus the bias."""
+    w = node.inputs[1]
+    return w.shape[-1] * (sizes[0] + sizes[1] + 2) + (sizes[2] + 1 if len(sizes) > 2 else 0)
+
+
 def _size_along_dim(node, sizes):
     n = node.inputs[0].shape[node.params["dim"]] if node.inputs[0].ndim else 1
     return 2 * n * sum(sizes) + 2
@@ -132,7 +138,7 @@ _ELEMENTWISE = ("add", "sub", "mul", "div", "pow", "pow_scalar", "neg", "exp", "
                 "minimum", "where", "tanh_backward", "sigmoid_backward", "leaky_relu_backward")
 _VIEWS = ("reshape", "permute", "expand", "getitem", "concat", "cast", "embedding")
 
-SIZE_RULES = {"matmul": _size_matmul, "softmax": _size_along_dim,
+SIZE_RULES = {"matmul": _size_matmul, "linear": _size_linear, "softmax": _size_along_dim,
               "log_softmax": _size_along_dim, "softmax_backward": _size_along_dim,
               **dict.fromkeys(_ELEMENTWISE, _size_elementwise),
               **dict.fromkeys(_VIEWS, _size_view)}
