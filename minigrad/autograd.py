@@ -173,8 +173,10 @@ def _write_leaves(staged, create_graph):
 
 def _densify(g, parts, t):
     """Sum a dense gradient (or None) and a list of PartialGrads into one Tensor of t's dtype."""
+    # C order: the partial gradients' scatter works on row views of ``out`` (a gradient that
+    # arrived transposed would otherwise give a copy, and the rows' sums would be lost)
     out = np.zeros(t.data.shape, dtype=t.data.dtype) if g is None else np.array(
-        g.data, dtype=t.data.dtype)
+        g.data, dtype=t.data.dtype, order="C")
     for p in parts:
         p.add(out, p.values, p.index)
     return Tensor._wrap(out)

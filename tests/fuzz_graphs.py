@@ -1090,12 +1090,7 @@ def _():
 # Bugs this fuzz found (each has a strict xfail in tests/test_fuzz_regressions.py). The test
 # avoids them so that it stays green; the soak generates them (--with-found) and counts them.
 # Remove a name when its bug is fixed.
-FOUND = {
-    "pow_zero_exponent": "pow(a, b) at b == 0: d/db of d/da is 1 instead of 1/a (2nd order)",
-    "softmax_0d_dim": "softmax/log_softmax of a 0-d tensor accept any dim (the soak's probes)",
-    "getitem_rows_layout": "x[int array] on >= 3-d x loses its first-order gradient when x's "
-                           "other gradient arrives non-contiguous (e.g. through a transpose)",
-}
+FOUND = {}  # all three found so far are fixed (tests/test_fuzz_regressions.py)
 
 
 # ---- the generator -------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Bugs found by the graph fuzz (tests/fuzz_graphs.py, bench/soak_fuzz.py), one minimal
-reproduction each, strict xfail until fixed: a fix makes the test pass, pytest then reports
-XPASS as a failure, and the marker (and the name in ``fuzz_graphs.FOUND``) comes off."""
+reproduction each: a strict xfail while the bug is open (a fix makes pytest report XPASS as a
+failure; the marker and the name in ``fuzz_graphs.FOUND`` then come off), a plain regression
+test once it is fixed. All found so far are fixed."""
 
 import numpy as np
 import pytest
@@ -17,8 +18,6 @@ def test_max_dim_keepdim_of_0d_indices_shape(reducer):
     assert indices.shape == ()
 
 
-@pytest.mark.xfail(strict=True, reason="pow(a, b) at b == 0: the second derivative "
-                                       "d/db (d pow/da) is 1 instead of 1/a")
 def test_pow_second_derivative_at_zero_exponent():
     # pow's backward replaces b by 1 where b == 0 (so that 0 * 0 ** -1 is not NaN), which also
     # replaces a ** (b - 1) by a ** 0 = 1 in the graph of the gradient: d/db (b a^(b-1)) at
@@ -32,8 +31,6 @@ def test_pow_second_derivative_at_zero_exponent():
     assert mg.gradgradcheck(lambda a, b: mg.pow(a, b), (a, b))
 
 
-@pytest.mark.xfail(strict=True, reason="softmax/log_softmax of a 0-d tensor accept any dim "
-                                       "(PyTorch: IndexError outside [-1, 0])")
 @pytest.mark.parametrize("fn", [mg.softmax, mg.log_softmax])
 def test_softmax_of_0d_checks_dim(fn):
     # found by the soak's invalid-argument probes: every other op checks dim on 0-d tensors
@@ -42,8 +39,6 @@ def test_softmax_of_0d_checks_dim(fn):
         fn(mg.tensor(1.0), dim=2)
 
 
-@pytest.mark.xfail(strict=True, reason="x[int array] on a >= 3-d x: its first-order gradient is "
-                                       "lost when x's other gradient arrives non-contiguous")
 def test_getitem_rows_gradient_beside_a_transposed_gradient():
     # found by the soak (seed [1, 8556], gradcheck). Without create_graph, getitem returns a
     # PartialGrad; the engine's _densify copies the dense gradient with np.array(g), which keeps

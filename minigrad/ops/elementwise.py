@@ -227,11 +227,11 @@ def _pow_backward(ctx, g):
     a, b = ctx.inputs
     ga = gb = None
     if ctx.needs_input_grad[0]:
-        zero_exponent = b.data == 0
-        if zero_exponent.any():  # d/da a**0 = 0, also at a = 0 (where 0 * 0**-1 is NaN)
-            b_safe = where(_const(zero_exponent), 1.0, b)
-        else:
-            b_safe = b
+        # d/da a**0 = 0, also at a = 0 where b a**(b-1) = 0 * 0**-1 is NaN: there only, b - 1
+        # is replaced (elsewhere the rule's graph keeps a**(b-1), whose d/db is needed for
+        # second derivatives: d/db (b a**(b-1)) = 1/a at b = 0)
+        both_zero = (b.data == 0) & (a.data == 0)
+        b_safe = where(_const(both_zero), 1.0, b) if both_zero.any() else b
         ga = unbroadcast(mul(g, mul(b, pow(a, sub(b_safe, 1.0)))), a.shape)
     if ctx.needs_input_grad[1]:
         # d/db a**b = a**b log a; taken as 0 where a == 0 (PyTorch's convention).

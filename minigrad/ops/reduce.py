@@ -40,6 +40,14 @@ def normalize_dims(dim, ndim, who):
     return tuple(sorted(out)) if ndim else ()
 
 
+def _one_dim(dim, ndim, who):
+    """One axis, checked: a 0-d tensor takes dim 0 or -1 (and gives 0), as in PyTorch."""
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{who}: dim must be an int, got {dim!r}")
+    dims = normalize_dims(dim, ndim, who)
+    return dims[0] if dims else 0
+
+
 def _aliases(dim, keepdim, aliases, who):
     for key in aliases:
         if key not in ("axis", "keepdims"):
@@ -514,7 +522,7 @@ def _softmax_symbolic(x, dim):
 def softmax(x, dim=-1):
     """exp(x) / sum(exp(x)) along ``dim``, computed stably."""
     x = as_tensor(x)
-    (d,) = normalize_dims(dim, x.ndim, "softmax") if x.ndim else (0,)
+    d = _one_dim(dim, x.ndim, "softmax")
     if x.ndim == 0:
         return bind(softmax_p, x.reshape(1), dim=0).reshape(())
     return bind(softmax_p, x, dim=d)
@@ -602,7 +610,7 @@ def _log_softmax_symbolic(x, dim):
 def log_softmax(x, dim=-1):
     """x - logsumexp(x, dim): log-probabilities along ``dim``, computed stably."""
     x = as_tensor(x)
+    d = _one_dim(dim, x.ndim, "log_softmax")
     if x.ndim == 0:
         return bind(log_softmax_p, x.reshape(1), dim=0).reshape(())
-    (d,) = normalize_dims(dim, x.ndim, "log_softmax")
     return bind(log_softmax_p, x, dim=d)

@@ -175,7 +175,8 @@ def scatter_add_into(out, values, index):
     the shape of ``out[index]``."""
     if _is_basic(index):
         out[index] += values  # basic indices and masks never repeat an entry
-    elif len(index) == 1 and index[0].ndim >= 1 and out.ndim >= 1 and out.size:
+    elif (len(index) == 1 and index[0].ndim >= 1 and out.ndim >= 1 and out.size
+          and out.flags.c_contiguous):  # rows as views of out (a copy would lose the sums)
         idx = index[0].reshape(-1) % out.shape[0]
         rest = out.size // out.shape[0]
         rows_kern.scatter_add_rows(
