@@ -90,19 +90,17 @@ def pooled_empty(shape, dtype):
     kept = _POOL.buffers.get(key)
     if kept is None:
         kept = _POOL.buffers[key] = []
-    raw = None
-    for candidate in kept:
-        # the list's reference, ``candidate`` and getrefcount's argument: nothing else
-        if sys.getrefcount(candidate) <= 3:
-            raw = candidate
+    for pair in kept:  # (raw array, offset of its first 64-byte boundary)
+        # the pair's reference and getrefcount's argument: nothing else
+        if sys.getrefcount(pair[0]) <= 2:
+            raw, start = pair
             break
-    if raw is None:
+    else:
         raw = np.empty(raw_size, dtype)
-        nbytes = raw.nbytes
-        if len(kept) < _POOL_PER_SIZE and _POOL.bytes + nbytes <= _POOL_MAX_BYTES:
-            kept.append(raw)
-            _POOL.bytes += nbytes
-    start = (-raw.ctypes.data % 64) // dtype.itemsize
+        start = (-raw.ctypes.data % 64) // dtype.itemsize
+        if len(kept) < _POOL_PER_SIZE and _POOL.bytes + raw.nbytes <= _POOL_MAX_BYTES:
+            kept.append((raw, start))
+            _POOL.bytes += raw.nbytes
     return raw[start:start + size].reshape(shape)
 
 
