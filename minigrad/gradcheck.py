@@ -89,16 +89,19 @@ def _gradcheck(fn, inputs, diff, eps, atol, rtol, raise_exception, seed, who):
         x = inputs[i]
         a = np.zeros(x.shape) if analytic[j] is None else analytic[j].data.astype(np.float64)
         numeric = np.zeros(x.shape)
-        flat = x.data.reshape(-1)
+        flat = x.data.reshape(-1)  # a view: inputs are checked to be contiguous above
         for k in range(flat.size):
             orig = flat[k]
-            try:
+            try:  # each write is an in-place edit: bumped, so caches keyed on versions see it
                 flat[k] = orig + eps
+                x._bump_version()
                 plus = _projection(_tensors(fn(*inputs)), vs)
                 flat[k] = orig - eps
+                x._bump_version()
                 minus = _projection(_tensors(fn(*inputs)), vs)
             finally:
                 flat[k] = orig
+                x._bump_version()
             numeric.reshape(-1)[k] = (plus - minus) / (2 * eps)
         msg = _compare(a, numeric, atol, rtol, f"{who}: {what} of input {i} (shape {x.shape})")
         if msg:

@@ -88,3 +88,12 @@ def test_a_function_that_calls_grad_itself_can_be_checked():
         (g,) = mg.grad((t @ t).tanh().sum(), t, create_graph=True)
         return (g * g).sum()
     assert mg.gradcheck(grad_norm, (w,))
+
+
+def test_gradcheck_bumps_the_version_of_what_it_perturbs_and_restores_it():
+    x = mg.tensor(np.array([[0.3, -0.2, 0.5], [1.1, 0.4, -0.7]]), dtype=mg.float64,
+                  requires_grad=True)
+    before = x.data.copy()
+    assert mg.gradcheck(lambda t: (t * t).tanh(), (x,))
+    assert x._version >= 3 * x.numel()  # each write is seen by version-keyed caches
+    np.testing.assert_array_equal(x.data, before)
