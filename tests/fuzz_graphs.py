@@ -102,6 +102,9 @@ class Graph:
     dtype: str = "float64"           # of every leaf; float32 graphs skip central differences
     kinks: list = dataclasses.field(default_factory=list)   # op names used at a kink
     conventions: list = dataclasses.field(default_factory=list)   # gradients by convention
+    # PyTorch's own wrong second derivatives that the graph reaches: its grad2 is not compared
+    # there (central differences still are: they are the reference)
+    torch_grad2_defects: list = dataclasses.field(default_factory=list)
 
     @property
     def central_ok(self):
@@ -346,8 +349,11 @@ def _():
             return None
         if b.size and np.abs(b).max() > 3:
             return None
-        if "pow_zero_exponent" in gen.avoid and b.size and np.any(b == 0):
-            return None   # found by this fuzz: tests/test_fuzz_regressions.py
+        if b.size and np.any(b == 0):
+            if "pow_zero_exponent" in gen.avoid:
+                return None   # found by this fuzz: tests/test_fuzz_regressions.py
+            # PyTorch's d/db (d pow/da) at b = 0 is 0, not 1/a (its own gradgradcheck fails)
+            gen.graph.torch_grad2_defects.append("pow at a zero exponent")
         return {}, False
     return make, np.power, mg.pow, lambda a, b: a ** b
 
@@ -1500,9 +1506,10 @@ def check_graph(graph, with_torch=False, central=True, numpy_check=True, rtol=1e
         else:
             if ours[3] != theirs[3]:
                 found.append(Mismatch("dtype-torch", f"outputs {ours[3]} vs {theirs[3]}"))
-            for kind, a_list, b_list in (("value-torch", ours[0], theirs[0]),
-                                         ("grad-torch", ours[1], theirs[1]),
-                                         ("grad2-torch", ours[2], theirs[2])):
+            pairs = [("value-torch", ours[0], theirs[0]), ("grad-torch", ours[1], theirs[1])]
+            if not graph.torch_grad2_defects:
+                pairs.append(("grad2-torch", ours[2], theirs[2]))
+            for kind, a_list, b_list in pairs:
                 for k, (a, b) in enumerate(zip(a_list, b_list, strict=True)):
                     msg = _close(a, b, rtol, atol)
                     if msg:
