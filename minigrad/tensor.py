@@ -11,6 +11,7 @@ import numpy as np
 from . import device as _device
 from . import dtypes, primitive
 from .grad_mode import STATE
+from .tensor_inplace import InPlaceOps
 
 
 def _to_array(data, dtype, who="tensor"):
@@ -53,7 +54,7 @@ def _refuse(dt, data, who):
                     "(complex, object and string data are not supported)")
 
 
-class Tensor:
+class Tensor(InPlaceOps):
     """An n-dimensional array that records the ops applied to it when it requires a gradient.
 
     Attributes:
@@ -462,173 +463,6 @@ class Tensor:
     def __rmatmul__(self, other):
         return _la.matmul(other, self)
 
-    # ---- in-place ops ------------------------------------------------------------------
-    # Without recording (no_grad, or nothing involved requires grad) an in-place op edits the
-    # array and bumps the version counter. While recording, on a tensor that is not a leaf
-    # requiring grad, it is recorded as a new node that ``self`` is rebound to (new memory);
-    # nodes recorded before keep reading the earlier value (``primitive.rebind``).
-    def _in_place(self, name, recorded, direct, operand=None):
-        """recorded(earlier) -> Tensor: the new value out of place from ``earlier`` (a tensor
-        holding this tensor's value); direct(array): the same edit on the array in place;
-        ``operand``: the other tensor involved, if any."""
-        if STATE.grad_enabled and (self.requires_grad or (
-                isinstance(operand, Tensor) and operand.requires_grad)):
-            if self._node is None and self.requires_grad:
-                raise RuntimeError(
-                    f"{name}: a leaf tensor that requires grad is being used in an in-place "
-                    "operation (refused, as in PyTorch: its gradient is taken at the value the "
-                    "edit would overwrite). Edit it under mg.no_grad() (a parameter update), or "
-                    "edit a copy: t = t * 1.")
-            last = self._version
-            earlier = primitive.stand_in(self)
-            new = recorded(earlier)
-            if new.shape != self.shape:
-                raise ValueError(f"{name}: the result has shape {new.shape} but the tensor "
-                                 f"edited in place has shape {self.shape}")
-            if new.dtype != self.dtype:
-                if not np.can_cast(new.dtype, self.dtype, "same_kind"):
-                    raise TypeError(f"{name}: the result has dtype {new.dtype}, which cannot "
-                                    f"be stored in place in a {self.dtype} tensor")
-                new = _ew.cast(new, self.dtype)
-            primitive.rebind(self, earlier, new, last)
-            return self
-        if not self.data.flags.writeable:
-            raise ValueError(f"{name}: the tensor is read-only (an expand() result or a shared "
-                             "constant); make a copy first: t = t * 1")
-        try:
-            direct(self.data)
-        except (TypeError, ValueError, IndexError) as err:
-            kind = next(k for k in (IndexError, TypeError, ValueError) if isinstance(err, k))
-            raise kind(f"{name}: {err} (tensor of shape {self.shape}, {self.dtype})") from None
-        self._bump_version()
-        return self
-
-    def _ufunc_in_place(self, other, ufunc, op, name):
-        o = _operand(other, name)
-        return self._in_place(
-            name, lambda e: op(e, other),
-            lambda a: ufunc(a, o, out=a, casting="same_kind"), other)
-
-    def __iadd__(self, other):
-        return self._ufunc_in_place(other, np.add, _ew.add, "+=")
-
-    def __isub__(self, other):
-        return self._ufunc_in_place(other, np.subtract, _ew.sub, "-=")
-
-    def __imul__(self, other):
-        return self._ufunc_in_place(other, np.multiply, _ew.mul, "*=")
-
-    def __itruediv__(self, other):
-        return self._ufunc_in_place(other, np.divide, _ew.div, "/=")
-
-    def add_(self, other, alpha=1):
-        """self += alpha * other, in place."""
-        if alpha != 1:
-            other = other * alpha if isinstance(other, Tensor) else _operand(
-                other, "add_") * alpha
-        return self._ufunc_in_place(other, np.add, _ew.add, "add_")
-
-    def sub_(self, other, alpha=1):
-        """self -= alpha * other, in place."""
-        if alpha != 1:
-            other = other * alpha if isinstance(other, Tensor) else _operand(
-                other, "sub_") * alpha
-        return self._ufunc_in_place(other, np.subtract, _ew.sub, "sub_")
-
-    def mul_(self, other):
-        return self._ufunc_in_place(other, np.multiply, _ew.mul, "mul_")
-
-    def div_(self, other):
-        return self._ufunc_in_place(other, np.divide, _ew.div, "div_")
-
-    def clamp_(self, min=None, max=None):  # noqa: A002 - PyTorch's names
-        if min is None and max is None:
-            raise ValueError("clamp_: at least one of min and max must be given")
-        return self._in_place("clamp_", lambda e: _ew.clamp(e, min, max),
-                              lambda a: np.clip(a, min, max, out=a))
-
-    def copy_(self, other):
-        """Copy ``other``'s values (broadcast to this shape, cast to this dtype) in place."""
-        src = other if isinstance(other, Tensor) else Tensor._wrap(
-            _to_array(other, None, "copy_"))
-        try:
-            fits = np.broadcast_shapes(src.shape, self.shape) == self.shape
-        except ValueError:
-            fits = False
-        if not fits:
-            raise ValueError(f"copy_: a source of shape {src.shape} cannot be broadcast to "
-                             f"the tensor's shape {self.shape}")
-
-        def direct(a):
-            np.copyto(a, src.data, casting="unsafe")
-        return self._in_place("copy_", lambda e: _replace(e, src), direct, src)
-
-    def fill_(self, value):
-        """Set every entry to ``value`` in place."""
-        v = _operand(value, "fill_")
-        if np.ndim(v) != 0:
-            raise ValueError(f"fill_: expected a number or a 0-d tensor, got shape "
-                             f"{np.shape(v)}")
-
-        def direct(a):
-            a[...] = v
-        return self._in_place("fill_", lambda e: _replace(e, value), direct, value)
-
-    def zero_(self):
-        """Fill with zeros in place."""
-        return self.fill_(0)
-
-    def _in_place_shape(self, name, recorded, direct):
-        """An in-place change of shape (``unsqueeze_``, ``squeeze_``): ``_in_place``'s rules
-        without its same-shape check. recorded(earlier) -> Tensor: the reshaped value out of
-        place; direct(array) -> array: a view of the same memory with the new shape."""
-        if STATE.grad_enabled and self.requires_grad:
-            if self._node is None:
-                raise RuntimeError(
-                    f"{name}: a leaf tensor that requires grad is being used in an in-place "
-                    "operation (refused, as in PyTorch); use the out-of-place form or edit "
-                    "it under mg.no_grad()")
-            last = self._version
-            earlier = primitive.stand_in(self)
-            new = recorded(earlier)
-            new.data = new.data.copy()  # memory of its own, as rebind's counter says
-            primitive.rebind(self, earlier, new, last)
-            return self
-        self.data = direct(self.data)
-        self._bump_version()
-        return self
-
-    def unsqueeze_(self, dim):
-        """Insert a size-1 dim at ``dim``, in place (the same memory, a new shape)."""
-        d = _red.normalize_dims(dim, self.ndim + 1, "unsqueeze_")[0]
-        return self._in_place_shape("unsqueeze_", lambda e: _sh.unsqueeze(e, d),
-                                    lambda a: np.expand_dims(a, d))
-
-    def squeeze_(self, dim=None):
-        """Remove size-1 dims (all, or those of ``dim``: an int or a tuple), in place."""
-        if dim is None:
-            dims = tuple(i for i, s in enumerate(self.shape) if s == 1)
-        elif self.ndim == 0:
-            _red.normalize_dims(dim, 0, "squeeze_")
-            dims = ()
-        else:
-            dims = tuple(i for i in _red.normalize_dims(dim, self.ndim, "squeeze_")
-                         if self.shape[i] == 1)
-        shape = tuple(s for i, s in enumerate(self.shape) if i not in dims)
-        return self._in_place_shape("squeeze_", lambda e: _sh.reshape(e, shape),
-                                    lambda a: np.squeeze(a, dims))
-
-    def __setitem__(self, index, value):
-        """``self[index] = value`` (numpy's indexing rules). Recorded while gradients are (see
-        ``_in_place``): gradients reach both this tensor's other entries and ``value``."""
-        v = _operand(value, "setitem")
-        norm = _sh._normalize_index(index)
-
-        def direct(a):
-            w = np.asarray(v)
-            a[norm] = w.reshape(_setitem.strip_leading_ones(w.shape, a[norm].ndim))
-        self._in_place("setitem", lambda e: _setitem.index_put(e, norm, value), direct, value)
-
     # ---- comparisons (no gradient) ----------------------------------------------------
     def __eq__(self, other):
         return Tensor._wrap(np.equal(self.data, _data(other)))
@@ -846,17 +680,6 @@ class Tensor:
         out = _ew.where(mask, as_tensor(value, like=self), self)
         return out if out.dtype == self.dtype else _ew.cast(out, self.dtype)
 
-    def masked_fill_(self, mask, value):
-        m = _bool_mask(mask, self.shape, "masked_fill_")
-        v = _operand(value, "masked_fill_")
-        if np.ndim(v) != 0:
-            raise ValueError(f"masked_fill_: value must be a number or a 0-d tensor, got shape "
-                             f"{np.shape(v)}")
-
-        def direct(a):
-            np.copyto(a, v, where=np.broadcast_to(m.data, a.shape), casting="unsafe")
-        return self._in_place("masked_fill_", lambda e: e.masked_fill(m, value), direct, value)
-
     def topk(self, k, dim=-1, largest=True, sorted=True):  # noqa: A002 - PyTorch's names
         """The ``k`` largest (or smallest) entries along ``dim``: ``(values, indices)`` (also by
         name), in order (NaN counts as the largest, as in PyTorch); gradients flow to the
@@ -934,13 +757,6 @@ def _data(x):
     return x.data if isinstance(x, Tensor) else x
 
 
-def _replace(earlier, value):
-    """``value`` broadcast to ``earlier``'s shape, as a recorded op whose gradient reaches
-    ``value`` (and zeros reach ``earlier``): the out-of-place form of copy_ / fill_."""
-    everywhere = Tensor._wrap(np.ones(earlier.shape, dtype=bool))
-    return _ew.where(everywhere, as_tensor(value, like=earlier), earlier)
-
-
 def _operand(x, who):
     """The array or number an in-place op combines with (Tensors give their array; complex,
     object and string data raise ``TypeError`` naming ``who``)."""
@@ -995,5 +811,5 @@ primitive._wrap = Tensor._wrap
 from .ops import elementwise as _ew  # noqa: E402
 from .ops import linalg as _la  # noqa: E402
 from .ops import reduce as _red  # noqa: E402
-from .ops import setitem as _setitem  # noqa: E402
+from .ops import setitem as _setitem  # noqa: E402, F401 - for tensor_inplace
 from .ops import shape as _sh  # noqa: E402
