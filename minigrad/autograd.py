@@ -192,14 +192,29 @@ def _check_hook_result(new, t):
 def _exclusive(g, t):
     """True when nothing but the engine's own references reach the gradient ``g`` and its array
     (a fresh result of a backward rule): ``.grad`` may then take that array instead of a copy.
-    Counted references: ``_write_leaves``'s local, ``_accumulate_leaf``'s parameter, this
-    function's parameter and getrefcount's argument for ``g``; ``g.data``, the local ``a`` and
-    getrefcount's argument for its array.
-    An array that is a view, shared by another tensor (add's rule hands one gradient to both
-    inputs), kept by a hook or given by the caller (``backward(gradient=...)``) is copied."""
+    The reference counts of such a gradient on this path (``_write_leaves`` ->
+    ``_accumulate_leaf`` -> here) are measured once at import (``_calibrate``), so that the
+    test does not depend on how the interpreter counts references to locals. An array that is
+    a view, shared by another tensor (add's rule hands one gradient to both inputs), kept by a
+    hook or given by the caller (``backward(gradient=...)``) has more, and is copied."""
     a = g.data
+    counts = sys.getrefcount(g), sys.getrefcount(a)
+    if _LIMITS is None:  # calibrating: this gradient is exclusive by construction
+        _CALIBRATION.append(counts)
+        return False
     return (a.dtype == t.dtype and a.base is None and a.flags.writeable and a.flags.owndata
-            and sys.getrefcount(g) <= 4 and sys.getrefcount(a) <= 3)
+            and counts[0] <= _LIMITS[0] and counts[1] <= _LIMITS[1])
+
+
+_LIMITS = None
+_CALIBRATION = []
+
+
+def _calibrate():
+    """The reference counts ``_exclusive`` sees for a gradient held only by the staged list."""
+    leaf = Tensor._wrap(np.zeros(1), True)
+    _write_leaves([(leaf, Tensor._wrap(np.ones(1)))], False)
+    return _CALIBRATION.pop()
 
 
 def _accumulate_leaf(t, g, create_graph):
@@ -281,3 +296,6 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             g = g.detach()
         result.append(g)
     return tuple(result)
+
+
+_LIMITS = _calibrate()
