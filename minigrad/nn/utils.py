@@ -2,12 +2,12 @@
 with PyTorch's arguments and formulas, in the gradients' own dtype and in place."""
 
 import math
-import numbers
 
 import numpy as np
 
 from ..dtypes import get_default_dtype
 from ..kernels import norms
+from ..optim.checks import real
 from ..tensor import Tensor
 
 
@@ -15,19 +15,6 @@ def _grads(parameters):
     if isinstance(parameters, Tensor):
         parameters = [parameters]
     return [p.grad for p in parameters if p.grad is not None]
-
-
-def _number(who, name, value, allow_inf=False):
-    if isinstance(value, Tensor) and value.numel() == 1:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{who}: {name} must be a real number, got {value!r} "
-                        f"({type(value).__name__})")
-    v = float(value)
-    if math.isnan(v) or (math.isinf(v) and not allow_inf):
-        raise ValueError(f"{who}: {name} must be {'a number' if allow_inf else 'finite'}, got "
-                         f"{value!r}")
-    return v
 
 
 def _flat(g):
@@ -77,8 +64,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     when no parameter has a gradient)."""
     who = "clip_grad_norm_"
     parameters = [parameters] if isinstance(parameters, Tensor) else list(parameters)
-    max_norm = _number(who, "max_norm", max_norm, allow_inf=True)
-    norm_type = _number(who, "norm_type", norm_type, allow_inf=True)
+    max_norm = real(who, "max_norm", max_norm, allow_inf=True)
+    norm_type = real(who, "norm_type", norm_type, allow_inf=True)
     if max_norm < 0:
         raise ValueError(f"{who}: max_norm must be >= 0, got {max_norm}")
     if norm_type <= 0:
@@ -106,7 +93,7 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
     """Clamp every gradient entry to [-clip_value, clip_value] in place (bumping each
     gradient's version). ``foreach`` is accepted for PyTorch's signature and ignored."""
     who = "clip_grad_value_"
-    clip_value = _number(who, "clip_value", clip_value, allow_inf=True)
+    clip_value = real(who, "clip_value", clip_value, allow_inf=True)
     if clip_value < 0:
         raise ValueError(f"{who}: clip_value must be >= 0, got {clip_value}")
     parameters = [parameters] if isinstance(parameters, Tensor) else list(parameters)

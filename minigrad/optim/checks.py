@@ -7,17 +7,19 @@ import numbers
 from ..tensor import Tensor
 
 
-def real(who, name, value, low=None, high=None, high_open=False):
-    """``value`` as a float, after checking it is a finite real number (not a bool) with
-    ``low <= value`` and ``value <= high`` (``< high`` when ``high_open``)."""
+def real(who, name, value, low=None, high=None, high_open=False, allow_inf=False):
+    """``value`` as a float, after checking it is a finite real number (not a bool; +-inf too
+    with ``allow_inf``, never NaN) with ``low <= value`` and ``value <= high`` (``< high``
+    when ``high_open``)."""
     if isinstance(value, Tensor) and value.numel() == 1:
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{who}: {name} must be a real number, got {value!r} "
                         f"({type(value).__name__})")
     v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{who}: {name} must be finite, got {value!r}")
+    if math.isnan(v) or (math.isinf(v) and not allow_inf):
+        raise ValueError(f"{who}: {name} must be {'a number' if allow_inf else 'finite'}, got "
+                         f"{value!r}")
     if low is not None and v < low:
         raise ValueError(f"{who}: {name} must be >= {low}, got {value!r}")
     if high is not None and (v >= high if high_open else v > high):
