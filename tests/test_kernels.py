@@ -144,3 +144,12 @@ def test_every_kernel_is_tested():
                           f"TESTED_ELSEWHERE): {untested}")
     stale = sorted(set(TESTED_ELSEWHERE) - set(_all_kernels()))
     assert not stale, f"TESTED_ELSEWHERE names kernels that no longer exist: {stale}"
+
+
+def test_kernels_follow_the_house_rules():
+    """cache=True, error_model='numpy' (vectorises loops with '/'), no fastmath."""
+    for name, kernel in _all_kernels().items():
+        opts = kernel.targetoptions
+        assert opts.get("error_model") == "numpy", name
+        assert not opts.get("fastmath"), name
+        assert type(kernel._cache).__name__ == "FunctionCache", f"{name} lacks cache=True"
