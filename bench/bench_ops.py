@@ -193,7 +193,7 @@ def check_rnn_gradients():
                            mg.zeros(B, H, dtype=mg.float64))
     loss.backward()
     for k, g in g_np.items():
-        np.testing.assert_allclose(p_mg[k].grad.data, g, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(p_mg[k].grad.numpy(), g, rtol=1e-9, atol=1e-12)
 
 
 def rnn_benchmarks(rounds, number):

@@ -141,9 +141,9 @@ def make_steps(size, dropout, seed=0):
     hidden = (mg.zeros(NLAYERS, BATCH, size), mg.zeros(NLAYERS, BATCH, size))
     if torch is None:
         init = np.random.default_rng(seed + 1)
-        ours.encoder.weight.data[...] = init.uniform(-0.1, 0.1, ours.encoder.weight.shape)
-        ours.decoder.weight.data[...] = init.uniform(-0.1, 0.1, ours.decoder.weight.shape)
-        ours.decoder.bias.data[...] = 0
+        ours.encoder.weight.numpy()[...] = init.uniform(-0.1, 0.1, ours.encoder.weight.shape)
+        ours.decoder.weight.numpy()[...] = init.uniform(-0.1, 0.1, ours.decoder.weight.shape)
+        ours.decoder.bias.numpy()[...] = 0
         step = Step(ours, mg.optim.SGD(ours.parameters(), lr=LR), mg.tensor(data),
                     targets, hidden, _MgLib)
         return step, None
@@ -167,7 +167,7 @@ def check_same_step(size):
     np.testing.assert_allclose(loss, tloss, rtol=1e-5)
     for (name, p), (_, q) in zip(mine.model.named_parameters(),
                                  other.model.named_parameters(), strict=True):
-        np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-4, atol=1e-5,
+        np.testing.assert_allclose(p.numpy(), q.detach().numpy(), rtol=1e-4, atol=1e-5,
                                    err_msg=name)
     return loss
 
@@ -241,9 +241,9 @@ def _optim_pieces(size, rng):
     fns = {("clip_grad_norm_", "minigrad"): lambda: nn.utils.clip_grad_norm_(params, 1e9),
            ("SGD step", "minigrad"): sgd.step, ("Adam step", "minigrad"): adam.step}
     if torch is not None:
-        tparams = [torch.tensor(p.data.copy(), requires_grad=True) for p in params]
+        tparams = [torch.tensor(p.numpy().copy(), requires_grad=True) for p in params]
         for p, q in zip(params, tparams, strict=True):
-            q.grad = torch.tensor(p.grad.data.copy())
+            q.grad = torch.tensor(p.grad.numpy().copy())
         tsgd, tadam = torch.optim.SGD(tparams, lr=1e-3), torch.optim.Adam(tparams, lr=1e-6)
         fns[("clip_grad_norm_", "torch")] = lambda: torch.nn.utils.clip_grad_norm_(tparams,
                                                                                    1e9)

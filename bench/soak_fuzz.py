@@ -278,14 +278,14 @@ def run_mg(cfg, layer, x, h0, c0, weights, second=False):
     named = [(n, t) for n, t in (("x", xm), ("h0", h0m), ("c0", c0m)) if t is not None]
     named += list(layer.named_parameters())
     grads = mg.grad(loss, [t for _, t in named], allow_unused=True, create_graph=second)
-    outs = [out.data, h_n.data] + ([] if c_n is None else [c_n.data])
-    gs = {n: np.zeros(t.shape) if g is None else np.asarray(g.data, dtype=np.float64)
+    outs = [out.numpy(), h_n.numpy()] + ([] if c_n is None else [c_n.numpy()])
+    gs = {n: np.zeros(t.shape) if g is None else np.asarray(g.numpy(), dtype=np.float64)
           for (n, t), g in zip(named, grads, strict=True)}
     if second:
         total = sum((g * mg.tensor(_second_weight(n, g.shape))).sum()
                     for (n, _), g in zip(named, grads, strict=True) if g is not None)
         hs = mg.grad(total, [t for _, t in named], allow_unused=True)
-        gs.update({"2:" + n: np.zeros(t.shape) if h is None else np.asarray(h.data)
+        gs.update({"2:" + n: np.zeros(t.shape) if h is None else np.asarray(h.numpy())
                    for (n, t), h in zip(named, hs, strict=True)})
     return [np.asarray(o, dtype=np.float64) for o in outs], gs
 
@@ -431,7 +431,7 @@ def _leaf(lib, values):
 
 def _grad(lib, out, x):
     if lib is mg:
-        return mg.grad(out, [x])[0].data
+        return mg.grad(out, [x])[0].numpy()
     return torch.autograd.grad(out, [x])[0].detach().numpy()
 
 
@@ -451,7 +451,7 @@ def known_probes():
     def max_dim_nan(name, lib):
         x = _leaf(lib, [[1.0, nan, 0.5], [2.0, 3.0, 3.0]])
         values, indices = lib.max(x, dim=1)
-        return [values.detach().numpy() if name == "torch" else values.data,
+        return [values.detach().numpy() if name == "torch" else values.numpy(),
                 np.asarray(indices), _grad(lib, values.sum(), x)]
 
     def min_nan(name, lib):
@@ -461,7 +461,7 @@ def known_probes():
     def transpose_0d(name, lib):
         x = _leaf(lib, 2.0)
         y = x.transpose(0, 0)
-        return [y.detach().numpy() if name == "torch" else y.data, _grad(lib, y * 3, x)]
+        return [y.detach().numpy() if name == "torch" else y.numpy(), _grad(lib, y * 3, x)]
 
     def index_select_empty(name, lib):
         x = _leaf(lib, np.zeros((0, 3)))
@@ -495,7 +495,7 @@ def known_probes():
 
     def complex_input(name, lib):
         x = lib.tensor([1 + 2j, 3.0])
-        return [np.asarray(x.abs().tolist() if name == "torch" else x.abs().data)]
+        return [np.asarray(x.abs().tolist() if name == "torch" else x.abs().numpy())]
 
     def string_input(name, lib):
         return [np.asarray(lib.tensor(["a", "b"]).shape)]
@@ -503,7 +503,7 @@ def known_probes():
     def inplace_on_leaf(name, lib):
         x = _leaf(lib, [1.0, 2.0])
         x.add_(1.0)
-        return [x.detach().numpy() if name == "torch" else x.data]
+        return [x.detach().numpy() if name == "torch" else x.numpy()]
 
     probes = [abs_nan, amax_nan, max_dim_nan, min_nan, transpose_0d, index_select_empty,
               chunk_empty, var_correction, concat_one, embedding_padding_neg, complex_input,

@@ -68,7 +68,7 @@ def test_mse(net, x, y, chunk=500):
     errs = []
     with mg.no_grad():
         for i in range(0, x.shape[1], chunk):
-            pred = net(mg.tensor(x[:, i:i + chunk])).data
+            pred = net(mg.tensor(x[:, i:i + chunk])).numpy()
             errs.append((pred - y[i:i + chunk]) ** 2)
     return float(np.mean(np.concatenate(errs)))
 

@@ -76,7 +76,7 @@ def evaluate(model, x, y):
     was = model.training
     model.eval()
     with mg.no_grad():
-        logits = model(mg.tensor(x)).data
+        logits = model(mg.tensor(x)).numpy()
     model.train(was)
     loss = float(mg.nn.functional.cross_entropy(mg.tensor(logits), y).item())
     return loss, float(np.mean(np.argmax(logits, axis=1) == y))
@@ -148,7 +148,7 @@ def main(argv=None):
     print("\nsample predictions (context -> top 3, * = the word in the text):")
     with mg.no_grad():
         for i in val[:6]:
-            probs = mg.softmax(model(mg.tensor(x_all[i:i + 1])), dim=-1).data[0]
+            probs = mg.softmax(model(mg.tensor(x_all[i:i + 1])), dim=-1).numpy()[0]
             top = np.argsort(probs)[::-1][:3]
             guess = ", ".join(f"{vocab.itos[k]}{'*' if k == y_all[i] else ''} "
                               f"{probs[k]:.2f}" for k in top)
@@ -158,7 +158,7 @@ def main(argv=None):
         seed_ids = list(x_all[0])
         generated = []
         for _ in range(20):
-            logits = model(mg.tensor(np.array([seed_ids[-args.window:]]))).data[0]
+            logits = model(mg.tensor(np.array([seed_ids[-args.window:]]))).numpy()[0]
             nxt = int(np.argmax(logits))
             generated.append(nxt)
             seed_ids.append(nxt)

@@ -138,7 +138,7 @@ def spans(tags):
 def evaluate(model, sentences, word_ids):
     ids, tags, lengths = encode(sentences, word_ids)
     with mg.no_grad():
-        pred = np.argmax(model(mg.tensor(ids), lengths).data, axis=-1)
+        pred = np.argmax(model(mg.tensor(ids), lengths).numpy(), axis=-1)
     mask = tags != -100
     token_acc = float(np.mean(pred[mask] == tags[mask]))
     tp = fp = fn = 0

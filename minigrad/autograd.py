@@ -45,12 +45,12 @@ def topological_order(roots):
 
 def _seed(output, gradient, who):
     if gradient is None:
-        if output.data.size != 1:
+        if output._array.size != 1:
             raise RuntimeError(
                 f"{who}: the output has shape {output.shape}; gradients can be implied only "
                 "for outputs with one element. Pass gradient= (a tensor of the output's shape, "
                 "e.g. mg.ones_like(out)), or reduce the output first (out.sum()).")
-        return Tensor._wrap(np.ones_like(output.data))
+        return Tensor._wrap(np.ones_like(output._array))
     g = gradient if isinstance(gradient, Tensor) else Tensor(gradient, dtype=output.dtype)
     if g.shape != output.shape:
         raise ValueError(f"{who}: gradient has shape {g.shape} but the output has shape "
@@ -133,29 +133,29 @@ def _run(roots, seeds, retain_graph, create_graph, capture=None):
                 if wanted is not None and k not in wanted:
                     continue
                 if type(ig) is PartialGrad:
-                    if ig.shape != inp.data.shape:
+                    if ig.shape != inp._array.shape:
                         raise RuntimeError(f"backward: op {prim.name} returned a gradient of "
                                            f"shape {ig.shape} for an input of shape "
-                                           f"{inp.data.shape}")
+                                           f"{inp._array.shape}")
                     if anomaly:
                         _check_finite(prim.name, "backward gradient", ig.values, node.scope)
                     partials.setdefault(k, []).append(ig)
                     continue
-                igd, ind = ig.data, inp.data
+                igd, ind = ig._array, inp._array
                 if igd.shape != ind.shape:
                     raise RuntimeError(f"backward: op {prim.name} returned a gradient of "
                                        f"shape {igd.shape} for an input of shape {ind.shape}")
                 if igd.dtype is not ind.dtype and igd.dtype != ind.dtype:
                     ig = ig.to(ind.dtype)
                 if anomaly:
-                    _check_finite(prim.name, "backward gradient", ig.data, node.scope)
+                    _check_finite(prim.name, "backward gradient", ig._array, node.scope)
                 prev = grads.get(k)
                 if prev is None:
                     grads[k] = ig
                 elif create_graph:
                     grads[k] = prev + ig
                 else:
-                    grads[k] = Tensor._wrap(prev.data + ig.data)
+                    grads[k] = Tensor._wrap(prev._array + ig._array)
     if collect:
         return staged
     return capture
@@ -175,8 +175,8 @@ def _densify(g, parts, t):
     """Sum a dense gradient (or None) and a list of PartialGrads into one Tensor of t's dtype."""
     # C order: the partial gradients' scatter works on row views of ``out`` (a gradient that
     # arrived transposed would otherwise give a copy, and the rows' sums would be lost)
-    out = np.zeros(t.data.shape, dtype=t.data.dtype) if g is None else np.array(
-        g.data, dtype=t.data.dtype, order="C")
+    out = np.zeros(t._array.shape, dtype=t._array.dtype) if g is None else np.array(
+        g._array, dtype=t._array.dtype, order="C")
     for p in parts:
         p.add(out, p.values, p.index)
     return Tensor._wrap(out)
@@ -197,7 +197,7 @@ def _exclusive(g, t):
     test does not depend on how the interpreter counts references to locals. An array that is
     a view, shared by another tensor (add's rule hands one gradient to both inputs), kept by a
     hook or given by the caller (``backward(gradient=...)``) has more, and is copied."""
-    a = g.data
+    a = g._array
     counts = sys.getrefcount(g), sys.getrefcount(a)
     if _LIMITS is None:  # calibrating: this gradient is exclusive by construction
         _CALIBRATION.append(counts)
@@ -224,16 +224,16 @@ def _accumulate_leaf(t, g, create_graph):
         if create_graph:
             t.grad = g
         elif _exclusive(g, t):
-            t.grad = Tensor._wrap(g.data)  # the rule's fresh array, as PyTorch takes it
+            t.grad = Tensor._wrap(g._array)  # the rule's fresh array, as PyTorch takes it
         else:
-            t.grad = Tensor._wrap(np.array(g.data, dtype=t.dtype))
+            t.grad = Tensor._wrap(np.array(g._array, dtype=t.dtype))
     elif create_graph:
         t.grad = t.grad + g
-    elif t.grad.requires_grad or not t.grad.data.flags.writeable:
+    elif t.grad.requires_grad or not t.grad._array.flags.writeable:
         # .grad is a graph value from an earlier create_graph pass: never write into it
-        t.grad = Tensor._wrap(t.grad.data + g.data)
+        t.grad = Tensor._wrap(t.grad._array + g._array)
     else:
-        t.grad.data += g.data
+        t.grad._array += g._array
         t.grad._bump_version()
 
 

@@ -94,10 +94,10 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
 
 def _operand_value(v):
     if isinstance(v, Tensor):
-        if v.data.size != 1:
+        if v._array.size != 1:
             raise ValueError(f"full: fill_value must be a number, got a tensor of shape "
                              f"{v.shape}")
-        return v.data.item()
+        return v._array.item()
     if isinstance(v, complex) or not isinstance(v, (int, float, bool, np.number, np.bool_)):
         raise TypeError(f"full: fill_value must be a real number, got {type(v).__name__}")
     return v
@@ -186,7 +186,7 @@ def multinomial(input, num_samples, replacement=False, generator=None):  # noqa:
     input (C,) -> (num_samples,), or (N, C) -> (N, num_samples), int64. Without replacement
     no category is drawn twice in a row of samples (so ``num_samples`` <= the categories with
     weight > 0)."""
-    w = np.asarray(input.data if isinstance(input, Tensor) else input, dtype=np.float64)
+    w = np.asarray(input._array if isinstance(input, Tensor) else input, dtype=np.float64)
     if w.ndim not in (1, 2):
         raise ValueError(f"multinomial: expected a 1-D or 2-D tensor of weights, got shape "
                          f"{w.shape}")

@@ -38,7 +38,7 @@ def _tensors(out):
 
 def _projection(outs, vs):
     with no_grad():
-        return sum(float(np.sum(o.data.astype(np.float64) * v))
+        return sum(float(np.sum(o._array.astype(np.float64) * v))
                    for o, v in zip(outs, vs, strict=True))
 
 
@@ -71,7 +71,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
 
 def _gradcheck(fn, inputs, diff, eps, atol, rtol, raise_exception, seed, who):
     for i in diff:
-        x = inputs[i].data
+        x = inputs[i]._array
         if not (x.flags.c_contiguous and x.flags.writeable):
             raise ValueError(f"{who}: input {i} must be a contiguous, writeable array")
     outs = _tensors(fn(*inputs))
@@ -87,9 +87,9 @@ def _gradcheck(fn, inputs, diff, eps, atol, rtol, raise_exception, seed, who):
     what = "second derivatives" if who == "gradgradcheck" else "gradient"
     for j, i in enumerate(diff):
         x = inputs[i]
-        a = np.zeros(x.shape) if analytic[j] is None else analytic[j].data.astype(np.float64)
+        a = np.zeros(x.shape) if analytic[j] is None else analytic[j]._array.astype(np.float64)
         numeric = np.zeros(x.shape)
-        flat = x.data.reshape(-1)  # a view: inputs are checked to be contiguous above
+        flat = x._array.reshape(-1)  # a view: inputs are checked to be contiguous above
         for k in range(flat.size):
             orig = flat[k]
             try:  # each write is an in-place edit: bumped, so caches keyed on versions see it

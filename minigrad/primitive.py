@@ -175,7 +175,7 @@ def _raise_modified(node, what, t, version, expected):
 def stand_in(t):
     """A new tensor with ``t``'s array, node, version counter and name: what an in-place op
     recorded in the graph takes as its input, and what then holds ``t``'s earlier value."""
-    earlier = _wrap(t.data, t.requires_grad)
+    earlier = _wrap(t._array, t.requires_grad)
     earlier._node, earlier._vc, earlier.name = t._node, t._vc, t.name
     return earlier
 
@@ -186,7 +186,7 @@ def rebind(t, earlier, new, last_version):
     ``last_version``; every node recorded with ``t`` at a version <= ``last_version`` reads
     ``earlier`` instead (``Node.resolve_inputs``)."""
     t._history = (t._history or []) + [(last_version, earlier)]  # oldest first
-    t.data = new.data
+    t._array = new._array
     t._node = new._node
     t.requires_grad = new.requires_grad
     t._vc = None  # new memory: a counter of its own, one past the last version
@@ -224,11 +224,11 @@ def bind(prim, *inputs, **params):
     n = len(inputs)
     if n == 2:  # the common arities without building lists
         a, b = inputs
-        out = prim.forward(a.data, b.data, **params)
+        out = prim.forward(a._array, b._array, **params)
     elif n == 1:
-        out = prim.forward(inputs[0].data, **params)
+        out = prim.forward(inputs[0]._array, **params)
     else:
-        out = prim.forward(*[t.data for t in inputs], **params)
+        out = prim.forward(*[t._array for t in inputs], **params)
     saved = None
     if prim.has_residuals:
         out, saved = out
@@ -255,7 +255,7 @@ def bind(prim, *inputs, **params):
         versions = tuple([0 if t._vc is None else t._vc.value for t in inputs])
     result = _wrap(out, True)
     node = result._node = Node(prim, inputs, params, saved, needs, _STACK.path, versions)
-    if prim.view and out.base is not None and np.may_share_memory(out, inputs[0].data):
+    if prim.view and out.base is not None and np.may_share_memory(out, inputs[0]._array):
         vc = result._vc = inputs[0]._counter()
         node.out_version = vc.value
     return result

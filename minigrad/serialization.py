@@ -145,7 +145,7 @@ class _Encoder:
         if isinstance(obj, Tensor):
             from .nn.parameter import Parameter
             kind = "parameter" if isinstance(obj, Parameter) else "tensor"
-            return {kind: self.add(where, self.numeric(where, obj.data)),
+            return {kind: self.add(where, self.numeric(where, obj._array)),
                     "requires_grad": bool(obj.requires_grad)}
         if isinstance(obj, np.ndarray):
             return {"array": self.add(where, self.numeric(where, obj))}

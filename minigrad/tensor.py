@@ -19,7 +19,7 @@ def _to_array(data, dtype, who="tensor"):
     theirs (float16 and other floats become the default), ints become int64. Complex, object and
     string data (and such a ``dtype``) raise ``TypeError`` naming ``who``."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._array
     if dtype is not None:
         dtype = dtypes.check_supported(dtype, who)
     if isinstance(data, (np.ndarray, np.generic)):
@@ -58,13 +58,14 @@ class Tensor(InPlaceOps):
     """An n-dimensional array that records the ops applied to it when it requires a gradient.
 
     Attributes:
-        data: the numpy array (any shape).
-        grad: a Tensor of ``data``'s shape and dtype after ``backward``, else ``None``.
+        data: PyTorch's ``.data``: a Tensor sharing this tensor's memory, cut from the graph,
+            with a version counter of its own (``numpy()`` gives the array itself).
+        grad: a Tensor of this tensor's shape and dtype after ``backward``, else ``None``.
         requires_grad: whether gradients flow to this tensor.
         name: an optional label (``named_parameters`` names; drawn by ``viz``).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_hooks", "_retains_grad", "name",
+    __slots__ = ("_array", "grad", "requires_grad", "_node", "_hooks", "_retains_grad", "name",
                  "_vc", "_history", "__weakref__")
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
     __hash__ = object.__hash__
@@ -76,7 +77,7 @@ class Tensor(InPlaceOps):
         if requires_grad and not dtypes.is_floating(arr.dtype):
             raise TypeError(f"tensor: only float32/float64 tensors can require gradients, "
                             f"got dtype {arr.dtype}")
-        self.data = arr
+        self._array = arr
         self.grad = None
         self.requires_grad = bool(requires_grad)
         self._node = None
@@ -90,7 +91,7 @@ class Tensor(InPlaceOps):
     def _wrap(cls, array, requires_grad=False):
         """Internal fast constructor: no copy, no checks."""
         t = object.__new__(cls)
-        t.data = array
+        t._array = array
         t.grad = None
         t.requires_grad = requires_grad
         t._node = None
@@ -101,11 +102,34 @@ class Tensor(InPlaceOps):
         t._history = None
         return t
 
+    # ---- .data (PyTorch's) --------------------------------------------------------------
+    @property
+    def data(self):
+        """A Tensor sharing this tensor's memory that does not require grad, is cut from the
+        graph and has a version counter of its own: in-place edits through it (``p.data.add_(g,
+        alpha=-lr)``) are not seen by autograd's version checks, as in PyTorch (``detach()``
+        shares the counter). ``numpy()`` gives the array itself."""
+        return Tensor._wrap(self._array)
+
+    @data.setter
+    def data(self, value):
+        """``t.data = other``: ``t`` takes ``other``'s memory (shape and dtype may change, as in
+        PyTorch; a tensor that requires grad must stay floating). ``other`` must be a Tensor."""
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: expected a Tensor to assign to .data, got "
+                            f"{type(value).__name__}; write values with t.copy_(...) or "
+                            "t.numpy()[...] = array")
+        arr = value._array
+        if self.requires_grad and arr.dtype.kind != "f":
+            raise TypeError(f"data: a tensor that requires grad must hold floats, got dtype "
+                            f"{arr.dtype}")
+        self._array = arr
+
     # ---- version counter ----------------------------------------------------------------
     @property
     def _version(self):
         """How many in-place edits this tensor's memory has had (shared with its views and
-        ``detach()``; PyTorch's name). Writes through ``.data``/``.numpy()`` are not seen."""
+        ``detach()``; PyTorch's name). Writes through ``._array``/``.numpy()`` are not seen."""
         vc = self._vc
         return 0 if vc is None else vc.value
 
@@ -127,46 +151,47 @@ class Tensor(InPlaceOps):
     # ---- array-like facts -------------------------------------------------------------
     @property
     def shape(self):
-        return self.data.shape
+        return self._array.shape
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self._array.dtype
 
     @property
     def ndim(self):
-        return self.data.ndim
+        return self._array.ndim
 
     def dim(self):
-        return self.data.ndim
+        return self._array.ndim
 
     def size(self, dim=None):
-        return self.data.shape if dim is None else self.data.shape[dim]
+        return self._array.shape if dim is None else self._array.shape[dim]
 
     def numel(self):
-        return self.data.size
+        return self._array.size
 
     def __len__(self):
-        if self.data.ndim == 0:
+        if self._array.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self._array.shape[0]
 
     def numpy(self):
-        """The underlying numpy array (shared, not copied)."""
-        return self.data
+        """The underlying numpy array (shared, not copied; also when this tensor requires
+        grad, where PyTorch refuses)."""
+        return self._array
 
     def __array__(self, dtype=None, copy=None):
-        if dtype is not None and np.dtype(dtype) != self.data.dtype:
-            return self.data.astype(dtype)
-        return self.data.copy() if copy else self.data
+        if dtype is not None and np.dtype(dtype) != self._array.dtype:
+            return self._array.astype(dtype)
+        return self._array.copy() if copy else self._array
 
     def item(self):
-        if self.data.size != 1:
+        if self._array.size != 1:
             raise ValueError(f"item: expected a tensor with one element, got shape {self.shape}")
-        return self.data.item()
+        return self._array.item()
 
     def tolist(self):
-        return self.data.tolist()
+        return self._array.tolist()
 
     def __float__(self):
         return float(self.item())
@@ -177,22 +202,22 @@ class Tensor(InPlaceOps):
     def __index__(self):
         """The int of an integer (or bool) tensor with one element, so that ``seq[t]`` and
         ``range(t)`` work; other tensors raise ``TypeError`` (as in PyTorch)."""
-        if self.data.dtype.kind not in "iub" or self.data.size != 1:
+        if self._array.dtype.kind not in "iub" or self._array.size != 1:
             raise TypeError(f"__index__: only integer tensors of a single element can be "
                             f"converted to an index, got shape {self.shape}, {self.dtype}")
-        return int(self.data.item())
+        return int(self._array.item())
 
     def __bool__(self):
-        if self.data.size != 1:
+        if self._array.size != 1:
             raise ValueError("the truth value of a tensor with more than one element is "
                              "ambiguous; use .any() or .all()")
-        return bool(self.data.item())
+        return bool(self._array.item())
 
     def __repr__(self):
-        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        body = np.array2string(self._array, separator=", ", prefix="tensor(")
         extra = []
-        if self.data.dtype != dtypes.get_default_dtype():
-            extra.append(f"dtype={self.data.dtype}")
+        if self._array.dtype != dtypes.get_default_dtype():
+            extra.append(f"dtype={self._array.dtype}")
         if self._node is not None:
             extra.append(f"op={self._node.prim.name}")
         elif self.requires_grad:
@@ -236,7 +261,7 @@ class Tensor(InPlaceOps):
 
     def detach(self):
         """A new leaf sharing this tensor's data (and version counter), cut from the graph."""
-        t = Tensor._wrap(self.data, False)
+        t = Tensor._wrap(self._array, False)
         t._vc = self._counter()
         return t
 
@@ -320,16 +345,16 @@ class Tensor(InPlaceOps):
         return _ew.cast(self, np.float64)
 
     def long(self):
-        return Tensor._wrap(self.data.astype(np.int64))
+        return Tensor._wrap(self._array.astype(np.int64))
 
     def int(self):
-        return Tensor._wrap(self.data.astype(np.int32))
+        return Tensor._wrap(self._array.astype(np.int32))
 
     def bool(self):
-        return Tensor._wrap(self.data.astype(bool))
+        return Tensor._wrap(self._array.astype(bool))
 
     def is_floating_point(self):
-        return self.data.dtype.kind == "f"
+        return self._array.dtype.kind == "f"
 
     # ---- copies and new tensors ------------------------------------------------------------
     def clone(self):
@@ -337,7 +362,7 @@ class Tensor(InPlaceOps):
         requires grad."""
         if self.requires_grad and STATE.grad_enabled:
             return _ew.mul(self, 1.0)  # exact: x * 1 keeps every value, -0.0 and NaN included
-        return Tensor._wrap(self.data.copy())
+        return Tensor._wrap(self._array.copy())
 
     def _new(self, array, dtype, device, requires_grad, who):
         _device.check_device(device, who)
@@ -362,16 +387,6 @@ class Tensor(InPlaceOps):
     def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
         return self._new(_to_array(data, None, "new_tensor"), dtype, device, requires_grad,
                          "new_tensor")
-
-    def uniform_(self, a=0.0, b=1.0, generator=None):
-        """Fill with U(a, b) in place (as ``nn.init.uniform_``)."""
-        from .nn import init
-        return init.uniform_(self, a, b, generator=generator)
-
-    def normal_(self, mean=0.0, std=1.0, generator=None):
-        """Fill with N(mean, std**2) in place (as ``nn.init.normal_``)."""
-        from .nn import init
-        return init.normal_(self, mean, std, generator=generator)
 
     # ---- arithmetic -------------------------------------------------------------------
     def __add__(self, other):
@@ -426,14 +441,14 @@ class Tensor(InPlaceOps):
                              f"{rounding_mode!r}")
         ints = self.dtype.kind in "iub" and np.asarray(_data(other)).dtype.kind in "iub"
         if ints:
-            a, b = self.data, np.asarray(_data(other))
+            a, b = self._array, np.asarray(_data(other))
             if np.any(b == 0):
                 raise ZeroDivisionError("div: integer division by zero")
             out = np.floor_divide(a, b) if rounding_mode == "floor" else (
                 np.trunc(np.true_divide(a, b)).astype(np.result_type(a, b)))
             return Tensor._wrap(np.asarray(out))
         q = _ew.div(self.detach(), other.detach() if isinstance(other, Tensor) else other)
-        rounded = np.floor(q.data) if rounding_mode == "floor" else np.trunc(q.data)
+        rounded = np.floor(q._array) if rounding_mode == "floor" else np.trunc(q._array)
         return Tensor._wrap(np.asarray(rounded))
 
     divide = div
@@ -465,37 +480,37 @@ class Tensor(InPlaceOps):
 
     # ---- comparisons (no gradient) ----------------------------------------------------
     def __eq__(self, other):
-        return Tensor._wrap(np.equal(self.data, _data(other)))
+        return Tensor._wrap(np.equal(self._array, _data(other)))
 
     def __ne__(self, other):
-        return Tensor._wrap(np.not_equal(self.data, _data(other)))
+        return Tensor._wrap(np.not_equal(self._array, _data(other)))
 
     def __lt__(self, other):
-        return Tensor._wrap(np.less(self.data, _data(other)))
+        return Tensor._wrap(np.less(self._array, _data(other)))
 
     def __le__(self, other):
-        return Tensor._wrap(np.less_equal(self.data, _data(other)))
+        return Tensor._wrap(np.less_equal(self._array, _data(other)))
 
     def __gt__(self, other):
-        return Tensor._wrap(np.greater(self.data, _data(other)))
+        return Tensor._wrap(np.greater(self._array, _data(other)))
 
     def __ge__(self, other):
-        return Tensor._wrap(np.greater_equal(self.data, _data(other)))
+        return Tensor._wrap(np.greater_equal(self._array, _data(other)))
 
     def __invert__(self):
-        return Tensor._wrap(np.logical_not(self.data))
+        return Tensor._wrap(np.logical_not(self._array))
 
     def any(self):
-        return Tensor._wrap(np.asarray(self.data.any()))
+        return Tensor._wrap(np.asarray(self._array.any()))
 
     def all(self):
-        return Tensor._wrap(np.asarray(self.data.all()))
+        return Tensor._wrap(np.asarray(self._array.all()))
 
     def argmax(self, dim=None, keepdim=False):
-        return Tensor._wrap(np.asarray(np.argmax(self.data, axis=dim, keepdims=keepdim)))
+        return Tensor._wrap(np.asarray(np.argmax(self._array, axis=dim, keepdims=keepdim)))
 
     def argmin(self, dim=None, keepdim=False):
-        return Tensor._wrap(np.asarray(np.argmin(self.data, axis=dim, keepdims=keepdim)))
+        return Tensor._wrap(np.asarray(np.argmin(self._array, axis=dim, keepdims=keepdim)))
 
     # ---- elementwise methods ----------------------------------------------------------
     def exp(self):
@@ -754,14 +769,14 @@ class _HookHandle:
 
 
 def _data(x):
-    return x.data if isinstance(x, Tensor) else x
+    return x._array if isinstance(x, Tensor) else x
 
 
 def _operand(x, who):
     """The array or number an in-place op combines with (Tensors give their array; complex,
     object and string data raise ``TypeError`` naming ``who``)."""
     if isinstance(x, Tensor):
-        return x.data
+        return x._array
     if isinstance(x, (bool, int, float)) and not isinstance(x, complex):
         return x
     return _to_array(x, None, who)
@@ -791,8 +806,8 @@ def as_tensor(x, like=None):
     ``like`` is a floating tensor (scalars never widen a tensor)."""
     if isinstance(x, Tensor):
         return x
-    if type(x) is float and like is not None and like.data.dtype.kind == "f":
-        return _scalar_constant(x, like.data.dtype)
+    if type(x) is float and like is not None and like._array.dtype.kind == "f":
+        return _scalar_constant(x, like._array.dtype)
     if isinstance(x, numbers.Number) and not isinstance(x, np.generic):
         if isinstance(x, complex):
             _refuse(np.dtype(complex), x, "operand")

@@ -1,5 +1,6 @@
 """The in-place ops of ``Tensor`` (a mixin it inherits): ``add_ sub_ mul_ div_ clamp_ copy_
-fill_ zero_ masked_fill_ unsqueeze_ squeeze_``, ``+= -= *= /=`` and ``t[idx] = v``.
+fill_ zero_ uniform_ normal_ masked_fill_ unsqueeze_ squeeze_``, ``+= -= *= /=`` and
+``t[idx] = v``.
 
 Without recording (``no_grad``, or nothing involved requires grad) an op edits the array and
 bumps the tensor's version counter. While recording it is refused on a leaf that requires grad
@@ -12,6 +13,7 @@ import numpy as np
 
 from . import primitive
 from .grad_mode import STATE
+from .random import default_generator
 
 
 class InPlaceOps:
@@ -44,11 +46,11 @@ class InPlaceOps:
                 new = _t._ew.cast(new, self.dtype)
             primitive.rebind(self, earlier, new, last)
             return self
-        if not self.data.flags.writeable:
+        if not self._array.flags.writeable:
             raise ValueError(f"{name}: the tensor is read-only (an expand() result or a shared "
                              "constant); make a copy first: t = t * 1")
         try:
-            direct(self.data)
+            direct(self._array)
         except (TypeError, ValueError, IndexError) as err:
             kind = next(k for k in (IndexError, TypeError, ValueError) if isinstance(err, k))
             raise kind(f"{name}: {err} (tensor of shape {self.shape}, {self.dtype})") from None
@@ -112,7 +114,7 @@ class InPlaceOps:
                              f"the tensor's shape {self.shape}")
 
         def direct(a):
-            np.copyto(a, src.data, casting="unsafe")
+            np.copyto(a, src._array, casting="unsafe")
         return self._in_place("copy_", lambda e: _replace(e, src), direct, src)
 
     def fill_(self, value):
@@ -130,6 +132,33 @@ class InPlaceOps:
         """Fill with zeros in place."""
         return self.fill_(0)
 
+    def _fill_random_(self, name, draw, generator):
+        """Fill with ``draw(rng, shape)`` in place under ``_in_place``'s rules (refused on a leaf
+        that requires grad while recording, as in PyTorch; elsewhere the old value gets a zero
+        gradient). Floating tensors only; the numbers are drawn once the edit is allowed."""
+        if self.dtype.kind != "f":
+            raise TypeError(f"{name}: expected a float tensor, got dtype {self.dtype}")
+        rng = generator or default_generator()
+
+        def direct(a):
+            a[...] = draw(rng, a.shape)
+
+        def recorded(earlier):
+            values = _t.Tensor._wrap(np.asarray(draw(rng, earlier.shape), dtype=earlier.dtype))
+            return _replace(earlier, values)
+        return self._in_place(name, recorded, direct)
+
+    def uniform_(self, a=0.0, b=1.0, generator=None):
+        """Fill with U(a, b) in place (PyTorch's ``Tensor.uniform_``; bumps the version)."""
+        return self._fill_random_("uniform_", lambda rng, s: rng.uniform(a, b, size=s),
+                                  generator)
+
+    def normal_(self, mean=0.0, std=1.0, generator=None):
+        """Fill with N(mean, std**2) in place (PyTorch's ``Tensor.normal_``; bumps the
+        version)."""
+        return self._fill_random_("normal_", lambda rng, s: rng.normal(mean, std, size=s),
+                                  generator)
+
     def _in_place_shape(self, name, recorded, direct):
         """An in-place change of shape (``unsqueeze_``, ``squeeze_``): ``_in_place``'s rules
         without its same-shape check. recorded(earlier) -> Tensor: the reshaped value out of
@@ -143,10 +172,10 @@ class InPlaceOps:
             last = self._version
             earlier = primitive.stand_in(self)
             new = recorded(earlier)
-            new.data = new.data.copy()  # memory of its own, as rebind's counter says
+            new._array = new._array.copy()  # memory of its own, as rebind's counter says
             primitive.rebind(self, earlier, new, last)
             return self
-        self.data = direct(self.data)
+        self._array = direct(self._array)
         self._bump_version()
         return self
 
@@ -189,7 +218,7 @@ class InPlaceOps:
                              f"{np.shape(v)}")
 
         def direct(a):
-            np.copyto(a, v, where=np.broadcast_to(m.data, a.shape), casting="unsafe")
+            np.copyto(a, v, where=np.broadcast_to(m._array, a.shape), casting="unsafe")
         return self._in_place("masked_fill_", lambda e: e.masked_fill(m, value), direct, value)
 
 

@@ -76,7 +76,7 @@ def _bool_bias(keep, dtype):
 def _bias_tensor(mask, dtype, true_means, who, name):
     """Turn a bool or float mask into an additive float bias Tensor (constant unless ``mask`` is
     a float Tensor that requires grad). ``true_means``: "attend" or "ignore"."""
-    data = mask.data if isinstance(mask, mg.Tensor) else np.asarray(mask)
+    data = mask.numpy() if isinstance(mask, mg.Tensor) else np.asarray(mask)
     if data.dtype == np.bool_:
         keep = data if true_means == "attend" else ~data
         return mg.from_numpy(_bool_bias(keep, dtype))
@@ -463,7 +463,7 @@ class MultiheadAttention(Module):
             return parts[0]
         if any(p.requires_grad for p in parts):
             return parts[0] + parts[1]
-        return mg.from_numpy(parts[0].data + parts[1].data)
+        return mg.from_numpy(parts[0].numpy() + parts[1].numpy())
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True,
                 attn_mask=None, average_attn_weights=True, is_causal=False):
@@ -530,7 +530,7 @@ def _key_mask_bias(mask, keys, who):
     """A bool (B, S) mask (True = attend) as an additive bias (B, 1, S), or None."""
     if mask is None:
         return None
-    data = mask.data if isinstance(mask, mg.Tensor) else np.asarray(mask)
+    data = mask.numpy() if isinstance(mask, mg.Tensor) else np.asarray(mask)
     B, S = keys.shape[0], keys.shape[1]
     if data.dtype != np.bool_:
         raise TypeError(f"{who}: expected a bool mask of shape (B, S) = {(B, S)} with True = "

@@ -87,7 +87,7 @@ def _cell(cell, who):
 
 def check_tokens(tokens, vocab_size, who, name="src"):
     """``tokens`` (Tensor, numpy array or nested lists of ints) as a (B, S) int64 array."""
-    data = tokens.data if isinstance(tokens, mg.Tensor) else np.asarray(tokens)
+    data = tokens.numpy() if isinstance(tokens, mg.Tensor) else np.asarray(tokens)
     if data.dtype.kind not in "iu":
         raise TypeError(f"{who}: expected {name} token ids as integers, got dtype {data.dtype} "
                         "(encode tokens with a Vocab first)")
@@ -108,7 +108,7 @@ def check_lengths(lengths, batch, steps, who):
     """``lengths`` (B ints in [1, steps]) as int64, or None when every sequence is full."""
     if lengths is None:
         return None
-    arr = np.asarray(lengths.data if isinstance(lengths, mg.Tensor) else lengths)
+    arr = np.asarray(lengths.numpy() if isinstance(lengths, mg.Tensor) else lengths)
     if arr.dtype.kind not in "iu" or arr.shape != (batch,):
         raise ValueError(f"{who}: expected src_lengths of {batch} ints (shape ({batch},)), got "
                          f"shape {arr.shape} and dtype {arr.dtype}")
@@ -291,7 +291,7 @@ class Decoder(Module):
                 if t + 1 < tokens.shape[1]:
                     current = tokens[:, t + 1]
                     if teacher_forcing_ratio < 1.0:
-                        own = np.argmax(step_logits.data, axis=-1)
+                        own = np.argmax(step_logits.numpy(), axis=-1)
                         use_own = rng.random(current.shape[0]) >= teacher_forcing_ratio
                         current = np.where(use_own, own, current)
             stacked = None if weights[0] is None else mg.stack(weights, dim=1)
@@ -429,9 +429,9 @@ class Seq2Seq(Module):
                 steps = np.full(B, max_len)
                 for t in range(max_len):
                     logits, state, w = self.decoder.step(current, state, memory)
-                    current = np.argmax(mg.log_softmax(logits, dim=-1).data, axis=-1)
+                    current = np.argmax(mg.log_softmax(logits, dim=-1).numpy(), axis=-1)
                     outputs[:, t] = current
-                    weights.append(None if w is None else w.data)
+                    weights.append(None if w is None else w.numpy())
                     newly = ~done & (current == self.eos_id)
                     steps[newly] = t + 1
                     done |= newly
@@ -497,7 +497,7 @@ class Seq2Seq(Module):
             last = np.array([seq[-1] if seq else self.bos_id for seq in alive_tokens])
             beam_memory = memory.select(np.zeros(k, dtype=np.int64))
             logits, state, _ = self.decoder.step(last, state, beam_memory)
-            logp = mg.log_softmax(logits, dim=-1).data.astype(np.float64)
+            logp = mg.log_softmax(logits, dim=-1).numpy().astype(np.float64)
             total = (alive_scores[:, None] + logp).reshape(-1)
             order = np.argsort(-total, kind="stable")[:2 * beam_size]
             V = logp.shape[1]

@@ -620,7 +620,7 @@ class StepFunctions:
 def layer_weights(layer):
     """The flat weight vector (weight_ih, weight_hh, bias_ih, bias_hh of layer 0) that
     ``StepFunctions`` takes."""
-    return np.concatenate([getattr(layer, f"{stem}_l0").data.reshape(-1) for stem in STEMS])
+    return np.concatenate([getattr(layer, f"{stem}_l0").numpy().reshape(-1) for stem in STEMS])
 
 
 def random_layer(mode, input_size, hidden, rng, scale=1.0, nonlinearity="tanh",
@@ -645,7 +645,7 @@ def engine_states(layer, mode, x, state0):
           if mode == "lstm" else None)
     with mg.no_grad():
         hs, cs = _run_layer(layer, mg.tensor(x, dtype=mg.float64), h0, c0)
-    rows = [np.concatenate([h.data.reshape(-1)] + ([cs[t].data.reshape(-1)] if cs else []))
+    rows = [np.concatenate([h.numpy().reshape(-1)] + ([cs[t].numpy().reshape(-1)] if cs else []))
             for t, h in enumerate(hs)]
     return np.vstack([state0[None, :]] + rows)
 
@@ -665,10 +665,10 @@ def engine_jacobian(layer, mode, x, state):
         _, (h_n, c_n) = layer(xs, (h0, c0))
         g_h, g_c = mg.grad([h_n, c_n], [h0, c0], grad_outputs=[
             mg.tensor(seeds[:, :, :hidden]), mg.tensor(seeds[:, :, hidden:])])
-        return np.concatenate([g_h.data[0], g_c.data[0]], axis=1)
+        return np.concatenate([g_h.numpy()[0], g_c.numpy()[0]], axis=1)
     _, h_n = layer(xs, h0)
     (g_h,) = mg.grad(h_n, [h0], grad_outputs=mg.tensor(seeds))
-    return g_h.data[0]
+    return g_h.numpy()[0]
 
 
 def _rel(a, b):
@@ -782,7 +782,7 @@ def verify_bptt(mode, hidden_sizes=(1, 2, 4), steps=50, input_size=2, seed=0):
         hs, _ = _run_layer(layer, mg.tensor(x, dtype=mg.float64), hidden0, cell0)
         loss = ((hs[-1] - mg.tensor(y[None, :], dtype=mg.float64)) ** 2).sum() * 0.5
         (engine,) = mg.grad(loss, [layer.weight_hh_l0])
-        worst = max(worst, _rel(total.reshape(engine.shape), engine.data))
+        worst = max(worst, _rel(total.reshape(engine.shape), engine.numpy()))
     return worst
 
 
@@ -803,10 +803,10 @@ def verify_bound(trials=60, max_steps=50, seed=0):
         scale = float(np.exp(rng.uniform(np.log(0.3), np.log(4.0))))
         layer, x, states = _setup("rnn", hidden, 2, rng, steps, scale, nonlinearity)
         engine = engine_jacobian(layer, "rnn", x[k:], states[k])
-        holds, norm, bound = bounds.check_bound(engine, gamma, layer.weight_hh_l0.data,
+        holds, norm, bound = bounds.check_bound(engine, gamma, layer.weight_hh_l0.numpy(),
                                                 steps - k)
         worst = max(worst, norm / bound if bound > 0 else (0.0 if norm == 0 else np.inf))
-        rate = gamma * float(np.linalg.norm(layer.weight_hh_l0.data, 2))
+        rate = gamma * float(np.linalg.norm(layer.weight_hh_l0.numpy(), 2))
         if rate < 1:
             vanishing += 1
             violations += int(not holds)

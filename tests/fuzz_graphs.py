@@ -1392,7 +1392,7 @@ def mg_derivatives(graph, vs, ws):
     nodes = run(graph, "mg", leaves)
     outs = [nodes[o] for o in graph.outputs]
     gl, gs, _ = _mg_grads(graph, leaves, outs, vs, create_graph=True)
-    first = [np.zeros(t.shape, t.dtype) if g is None else g.data.copy()
+    first = [np.zeros(t.shape, t.dtype) if g is None else g.numpy().copy()
              for t, g in zip(gl, gs, strict=True)]
     live = [(g, w) for g, w in zip(gs, ws, strict=True) if g is not None and g.requires_grad]
     if live:
@@ -1400,16 +1400,16 @@ def mg_derivatives(graph, vs, ws):
         hs = mg.grad(total, gl, allow_unused=True)
     else:
         hs = [None] * len(gl)
-    second = [np.zeros(t.shape, t.dtype) if h is None else h.data.copy()
+    second = [np.zeros(t.shape, t.dtype) if h is None else h.numpy().copy()
               for t, h in zip(gl, hs, strict=True)]
     # the plain first-order path (no graph recorded in backward: other rules, e.g. getitem's
     # partial gradients), on a fresh run
     leaves = mg_leaves(graph)
     nodes = run(graph, "mg", leaves)
     gl, gs, _ = _mg_grads(graph, leaves, [nodes[o] for o in graph.outputs], vs, False)
-    plain = [np.zeros(t.shape, t.dtype) if g is None else g.data.copy()
+    plain = [np.zeros(t.shape, t.dtype) if g is None else g.numpy().copy()
              for t, g in zip(gl, gs, strict=True)]
-    return [o.data.copy() for o in outs], first, second, [str(o.dtype) for o in outs], plain
+    return [o.numpy().copy() for o in outs], first, second, [str(o.dtype) for o in outs], plain
 
 
 def _torch_np(t):

@@ -39,8 +39,8 @@ def _pair(mode, seed=0, **kwargs):
 
 def _tanh_rnn_states(rnn, x):
     """numpy forward of a one-layer tanh RNN: h_t for t = 0..T-1, (T, B, H)."""
-    w_ih, w_hh = rnn.weight_ih_l0.data, rnn.weight_hh_l0.data
-    b = rnn.bias_ih_l0.data + rnn.bias_hh_l0.data
+    w_ih, w_hh = rnn.weight_ih_l0.numpy(), rnn.weight_hh_l0.numpy()
+    b = rnn.bias_ih_l0.numpy() + rnn.bias_hh_l0.numpy()
     h = np.zeros((x.shape[1], w_hh.shape[0]))
     out = []
     for t in range(x.shape[0]):
@@ -74,19 +74,19 @@ def test_initialisers_set_every_gate_block(mode):
     orthogonal_recurrent_(layer, 0.9, generator=np.random.default_rng(0))
     for _, w in recurrent_weights(layer):
         for g in range(w.shape[0] // 5):
-            np.testing.assert_allclose(singular_values(w.data[g * 5:(g + 1) * 5]), 0.9)
+            np.testing.assert_allclose(singular_values(w.numpy()[g * 5:(g + 1) * 5]), 0.9)
     assert len(recurrent_weights(layer)) == 2
 
 
 def test_identity_init_and_forget_bias():
     rnn = models.RNN(2, 4, nonlinearity="relu")
     identity_recurrent_(rnn)
-    np.testing.assert_array_equal(rnn.weight_hh_l0.data, np.eye(4))
-    assert not rnn.bias_ih_l0.data.any() and not rnn.bias_hh_l0.data.any()
+    np.testing.assert_array_equal(rnn.weight_hh_l0.numpy(), np.eye(4))
+    assert not rnn.bias_ih_l0.numpy().any() and not rnn.bias_hh_l0.numpy().any()
     lstm = models.LSTM(2, 4)
     set_forget_bias_(lstm, 1.0)
-    np.testing.assert_array_equal(lstm.bias_ih_l0.data[4:8], 1.0)
-    np.testing.assert_array_equal(lstm.bias_hh_l0.data[4:8], 0.0)
+    np.testing.assert_array_equal(lstm.bias_ih_l0.numpy()[4:8], 1.0)
+    np.testing.assert_array_equal(lstm.bias_hh_l0.numpy()[4:8], 0.0)
     with pytest.raises(ValueError, match="no LSTM layer"):
         set_forget_bias_(models.RNN(2, 4), 1.0)
     with pytest.raises(ValueError, match="no recurrent weight"):
@@ -110,7 +110,7 @@ def test_gradient_flow_matches_numpy_bptt(rng):
     g = np.ones_like(hs[-1])
     expected = [np.linalg.norm(g)]
     for t in range(len(hs) - 1, 0, -1):
-        g = ((1 - hs[t] ** 2) * g) @ rnn.weight_hh_l0.data
+        g = ((1 - hs[t] ** 2) * g) @ rnn.weight_hh_l0.numpy()
         expected.append(np.linalg.norm(g))
     np.testing.assert_allclose(flow.h["RNN/layer0"], expected[::-1], rtol=1e-12)
     assert flow.path == "unrolled" and flow.loss == pytest.approx(hs[-1].sum())
@@ -141,7 +141,7 @@ def test_gradient_flow_fused_equals_unrolled_and_hooks(mode, rng):
     seen = {}
     for k, steps in enumerate(states.h_steps):
         for t, h in enumerate(steps):
-            h.register_hook(lambda g, k=k, t=t: seen.__setitem__((k, t), np.linalg.norm(g.data)))
+            h.register_hook(lambda g, k=k, t=t: seen.__setitem__((k, t), np.linalg.norm(g.numpy())))
     loss_fn((out,)).backward()
     for k in range(2):
         got = b.h[f"{type(unrolled).__name__}/layer{k}"]
@@ -190,7 +190,7 @@ def test_jacobian_norms_match_products_of_step_jacobians(fused, rng):
     x = rng.standard_normal((10, 3, 2))
     jn = jacobian_norms(rnn, x)
     hs = _tanh_rnn_states(rnn, x)
-    w = rnn.weight_hh_l0.data
+    w = rnn.weight_hh_l0.numpy()
     prod = np.broadcast_to(np.eye(5), (3, 5, 5)).copy()
     svs = [np.linalg.svd(prod, compute_uv=False)]
     for t in range(9, 0, -1):  # dh_9/dh_{t-1} = dh_9/dh_t diag(1 - h_t^2) W_hh
@@ -213,8 +213,8 @@ def test_jacobian_norms_lstm_state_matches_numpy(rng):
     x = rng.standard_normal((6, 2, 2))
     jn = jacobian_norms(lstm, x)
     sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
-    w_ih, w_hh = lstm.weight_ih_l0.data, lstm.weight_hh_l0.data
-    bias = lstm.bias_ih_l0.data + lstm.bias_hh_l0.data
+    w_ih, w_hh = lstm.weight_ih_l0.numpy(), lstm.weight_hh_l0.numpy()
+    bias = lstm.bias_ih_l0.numpy() + lstm.bias_hh_l0.numpy()
     h = c = np.zeros((2, H))
     steps = []
     for t in range(6):
@@ -259,10 +259,10 @@ def test_jacobian_norms_match_the_symbolic_formula(rng):
     x = rng.standard_normal((5, 1, 1))
     jn = jacobian_norms(gru, x)
     fns = theory.StepFunctions(theory.derive_step("gru", 2, 1))
-    weights = np.concatenate([getattr(gru, f"{s}_l0").data.reshape(-1)
+    weights = np.concatenate([getattr(gru, f"{s}_l0").numpy().reshape(-1)
                               for s in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")])
     out, _ = gru(mg.tensor(x))
-    hs = np.concatenate([np.zeros((1, 2)), out.data[:, 0]])
+    hs = np.concatenate([np.zeros((1, 2)), out.numpy()[:, 0]])
     prod, norms = np.eye(2), [1.0]
     for t in range(5, 1, -1):  # states hs[1..5]; step t maps hs[t-1] -> hs[t]
         prod = prod @ fns.jacobian(x[t - 1, 0], hs[t - 1], hs[t], weights)
@@ -289,20 +289,20 @@ def test_elman_rnn_matches_library_rnn_and_skip(rng):
     mine = ElmanRNN(2, 4, dtype=np.float64)
     mine.load_state_dict(ref.state_dict())
     x = mg.tensor(rng.standard_normal((6, 3, 2)))
-    np.testing.assert_allclose(mine(x)[0].data, ref(x)[0].data, rtol=1e-12)
+    np.testing.assert_allclose(mine(x)[0].numpy(), ref(x)[0].numpy(), rtol=1e-12)
     skip = ElmanRNN(2, 4, skip=2, nonlinearity="leaky_relu", dtype=np.float64)
-    out = skip(x)[0].data
-    w_ih, w_hh = skip.weight_ih_l0.data, skip.weight_hh_l0.data
-    b = skip.bias_ih_l0.data + skip.bias_hh_l0.data
+    out = skip(x)[0].numpy()
+    w_ih, w_hh = skip.weight_ih_l0.numpy(), skip.weight_hh_l0.numpy()
+    b = skip.bias_ih_l0.numpy() + skip.bias_hh_l0.numpy()
     hist = [np.zeros((3, 4))]
     for t in range(6):
-        a = x.data[t] @ w_ih.T + hist[-1] @ w_hh.T + b
+        a = x.numpy()[t] @ w_ih.T + hist[-1] @ w_hh.T + b
         h = np.where(a > 0, a, 0.01 * a)
         if t + 1 - 2 >= 0:
             h = h + hist[t + 1 - 2]
         hist.append(h)
     np.testing.assert_allclose(out, np.stack(hist[1:]), rtol=1e-12)
-    jn = jacobian_norms(skip, x.data)
+    jn = jacobian_norms(skip, x.numpy())
     assert jn.bound is None  # no PMB bound with an identity path
     assert list(find_states(skip(x)[0])) == ["ElmanRNN/layer0"]
 
@@ -325,12 +325,12 @@ def test_gradient_monitor_records_norms_and_clipping():
     monitor.track(loss)
     opt.zero_grad()
     loss.backward()
-    grads = {k: p.grad.data.copy() for k, p in net.named_parameters()}
+    grads = {k: p.grad.numpy().copy() for k, p in net.named_parameters()}
     total = monitor.after_backward(loss)
     for k, g in grads.items():
         assert monitor.param_norms[k][0] == pytest.approx(np.linalg.norm(g))
     assert total == pytest.approx(np.sqrt(sum(np.sum(g ** 2) for g in grads.values())))
-    clipped = np.sqrt(sum(np.sum(p.grad.data ** 2) for p in net.parameters()))
+    clipped = np.sqrt(sum(np.sum(p.grad.numpy() ** 2) for p in net.parameters()))
     assert clipped == pytest.approx(1e-3, rel=1e-4)
     assert len(monitor.clip_events) == 1 and monitor.clip_events[0].norm == pytest.approx(total)
     steps, matrix = monitor.heatmap()

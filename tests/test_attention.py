@@ -49,23 +49,23 @@ def test_masked_softmax_matches_numpy_and_zeroes_masked_rows(rng):
     keep[1] = False
     bias = np.where(keep, 0.0, -np.inf)
     y = masked_softmax(mg.tensor(x), mg.tensor(bias), scale=0.7)
-    np.testing.assert_allclose(y.data, np_softmax(0.7 * x + bias), atol=1e-12)
-    assert np.all(y.data[:, 1] == 0)
-    np.testing.assert_allclose(y.data[:, [0, 2]].sum(-1), 1.0)
+    np.testing.assert_allclose(y.numpy(), np_softmax(0.7 * x + bias), atol=1e-12)
+    assert np.all(y.numpy()[:, 1] == 0)
+    np.testing.assert_allclose(y.numpy()[:, [0, 2]].sum(-1), 1.0)
 
 
 def test_masked_softmax_float32_and_empty_shapes():
     x = np.linspace(-3, 3, 24, dtype=np.float32).reshape(4, 6)
     y = masked_softmax(mg.tensor(x))
     assert y.dtype == np.float32
-    np.testing.assert_allclose(y.data, np_softmax(x.astype(np.float64)), rtol=1e-6)
+    np.testing.assert_allclose(y.numpy(), np_softmax(x.astype(np.float64)), rtol=1e-6)
     assert masked_softmax(mg.zeros(3, 0)).shape == (3, 0)
     assert masked_softmax(mg.zeros(0, 4)).shape == (0, 4)
 
 
 def test_masked_softmax_nan_propagates():
     y = masked_softmax(mg.tensor([[0.0, np.nan, 1.0], [np.nan, np.nan, np.nan]]))
-    assert np.isnan(y.data).all()
+    assert np.isnan(y.numpy()).all()
 
 
 def test_masked_softmax_gradcheck_scores_and_learnt_bias(rng):
@@ -82,8 +82,8 @@ def test_masked_softmax_fully_masked_row_has_zero_gradient(rng):
     bias[2, :2] = -np.inf
     y = masked_softmax(x, mg.tensor(bias))
     (y * mg.tensor(rng.standard_normal((3, 4)))).sum().backward()
-    assert np.all(np.isfinite(x.grad.data))
-    assert np.all(x.grad.data[1] == 0) and np.all(x.grad.data[2, :2] == 0)
+    assert np.all(np.isfinite(x.grad.numpy()))
+    assert np.all(x.grad.numpy()[1] == 0) and np.all(x.grad.numpy()[2, :2] == 0)
     assert mg.gradcheck(lambda a: masked_softmax(a, mg.tensor(bias)), (x,))
 
 
@@ -108,8 +108,8 @@ def test_masked_softmax_symbolic_rules_agree_with_sympy():
     y_num = masked_softmax(mg.tensor(x_num), mg.tensor(b_num), scale=0.5)
     g_num = masked_softmax_grad(mg.tensor([[1.0, -2.0, 0.5]]), y_num, scale=0.5)
     for i in range(3):
-        assert abs(float(y[0, i].subs(values)) - y_num.data[0, i]) < 1e-12
-        assert abs(float(rule[0, i].subs(values)) - g_num.data[0, i]) < 1e-12
+        assert abs(float(y[0, i].subs(values)) - y_num.numpy()[0, i]) < 1e-12
+        assert abs(float(rule[0, i].subs(values)) - g_num.numpy()[0, i]) < 1e-12
 
 
 # ---- scaled dot-product attention ------------------------------------------------------------
@@ -119,17 +119,17 @@ def test_sdpa_matches_numpy_with_every_mask_kind(rng):
     v = rng.standard_normal((2, 3, 6, 7))
     Q, K, V = (mg.tensor(a) for a in (q, k, v))
     out = scaled_dot_product_attention(Q, K, V)
-    np.testing.assert_allclose(out.data, np_sdpa(q, k, v), atol=1e-12)
+    np.testing.assert_allclose(out.numpy(), np_sdpa(q, k, v), atol=1e-12)
     keep = rng.random((2, 1, 4, 6)) > 0.3
     out = scaled_dot_product_attention(Q, K, V, attn_mask=mg.tensor(keep))
-    np.testing.assert_allclose(out.data, np_sdpa(q, k, v, np.where(keep, 0, -np.inf)),
+    np.testing.assert_allclose(out.numpy(), np_sdpa(q, k, v, np.where(keep, 0, -np.inf)),
                                atol=1e-12)
     fmask = rng.standard_normal((6,))
     out = scaled_dot_product_attention(Q, K, V, attn_mask=fmask, scale=0.3)
-    np.testing.assert_allclose(out.data, np_sdpa(q, k, v, fmask, 0.3), atol=1e-12)
+    np.testing.assert_allclose(out.numpy(), np_sdpa(q, k, v, fmask, 0.3), atol=1e-12)
     causal = np.where(np.tri(4, 6, dtype=bool), 0.0, -np.inf)
     out = scaled_dot_product_attention(Q, K, V, is_causal=True)
-    np.testing.assert_allclose(out.data, np_sdpa(q, k, v, causal), atol=1e-12)
+    np.testing.assert_allclose(out.numpy(), np_sdpa(q, k, v, causal), atol=1e-12)
 
 
 @given(batch=st.lists(st.integers(1, 3), min_size=0, max_size=2), L=st.integers(1, 5),
@@ -141,7 +141,7 @@ def test_sdpa_shapes_against_numpy(batch, L, S, E, Ev):
     v = rng.standard_normal(tuple(batch) + (S, Ev))
     out = scaled_dot_product_attention(mg.tensor(q), mg.tensor(k), mg.tensor(v))
     assert out.shape == tuple(batch) + (L, Ev)
-    np.testing.assert_allclose(out.data, np_sdpa(q, k, v), atol=1e-12)
+    np.testing.assert_allclose(out.numpy(), np_sdpa(q, k, v), atol=1e-12)
 
 
 def test_sdpa_gradcheck_all_forms(rng):
@@ -165,11 +165,11 @@ def test_sdpa_all_masked_query_gives_zeros_and_zero_grads(rng):
     keep = np.ones((3, 3), dtype=bool)
     keep[1] = False
     out = scaled_dot_product_attention(q, k, v, attn_mask=keep)
-    assert np.all(out.data[0, 1] == 0)
+    assert np.all(out.numpy()[0, 1] == 0)
     out.sum().backward()
     for t in (q, k, v):
-        assert np.all(np.isfinite(t.grad.data))
-    assert np.all(q.grad.data[0, 1] == 0)
+        assert np.all(np.isfinite(t.grad.numpy()))
+    assert np.all(q.grad.numpy()[0, 1] == 0)
 
 
 def test_sdpa_dropout_is_seeded_and_scaled(rng):
@@ -178,8 +178,8 @@ def test_sdpa_dropout_is_seeded_and_scaled(rng):
     a = scaled_dot_product_attention(q, k, v, dropout_p=0.5)
     mg.manual_seed(3)
     b = scaled_dot_product_attention(q, k, v, dropout_p=0.5)
-    np.testing.assert_array_equal(a.data, b.data)
-    assert not np.allclose(a.data, scaled_dot_product_attention(q, k, v).data)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert not np.allclose(a.numpy(), scaled_dot_product_attention(q, k, v).numpy())
 
 
 def test_sdpa_bad_input_messages(rng):
@@ -208,10 +208,10 @@ def np_mha(m, q, k, v, bias=None):
     E, H = m.embed_dim, m.num_heads
     d = E // H
     if m.in_proj_weight is not None:
-        ws = np.split(m.in_proj_weight.data, 3)
+        ws = np.split(m.in_proj_weight.numpy(), 3)
     else:
-        ws = [m.q_proj_weight.data, m.k_proj_weight.data, m.v_proj_weight.data]
-    bs = np.split(m.in_proj_bias.data, 3)
+        ws = [m.q_proj_weight.numpy(), m.k_proj_weight.numpy(), m.v_proj_weight.numpy()]
+    bs = np.split(m.in_proj_bias.numpy(), 3)
     heads = []
     for x, w, b in zip((q, k, v), ws, bs, strict=True):
         y = x @ w.T + b                                      # (T, N, E)
@@ -221,7 +221,7 @@ def np_mha(m, q, k, v, bias=None):
         z = z + bias
     p = np_softmax(z)
     out = (p @ heads[2]).transpose(2, 0, 1, 3).reshape(q.shape[0], q.shape[1], E)
-    return out @ m.out_proj.weight.data.T + m.out_proj.bias.data, p
+    return out @ m.out_proj.weight.numpy().T + m.out_proj.bias.numpy(), p
 
 
 def test_mha_parameters_follow_pytorch():
@@ -229,7 +229,7 @@ def test_mha_parameters_follow_pytorch():
     assert [(n, p.shape) for n, p in m.named_parameters()] == [
         ("in_proj_weight", (24, 8)), ("in_proj_bias", (24,)), ("out_proj.weight", (8, 8)),
         ("out_proj.bias", (8,))]
-    assert np.all(m.in_proj_bias.data == 0) and np.all(m.out_proj.bias.data == 0)
+    assert np.all(m.in_proj_bias.numpy() == 0) and np.all(m.out_proj.bias.numpy() == 0)
     m = MultiheadAttention(8, 4, bias=False, kdim=3, vdim=5)
     assert [(n, p.shape) for n, p in m.named_parameters()] == [
         ("q_proj_weight", (8, 8)), ("k_proj_weight", (8, 3)), ("v_proj_weight", (8, 5)),
@@ -241,7 +241,7 @@ def test_mha_matches_numpy_with_masks(rng):
     mg.manual_seed(0)
     m = MultiheadAttention(6, 3, kdim=4, vdim=5, dtype=np.float64)
     for p in m.parameters():
-        p.data[...] = rng.standard_normal(p.shape) * 0.5
+        p.numpy()[...] = rng.standard_normal(p.shape) * 0.5
     L, S, N = 3, 4, 2
     q, k, v = (rng.standard_normal(s) for s in ((L, N, 6), (S, N, 4), (S, N, 5)))
     kpm = np.array([[False, False, True, True], [True, True, True, True]])  # N=1: all ignored
@@ -250,9 +250,9 @@ def test_mha_matches_numpy_with_masks(rng):
                average_attn_weights=False)
     bias = am.reshape(N, 3, L, S) + np.where(kpm, -np.inf, 0.0)[:, None, None, :]
     ref_out, ref_w = np_mha(m, q, k, v, bias)
-    np.testing.assert_allclose(out.data, ref_out, atol=1e-12)
-    np.testing.assert_allclose(w.data, ref_w, atol=1e-12)
-    assert np.all(w.data[1] == 0)  # the all-padding batch entry: zeros, not NaN
+    np.testing.assert_allclose(out.numpy(), ref_out, atol=1e-12)
+    np.testing.assert_allclose(w.numpy(), ref_w, atol=1e-12)
+    assert np.all(w.numpy()[1] == 0)  # the all-padding batch entry: zeros, not NaN
 
 
 def test_mha_layouts_agree(rng):
@@ -263,11 +263,11 @@ def test_mha_layouts_agree(rng):
     x = rng.standard_normal((3, 2, 4))
     a, wa = seq_first(mg.tensor(x), mg.tensor(x), mg.tensor(x), is_causal=True)
     b, wb = batch_first(*(mg.tensor(x.transpose(1, 0, 2)),) * 3, is_causal=True)
-    np.testing.assert_allclose(a.data, b.data.transpose(1, 0, 2), atol=1e-12)
-    np.testing.assert_allclose(wa.data, wb.data, atol=1e-12)
-    assert wa.shape == (2, 3, 3) and np.all(np.triu(wa.data[0], 1) == 0)
+    np.testing.assert_allclose(a.numpy(), b.numpy().transpose(1, 0, 2), atol=1e-12)
+    np.testing.assert_allclose(wa.numpy(), wb.numpy(), atol=1e-12)
+    assert wa.shape == (2, 3, 3) and np.all(np.triu(wa.numpy()[0], 1) == 0)
     c, wc = seq_first(*(mg.tensor(x[:, 0]),) * 3, is_causal=True, average_attn_weights=False)
-    np.testing.assert_allclose(c.data, a.data[:, 0], atol=1e-12)
+    np.testing.assert_allclose(c.numpy(), a.numpy()[:, 0], atol=1e-12)
     assert wc.shape == (2, 3, 3)
     _, none = seq_first(*(mg.tensor(x),) * 3, need_weights=False)
     assert none is None
@@ -292,11 +292,11 @@ def test_mha_dropout_only_in_training(rng):
     m.eval()
     a, _ = m(x, x, x)
     b, _ = m(x, x, x)
-    np.testing.assert_array_equal(a.data, b.data)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
     m.train()
     mg.manual_seed(0)
     c, _ = m(x, x, x)
-    assert not np.allclose(a.data, c.data)
+    assert not np.allclose(a.numpy(), c.numpy())
 
 
 def test_mha_bad_input_messages(rng):
@@ -324,11 +324,11 @@ def np_luong(att, q, keys, score, keep=None):
     if score == "dot":
         s = np.einsum("btd,bsd->bts", q, keys)
     elif score == "general":
-        s = np.einsum("btd,bsd->bts", q, keys @ att.key_proj.weight.data.T)
+        s = np.einsum("btd,bsd->bts", q, keys @ att.key_proj.weight.numpy().T)
     else:
-        e = np.tanh((q @ att.query_proj.weight.data.T)[:, :, None] +
-                    (keys @ att.key_proj.weight.data.T + att.key_proj.bias.data)[:, None])
-        s = e @ att.v.data
+        e = np.tanh((q @ att.query_proj.weight.numpy().T)[:, :, None] +
+                    (keys @ att.key_proj.weight.numpy().T + att.key_proj.bias.numpy())[:, None])
+        s = e @ att.v.numpy()
     if keep is not None:
         s = np.where(keep[:, None, :], s, -np.inf)
     w = np_softmax(s)
@@ -344,13 +344,13 @@ def test_luong_matches_formulas_and_gradchecks(rng, score):
     keys = t64(rng.standard_normal((2, 5, Dk)))
     keep = np.array([[True] * 5, [True, True, False, False, False]])
     ctx, w = att(q, keys, mask=keep)
-    ref_ctx, ref_w = np_luong(att, q.data, keys.data, score, keep)
-    np.testing.assert_allclose(ctx.data, ref_ctx, atol=1e-12)
-    np.testing.assert_allclose(w.data, ref_w, atol=1e-12)
-    assert np.all(w.data[1, :, 2:] == 0)
+    ref_ctx, ref_w = np_luong(att, q.numpy(), keys.numpy(), score, keep)
+    np.testing.assert_allclose(ctx.numpy(), ref_ctx, atol=1e-12)
+    np.testing.assert_allclose(w.numpy(), ref_w, atol=1e-12)
+    assert np.all(w.numpy()[1, :, 2:] == 0)
     # One query step (B, Dq), with the keys projected once.
     ctx1, w1 = att(q[:, 1], keys, mask=keep, projected_keys=att.project_keys(keys))
-    np.testing.assert_allclose(ctx1.data, ref_ctx[:, 1], atol=1e-12)
+    np.testing.assert_allclose(ctx1.numpy(), ref_ctx[:, 1], atol=1e-12)
     assert w1.shape == (2, 5)
     params = tuple(att.parameters())
     assert mg.gradcheck(lambda a, b, *_: att(a, b, mask=keep), (q, keys) + params)
@@ -366,12 +366,13 @@ def test_bahdanau_matches_formula_and_gradchecks(rng):
     keep = np.ones((2, 6), dtype=bool)
     keep[0, 4:] = False
     ctx, w = att(q, keys, mask=keep)
-    e = np.tanh((q.data @ att.query_proj.weight.data.T)[:, None] +
-                keys.data @ att.key_proj.weight.data.T + att.key_proj.bias.data)
-    s = np.where(keep, e @ att.v.data, -np.inf)
+    e = np.tanh((q.numpy() @ att.query_proj.weight.numpy().T)[:, None] +
+                keys.numpy() @ att.key_proj.weight.numpy().T + att.key_proj.bias.numpy())
+    s = np.where(keep, e @ att.v.numpy(), -np.inf)
     ref_w = np_softmax(s)
-    np.testing.assert_allclose(w.data, ref_w, atol=1e-12)
-    np.testing.assert_allclose(ctx.data, np.einsum("bs,bsd->bd", ref_w, keys.data), atol=1e-12)
+    np.testing.assert_allclose(w.numpy(), ref_w, atol=1e-12)
+    np.testing.assert_allclose(ctx.numpy(), np.einsum("bs,bsd->bd", ref_w, keys.numpy()),
+                               atol=1e-12)
     params = tuple(att.parameters())
     assert mg.gradcheck(lambda a, b, *_: att(a, b, mask=keep), (q, keys) + params)
     assert mg.gradcheck(lambda a, b, *_: att(a.unsqueeze(1).expand(2, 2, 3), b),

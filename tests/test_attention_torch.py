@@ -34,12 +34,12 @@ def test_sdpa_matches_torch(rng, case):
            for key, val in kw.items()}
     out = scaled_dot_product_attention(*(p[0] for p in ours), **kw)
     ref = torch.nn.functional.scaled_dot_product_attention(*(p[1] for p in ours), **tkw)
-    np.testing.assert_allclose(out.data, ref.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=1e-12)
     g = rng.standard_normal(out.shape)
     out.backward(mg.tensor(g))
     ref.backward(torch.tensor(g))
     for mine, theirs in ours:
-        np.testing.assert_allclose(mine.grad.data, theirs.grad.numpy(), atol=1e-12)
+        np.testing.assert_allclose(mine.grad.numpy(), theirs.grad.numpy(), atol=1e-12)
 
 
 def _load(ours, theirs):
@@ -74,17 +74,17 @@ def test_mha_matches_torch_with_same_weights(rng, batch_first, kvdim):
                   average_attn_weights=False)
     ref, ref_w = theirs(*(p[1] for p in pairs), key_padding_mask=torch.tensor(kpm),
                         attn_mask=torch.tensor(am), average_attn_weights=False)
-    np.testing.assert_allclose(out.data, ref.detach().numpy(), atol=1e-12)
-    np.testing.assert_allclose(w.data, ref_w.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(w.numpy(), ref_w.detach().numpy(), atol=1e-12)
     g = rng.standard_normal(out.shape)
     gw = rng.standard_normal(w.shape)
     ((out * mg.tensor(g)).sum() + (w * mg.tensor(gw)).sum()).backward()
     ((ref * torch.tensor(g)).sum() + (ref_w * torch.tensor(gw)).sum()).backward()
     for mine, their in pairs:
-        np.testing.assert_allclose(mine.grad.data, their.grad.numpy(), atol=1e-11)
+        np.testing.assert_allclose(mine.grad.numpy(), their.grad.numpy(), atol=1e-11)
     mine_params = dict(ours.named_parameters())
     for name, p in theirs.named_parameters():
-        np.testing.assert_allclose(mine_params[name].grad.data, p.grad.numpy(), atol=1e-11,
+        np.testing.assert_allclose(mine_params[name].grad.numpy(), p.grad.numpy(), atol=1e-11,
                                    err_msg=name)
 
 
@@ -100,5 +100,5 @@ def test_mha_float_masks_and_averaged_weights_match_torch(rng):
     out, w = ours(*(mg.tensor(x),) * 3, key_padding_mask=kpm, attn_mask=am)
     ref, ref_w = theirs(*(torch.tensor(x),) * 3, key_padding_mask=torch.tensor(kpm),
                         attn_mask=torch.tensor(am))
-    np.testing.assert_allclose(out.data, ref.detach().numpy(), atol=1e-12)
-    np.testing.assert_allclose(w.data, ref_w.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=1e-12)
+    np.testing.assert_allclose(w.numpy(), ref_w.detach().numpy(), atol=1e-12)

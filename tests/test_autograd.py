@@ -17,7 +17,7 @@ def _leaf(values, dtype=mg.float64):
 def test_backward_of_a_scalar_fills_leaf_grads():
     x = _leaf([1.0, 2.0, 3.0])
     (x * x).sum().backward()
-    np.testing.assert_allclose(x.grad.data, [2.0, 4.0, 6.0])
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0, 6.0])
     assert x.grad.dtype == x.dtype and x.grad.requires_grad is False
 
 
@@ -25,14 +25,14 @@ def test_gradients_accumulate_across_backward_calls():
     x = _leaf([1.0, -2.0])
     for _ in range(3):
         (x * x).sum().backward()
-    np.testing.assert_allclose(x.grad.data, 3 * 2 * x.data)
+    np.testing.assert_allclose(x.grad.numpy(), 3 * 2 * x.numpy())
 
 
 def test_fan_out_sums_the_paths():
     x = _leaf([0.5, 2.0])
     y = x * x + x.exp() + x  # x used three times
     y.sum().backward()
-    np.testing.assert_allclose(x.grad.data, 2 * x.data + np.exp(x.data) + 1)
+    np.testing.assert_allclose(x.grad.numpy(), 2 * x.numpy() + np.exp(x.numpy()) + 1)
 
 
 def test_backward_on_non_scalar_explains_what_to_pass():
@@ -45,7 +45,7 @@ def test_backward_with_gradient_is_a_vector_jacobian_product():
     x = _leaf([1.0, 2.0, 3.0])
     y = x * x
     y.backward(gradient=mg.tensor([1.0, 10.0, 100.0], dtype=mg.float64))
-    np.testing.assert_allclose(x.grad.data, [2.0, 40.0, 600.0])
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 40.0, 600.0])
 
 
 def test_backward_gradient_of_the_wrong_shape_names_both_shapes():
@@ -71,9 +71,9 @@ def test_retain_graph_allows_a_second_backward():
     x = _leaf([1.0, 2.0])
     y = (x.tanh() * 3).sum()
     y.backward(retain_graph=True)
-    first = x.grad.data.copy()
+    first = x.grad.numpy().copy()
     y.backward()
-    np.testing.assert_allclose(x.grad.data, 2 * first)
+    np.testing.assert_allclose(x.grad.numpy(), 2 * first)
 
 
 def test_backward_inputs_limits_accumulation():
@@ -86,7 +86,7 @@ def test_float32_leaf_gets_a_float32_grad_through_float64_ops():
     x = mg.tensor([1.0, 2.0], requires_grad=True)
     (x * mg.tensor([3.0, 4.0], dtype=mg.float64)).sum().backward()
     assert x.grad.dtype == np.float32
-    np.testing.assert_allclose(x.grad.data, [3.0, 4.0])
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 4.0])
 
 
 def test_an_error_during_backward_changes_no_grad():
@@ -106,15 +106,15 @@ def test_plain_backward_after_create_graph_accumulates():
     x = _leaf([1.0, 2.0])
     x.sum().backward(create_graph=True)
     (x * 2).sum().backward()
-    np.testing.assert_allclose(x.grad.data, [3.0, 3.0])
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
 
 
 # ---- mg.grad -------------------------------------------------------------------------------------
 def test_grad_returns_gradients_and_leaves_dot_grad_alone():
     x, w = _leaf([1.0, 2.0]), _leaf([3.0, -1.0])
     gx, gw = mg.grad((x * w).sum(), [x, w])
-    np.testing.assert_allclose(gx.data, w.data)
-    np.testing.assert_allclose(gw.data, x.data)
+    np.testing.assert_allclose(gx.numpy(), w.numpy())
+    np.testing.assert_allclose(gw.numpy(), x.numpy())
     assert x.grad is None and w.grad is None
     assert not gx.requires_grad
 
@@ -123,7 +123,7 @@ def test_grad_with_grad_outputs_and_several_outputs():
     x = _leaf([1.0, 2.0])
     (g,) = mg.grad([x * 3, x * x], x, grad_outputs=[mg.tensor([1.0, 10.0], dtype=mg.float64),
                                                    mg.ones(2, dtype=mg.float64)])
-    np.testing.assert_allclose(g.data, [3.0 + 2.0, 30.0 + 4.0])
+    np.testing.assert_allclose(g.numpy(), [3.0 + 2.0, 30.0 + 4.0])
 
 
 def test_grad_unused_input_raises_unless_allowed():
@@ -145,8 +145,8 @@ def test_create_graph_gives_exact_second_derivatives():
     (g,) = mg.grad((x ** 3).sum() + x.tanh().sum(), x, create_graph=True)
     assert g.requires_grad
     (h,) = mg.grad(g.sum(), x)
-    t = np.tanh(x.data)
-    np.testing.assert_allclose(h.data, 6 * x.data - 2 * t * (1 - t * t), rtol=1e-12)
+    t = np.tanh(x.numpy())
+    np.testing.assert_allclose(h.numpy(), 6 * x.numpy() - 2 * t * (1 - t * t), rtol=1e-12)
 
 
 def test_hessian_vector_product_matches_the_explicit_hessian(rng):
@@ -158,9 +158,9 @@ def test_hessian_vector_product_matches_the_explicit_hessian(rng):
         return (mg.tensor(a) @ t).tanh().sum() + 0.5 * (t * t).sum()
     (g,) = mg.grad(f(x), x, create_graph=True)
     (hv,) = mg.grad((g * mg.tensor(v)).sum(), x)
-    y = np.tanh(a @ x.data)
+    y = np.tanh(a @ x.numpy())
     hessian = a.T @ np.diag(-2 * y * (1 - y * y)) @ a + np.eye(3)
-    np.testing.assert_allclose(hv.data, hessian @ v, rtol=1e-10)
+    np.testing.assert_allclose(hv.numpy(), hessian @ v, rtol=1e-10)
 
 
 def test_gradient_norm_penalty_is_differentiable(rng):
@@ -234,7 +234,7 @@ def test_detach_cuts_the_graph_and_shares_data():
     assert d.is_leaf and not d.requires_grad
     y = (x * d).sum()
     y.backward()
-    np.testing.assert_allclose(x.grad.data, d.data)
+    np.testing.assert_allclose(x.grad.numpy(), d.numpy())
 
 
 # ---- hooks and retain_grad -----------------------------------------------------------------------
@@ -242,23 +242,23 @@ def test_hook_replaces_the_gradient_and_can_be_removed():
     x = _leaf([1.0, 2.0])
     z = x * 2
     seen = []
-    z.register_hook(lambda g: seen.append(g.data.copy()))
+    z.register_hook(lambda g: seen.append(g.numpy().copy()))
     handle = z.register_hook(lambda g: g * 10)
     z.sum().backward()
     np.testing.assert_allclose(seen[0], [1.0, 1.0])
-    np.testing.assert_allclose(x.grad.data, [20.0, 20.0])
+    np.testing.assert_allclose(x.grad.numpy(), [20.0, 20.0])
     handle.remove()
     x.grad = None
     z = x * 2
     z.sum().backward()
-    np.testing.assert_allclose(x.grad.data, [2.0, 2.0])
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
 
 
 def test_hook_on_a_leaf_changes_what_is_accumulated():
     x = _leaf([1.0, 2.0])
     x.register_hook(lambda g: g * 0.5)
     (x * 4).sum().backward()
-    np.testing.assert_allclose(x.grad.data, [2.0, 2.0])
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
 
 
 def test_bad_hooks_are_refused():
@@ -276,7 +276,7 @@ def test_retain_grad_keeps_a_non_leaf_gradient():
     h.retain_grad()
     k = x * 5
     (h * h + k).sum().backward()
-    np.testing.assert_allclose(h.grad.data, 2 * h.data)
+    np.testing.assert_allclose(h.grad.numpy(), 2 * h.numpy())
     assert k.grad is None
     with pytest.raises(RuntimeError):
         mg.tensor([1.0]).retain_grad()
@@ -292,7 +292,7 @@ def test_ten_thousand_step_rnn_chain_has_no_recursion_error(rng):
     for t in range(10_000):
         h = (h @ w + xs[t % 2] @ u).tanh()
     h.sum().backward()
-    assert np.isfinite(w.grad.data).all() and np.isfinite(u.grad.data).all()
+    assert np.isfinite(w.grad.numpy()).all() and np.isfinite(u.grad.numpy()).all()
     assert len(mg.topological_order([h])) > 40_000
 
 
@@ -367,7 +367,7 @@ def test_detect_anomaly_as_decorator_and_off_by_default():
     def f(t):
         return mg.log(t)
     with np.errstate(invalid="ignore"):
-        assert np.isnan(mg.log(_leaf([-1.0])).data).all()  # off: NaN flows
+        assert np.isnan(mg.log(_leaf([-1.0])).numpy()).all()  # off: NaN flows
         with pytest.raises(FloatingPointError):
             f(_leaf([-1.0]))
 
@@ -407,17 +407,17 @@ def test_many_slices_of_one_tensor_sum_their_gradients(rng):
     h = x * 1.0
     h.retain_grad()
     seen = []
-    h.register_hook(lambda g: seen.append(g.data.copy()))
+    h.register_hook(lambda g: seen.append(g.numpy().copy()))
     loss(h).backward()
-    np.testing.assert_allclose(x.grad.data, expected, rtol=1e-12)
-    np.testing.assert_allclose(h.grad.data, expected, rtol=1e-12)
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12)
+    np.testing.assert_allclose(h.grad.numpy(), expected, rtol=1e-12)
     np.testing.assert_allclose(seen[0], expected, rtol=1e-12)
     (g,) = mg.grad(loss(x), x, create_graph=True)
-    np.testing.assert_allclose(g.data, expected, rtol=1e-12)
+    np.testing.assert_allclose(g.numpy(), expected, rtol=1e-12)
     x32 = mg.tensor(v.astype(np.float32), requires_grad=True)
     loss(x32).backward()
     assert x32.grad.dtype == np.float32
-    np.testing.assert_allclose(x32.grad.data, expected, rtol=1e-5)
+    np.testing.assert_allclose(x32.grad.numpy(), expected, rtol=1e-5)
 
 
 # ---- .grad takes a fresh gradient array instead of copying it, never a shared one -----------
@@ -425,24 +425,24 @@ def test_leaf_grads_never_alias_each_other_or_the_callers_arrays():
     a = mg.tensor([1.0, 2.0], requires_grad=True)
     b = mg.tensor([3.0, 4.0], requires_grad=True)
     (a + b).sum().backward()  # add's rule hands one gradient to both inputs
-    assert not np.shares_memory(a.grad.data, b.grad.data)
-    a.grad.data[0] = 99.0
-    assert b.grad.data[0] == 1.0
+    assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
+    a.grad.numpy()[0] = 99.0
+    assert b.grad.numpy()[0] == 1.0
     seed = mg.tensor([1.0, 1.0])
     c = mg.tensor([1.0, 2.0], requires_grad=True)
     c.backward(seed)
-    assert not np.shares_memory(c.grad.data, seed.data)
+    assert not np.shares_memory(c.grad.numpy(), seed.numpy())
     kept = []
     d = mg.tensor([1.0, 2.0], requires_grad=True)
     d.register_hook(lambda g: kept.append(g))
     (d * 2).sum().backward()
-    assert not np.shares_memory(d.grad.data, kept[0].data)
+    assert not np.shares_memory(d.grad.numpy(), kept[0].numpy())
     h = a * 2
     h.retain_grad()
     e = h + 0  # the same gradient reaches h (retained) and then a
     a.grad = None
     e.sum().backward()
-    assert not np.shares_memory(a.grad.data, h.grad.data)
+    assert not np.shares_memory(a.grad.numpy(), h.grad.numpy())
 
 
 def test_leaf_grad_takes_the_rules_fresh_array():
@@ -452,16 +452,16 @@ def test_leaf_grad_takes_the_rules_fresh_array():
 
     @prim.def_backward
     def _backward(ctx, g):
-        out = mg.tensor(g.data * 3.0)
-        seen["id"] = id(out.data)
+        out = mg.tensor(g.numpy() * 3.0)
+        seen["id"] = id(out.numpy())
         return (out,)
 
     try:
         x = mg.tensor([1.0, 2.0], requires_grad=True)
         mg.bind(prim, x).sum().backward()
-        assert id(x.grad.data) == seen["id"]
-        np.testing.assert_array_equal(x.grad.data, [3.0, 3.0])
+        assert id(x.grad.numpy()) == seen["id"]
+        np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
         mg.bind(prim, x).sum().backward()  # accumulates into it
-        np.testing.assert_array_equal(x.grad.data, [6.0, 6.0])
+        np.testing.assert_array_equal(x.grad.numpy(), [6.0, 6.0])
     finally:
         del mg.REGISTRY["test_fresh_gradient"]

@@ -121,7 +121,7 @@ def test_against_pytorch():
     ours = list(DataLoader(TensorDataset(mg.tensor(x), mg.tensor(y)), batch_size=3))
     assert len(ours) == len(theirs)
     for (a, b), (c, d) in zip(ours, theirs, strict=True):
-        np.testing.assert_array_equal(a.data, c.numpy())
+        np.testing.assert_array_equal(a.numpy(), c.numpy())
         assert b.tolist() == d.tolist()
     samples = [{"v": 1, "w": 2.5, "s": "a", "t": (1, 2)}, {"v": 3, "w": 0.5, "s": "b",
                                                           "t": (3, 4)}]

@@ -21,12 +21,12 @@ def _grad(y, x, grad_out=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         g = None if grad_out is None else mg.tensor(np.asarray(grad_out, dtype=x.dtype))
-        return mg.grad(y, [x], grad_outputs=g)[0].data
+        return mg.grad(y, [x], grad_outputs=g)[0].numpy()
 
 
 def _equal(actual, expected):
     """Equal values, NaN exactly where expected has NaN, inf signs included."""
-    actual = actual.data if isinstance(actual, mg.Tensor) else np.asarray(actual)
+    actual = actual.numpy() if isinstance(actual, mg.Tensor) else np.asarray(actual)
     np.testing.assert_array_equal(actual, np.asarray(expected, dtype=np.float64))
 
 
@@ -168,13 +168,13 @@ def test_var_and_std_gradgradcheck_and_int_inputs():
 def test_concat_of_one_tensor_is_a_new_tensor_in_the_graph():
     a = _leaf([1.0, 2.0])
     out = mg.cat([a])
-    assert out is not a and not np.shares_memory(out.data, a.data)
+    assert out is not a and not np.shares_memory(out.numpy(), a.numpy())
     assert out.op == "concat"
-    out.data[0] = 9.0
+    out.numpy()[0] = 9.0
     _equal(a, [1.0, 2.0])
     _equal(_grad((mg.cat([a]) * 3.0).sum(), a), [3.0, 3.0])
     s = mg.stack([a])
-    assert s.shape == (1, 2) and not np.shares_memory(s.data, a.data)
+    assert s.shape == (1, 2) and not np.shares_memory(s.numpy(), a.numpy())
 
 
 # ---- abs and max / min at NaNs and ties ------------------------------------------------------
@@ -194,19 +194,19 @@ def test_max_and_min_with_dim_send_the_gradient_to_the_index():
     x = _leaf(ROWS)
     values, indices = x.max(dim=1)
     _equal(values, [NAN, 5.0, 3.0])
-    assert indices.data.tolist() == [1, 1, 0]  # the first NaN, else the first maximum
+    assert indices.numpy().tolist() == [1, 1, 0]  # the first NaN, else the first maximum
     _equal(_grad(values, x, [1.0, 2.0, 3.0]),
            [[0, 1, 0, 0], [0, 2, 0, 0], [3, 0, 0, 0]])
     values, indices = mg.min(x, dim=-1, keepdim=True)
-    assert values.shape == (3, 1) and indices.data.tolist() == [[1], [3], [0]]
+    assert values.shape == (3, 1) and indices.numpy().tolist() == [[1], [3], [0]]
     _equal(_grad(values, x, [[1.0], [2.0], [3.0]]),
            [[0, 1, 0, 0], [0, 0, 0, 2], [3, 0, 0, 0]])
     values, indices = x.max(dim=0)
-    assert indices.data.tolist() == [2, 0, 1, 0]
+    assert indices.numpy().tolist() == [2, 0, 1, 0]
     _equal(_grad(values, x, [1.0, 2.0, 3.0, 4.0]), [[0, 2, 0, 4], [0, 0, 3, 0], [1, 0, 0, 0]])
     s = _leaf(4.0)
     values, indices = s.max(0)
-    assert values.shape == () and indices.data.tolist() == 0
+    assert values.shape == () and indices.numpy().tolist() == 0
     _equal(_grad(values * 2.0, s), 2.0)
 
 

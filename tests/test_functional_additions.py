@@ -22,10 +22,10 @@ def test_softmax_implicit_dim_warns_and_picks_pytorchs(ndim, dim):
     x = mg.randn(*(2,) * ndim)
     with pytest.warns(UserWarning, match="softmax: implicit dimension"):
         y = F.softmax(x)
-    np.testing.assert_allclose(y.data, mg.softmax(x, dim).data)
+    np.testing.assert_allclose(y.numpy(), mg.softmax(x, dim).numpy())
     with pytest.warns(UserWarning, match="log_softmax: implicit dimension"):
         y = F.log_softmax(x)
-    np.testing.assert_allclose(y.data, mg.log_softmax(x, dim).data)
+    np.testing.assert_allclose(y.numpy(), mg.log_softmax(x, dim).numpy())
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         F.softmax(x, dim=-1)
@@ -40,13 +40,13 @@ def test_inplace_activations_and_dropout():
     assert F.leaky_relu(y, 0.5, inplace=True) is y and y.tolist() == [-0.5, 2.0]
     z = mg.ones(1000)
     assert F.dropout(z, 0.5, inplace=True) is z
-    assert set(np.unique(z.data)) <= {0.0, 2.0} and 0.3 < (z.data == 0).mean() < 0.7
+    assert set(np.unique(z.numpy())) <= {0.0, 2.0} and 0.3 < (z.numpy() == 0).mean() < 0.7
     assert F.dropout(z, 0.5, training=False, inplace=True) is z
     w = _leaf([-1.0, 3.0])
     h = w * 2
     assert F.relu(h, inplace=True) is h
     h.sum().backward()
-    np.testing.assert_array_equal(w.grad.data, [0.0, 2.0])
+    np.testing.assert_array_equal(w.grad.numpy(), [0.0, 2.0])
     with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
         F.relu(w, inplace=True)
     assert w.tolist() == [-1.0, 3.0]
@@ -92,7 +92,7 @@ def test_weighted_nll_closed_form():
                                 ("mean", per.sum() / (W[SAFE] * KEEP).sum())]:
         out = F.nll_loss(mg.tensor(X, dtype=mg.float64), mg.tensor(T),
                          weight=mg.tensor(W, dtype=mg.float64), reduction=reduction)
-        np.testing.assert_allclose(out.data, expected, rtol=1e-13)
+        np.testing.assert_allclose(out.numpy(), expected, rtol=1e-13)
     mg.gradcheck(lambda t, w: F.nll_loss(t, mg.tensor(T), weight=w), (_leaf(X), _leaf(W)))
 
 
@@ -114,7 +114,7 @@ def test_cross_entropy_smoothing_closed_form(weighted, reduction):
     weight = mg.tensor(W, dtype=mg.float64) if weighted else None
     out = F.cross_entropy(mg.tensor(X, dtype=mg.float64), mg.tensor(T), weight=weight,
                           reduction=reduction, label_smoothing=eps)
-    np.testing.assert_allclose(out.data, expected, rtol=1e-12)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12)
     mg.gradgradcheck(lambda t: F.cross_entropy(t, mg.tensor(T), weight=weight,
                                                reduction=reduction, label_smoothing=eps),
                      (_leaf(X),))
@@ -127,14 +127,14 @@ def test_cross_entropy_smoothing_on_nd_inputs_and_modules():
                            label_smoothing=0.1, reduction="none")
     nd = F.cross_entropy(x, t, label_smoothing=0.1, reduction="none")
     assert nd.shape == (2, 4)
-    np.testing.assert_allclose(nd.data.reshape(-1), flat.data)
+    np.testing.assert_allclose(nd.numpy().reshape(-1), flat.numpy())
     w = mg.tensor([1.0, 2.0, 3.0], dtype=mg.float64)
     mod = nn.CrossEntropyLoss(weight=w, label_smoothing=0.1)
-    np.testing.assert_allclose(mod(x, t).data, F.cross_entropy(
-        x, t, weight=w, label_smoothing=0.1).data)
+    np.testing.assert_allclose(mod(x, t).numpy(), F.cross_entropy(
+        x, t, weight=w, label_smoothing=0.1).numpy())
     assert "weight" in mod.state_dict() and "label_smoothing=0.1" in repr(mod)
-    np.testing.assert_allclose(nn.NLLLoss(weight=w)(x, t).data,
-                               F.nll_loss(x, t, weight=w).data)
+    np.testing.assert_allclose(nn.NLLLoss(weight=w)(x, t).numpy(),
+                               F.nll_loss(x, t, weight=w).numpy())
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         every_ignored = mg.tensor([[-100] * 4] * 2)

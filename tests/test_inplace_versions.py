@@ -58,7 +58,7 @@ def test_views_and_detach_share_the_counter():
     with mg.no_grad():
         row.mul_(0.0)                 # writes into base's memory
     assert base._version == row._version == alias._version == 1
-    assert base.data[0] == 0.0
+    assert base.numpy()[0] == 0.0
     with pytest.raises(RuntimeError, match="op mul"):
         y.backward()
 
@@ -69,7 +69,7 @@ def test_an_edit_that_no_rule_reads_is_allowed_as_in_pytorch():
     with mg.no_grad():
         x.mul_(3.0)
     y.backward()
-    np.testing.assert_array_equal(x.grad.data, [1.0, 1.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0])
 
 
 def test_an_edited_output_that_the_rule_reads_raises():
@@ -99,7 +99,7 @@ def test_init_and_zero_grad_bump_versions():
     (lin(mg.ones(1, 3)).sum()).backward()
     g = lin.weight.grad
     lin.zero_grad(set_to_none=False)
-    assert g._version == 1 and not g.data.any()
+    assert g._version == 1 and not g.numpy().any()
 
 
 # ---- in-place ops while recording ------------------------------------------------------------
@@ -109,7 +109,7 @@ def test_loss_accumulated_with_plus_equals():
     loss += (a * a).sum()
     loss += (a * 3).sum()
     loss.backward()
-    np.testing.assert_allclose(a.grad.data, 2 * np.array([1.0, 2.0]) + 3)
+    np.testing.assert_allclose(a.grad.numpy(), 2 * np.array([1.0, 2.0]) + 3)
 
 
 def test_in_place_on_a_leaf_that_requires_grad_is_refused_and_changes_nothing():
@@ -118,7 +118,7 @@ def test_in_place_on_a_leaf_that_requires_grad_is_refused_and_changes_nothing():
                  lambda: a.__imul__(2.0)):
         with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
             edit()
-    np.testing.assert_array_equal(a.data, [1.0, 2.0])
+    np.testing.assert_array_equal(a.numpy(), [1.0, 2.0])
     assert a._version == 0 and a.is_leaf
 
 
@@ -128,8 +128,8 @@ def test_setitem_on_a_non_leaf_sends_gradients_to_both():
     t = a * 2
     t[1] = v * 3
     (t * mg.tensor([10.0, 100.0, 1000.0], dtype=mg.float64)).sum().backward()
-    np.testing.assert_array_equal(a.grad.data, [20.0, 0.0, 2000.0])
-    np.testing.assert_array_equal(v.grad.data, [300.0])
+    np.testing.assert_array_equal(a.grad.numpy(), [20.0, 0.0, 2000.0])
+    np.testing.assert_array_equal(v.grad.numpy(), [300.0])
 
 
 def test_setitem_filling_a_buffer_that_does_not_require_grad():
@@ -139,7 +139,7 @@ def test_setitem_filling_a_buffer_that_does_not_require_grad():
         out[i] = a * i
     assert out.requires_grad and not out.is_leaf
     (out ** 2).sum().backward()
-    np.testing.assert_allclose(a.grad.data, 2 * a.data * (0 + 1 + 4))
+    np.testing.assert_allclose(a.grad.numpy(), 2 * a.numpy() * (0 + 1 + 4))
 
 
 def test_consumers_recorded_before_an_edit_keep_the_earlier_value():
@@ -149,9 +149,9 @@ def test_consumers_recorded_before_an_edit_keep_the_earlier_value():
     h += 1                       # recorded: h is rebound, z keeps the earlier h
     h *= h                       # and again
     (z.sum() + h.sum()).backward()
-    th = np.tanh(a.data)
+    th = np.tanh(a.numpy())
     ref = (2 * th + 2 * (th + 1)) * (1 - th ** 2)
-    np.testing.assert_allclose(a.grad.data, ref, rtol=1e-12)
+    np.testing.assert_allclose(a.grad.numpy(), ref, rtol=1e-12)
 
 
 def test_in_place_result_must_keep_shape_and_dtype():
@@ -162,7 +162,7 @@ def test_in_place_result_must_keep_shape_and_dtype():
     ints = mg.tensor([1, 2])
     with pytest.raises(TypeError, match=r"\+=.*cannot cast|\+=.*Cannot cast"):
         ints += 0.5 * mg.ones(2)
-    np.testing.assert_array_equal(ints.data, [1, 2])
+    np.testing.assert_array_equal(ints.numpy(), [1, 2])
     with pytest.raises(ValueError, match="read-only"):
         mg.zeros(3).expand(2, 3).add_(1.0)
 
@@ -231,14 +231,14 @@ def test_in_place_programs_equal_their_out_of_place_twins(kinds, seed):
         for kind in kinds:
             t = _apply(kind, t, other * 1, in_place)
         (t * t).sum().backward()
-        results.append((t.data, x.grad, other.grad))
+        results.append((t.numpy(), x.grad, other.grad))
     (ti, gxi, goi), (to, gxo, goo) = results
     np.testing.assert_allclose(ti, to, rtol=1e-12, atol=1e-15)
     for gi, go in ((gxi, gxo), (goi, goo)):
         if go is None:
-            assert gi is None or not gi.data.any()
+            assert gi is None or not gi.numpy().any()
         else:
-            np.testing.assert_allclose(gi.data, go.data, rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(gi.numpy(), go.numpy(), rtol=1e-12, atol=1e-15)
 
 
 def test_the_graph_readers_see_the_earlier_value():

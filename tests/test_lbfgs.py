@@ -37,7 +37,7 @@ def test_quadratic_reaches_the_closed_form_minimum(line_search_fn):
         return loss
     for _ in range(5):
         opt.step(closure)
-    np.testing.assert_allclose(x.data, np.linalg.solve(a, b), rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(x.numpy(), np.linalg.solve(a, b), rtol=1e-9, atol=1e-10)
 
 
 def test_rosenbrock_with_strong_wolfe():
@@ -56,7 +56,7 @@ def test_rosenbrock_with_strong_wolfe():
     assert first.item() == pytest.approx(24.2)  # the loss the first closure call gave
     for _ in range(3):
         opt.step(closure)
-    np.testing.assert_allclose(xy.data, [1.0, 1.0], atol=1e-8)
+    np.testing.assert_allclose(xy.numpy(), [1.0, 1.0], atol=1e-8)
     assert xy._version > version  # written in place, versions bumped
     assert opt.state[xy]["func_evals"] > 0 and opt.state[xy]["n_iter"] > 0
 

@@ -71,7 +71,7 @@ def test_zero_grad_and_requires_grad():
     net(mg.tensor([[1, 2]])).sum().backward()
     assert all(p.grad is not None for p in net.parameters())
     net.zero_grad(set_to_none=False)
-    assert all(not p.grad.data.any() for p in net.parameters())
+    assert all(not p.grad.numpy().any() for p in net.parameters())
     net.zero_grad()
     assert all(p.grad is None for p in net.parameters())
     net.requires_grad_(False)
@@ -83,7 +83,7 @@ def test_state_dict_round_trip_with_numpy_or_tensors():
     sd = src.state_dict()
     assert list(sd) == NAMES and all(isinstance(v, np.ndarray) for v in sd.values())
     sd["scale"][0] = 99.0  # a copy: the module is not changed
-    assert src.scale.data[0] == 1.0
+    assert src.scale.numpy()[0] == 1.0
     missing, unexpected = dst.load_state_dict({k: mg.tensor(v) for k, v in sd.items()})
     assert missing == [] and unexpected == []
     for k, v in dst.state_dict().items():
@@ -142,9 +142,9 @@ def test_linear_matches_x_wt_plus_b_and_pytorch_init_bounds():
     mg.manual_seed(0)
     lin = nn.Linear(16, 5)
     bound = 1 / math.sqrt(16)
-    assert np.abs(lin.weight.data).max() <= bound and np.abs(lin.bias.data).max() <= bound
+    assert np.abs(lin.weight.numpy()).max() <= bound and np.abs(lin.bias.numpy()).max() <= bound
     x = mg.randn(2, 7, 16)
-    np.testing.assert_allclose(lin(x).data, x.data @ lin.weight.data.T + lin.bias.data,
+    np.testing.assert_allclose(lin(x).numpy(), x.numpy() @ lin.weight.numpy().T + lin.bias.numpy(),
                                rtol=1e-5, atol=1e-6)
     assert nn.Linear(3, 2, bias=False).bias is None
     assert [n for n, _ in nn.Linear(3, 2, bias=False).named_parameters()] == ["weight"]
@@ -160,12 +160,12 @@ def test_linear_gradients_are_exact():
 
 def test_embedding_layer_padding_row_starts_at_zero_and_gets_no_gradient():
     emb = nn.Embedding(4, 3, padding_idx=-1)
-    assert emb.padding_idx == 3 and not emb.weight.data[3].any()
+    assert emb.padding_idx == 3 and not emb.weight.numpy()[3].any()
     out = emb(mg.tensor([[3, 1], [1, 3]]))
     assert out.shape == (2, 2, 3)
     out.sum().backward()
-    np.testing.assert_array_equal(emb.weight.grad.data[3], 0.0)
-    np.testing.assert_array_equal(emb.weight.grad.data[1], 2.0)
+    np.testing.assert_array_equal(emb.weight.grad.numpy()[3], 0.0)
+    np.testing.assert_array_equal(emb.weight.grad.numpy()[1], 2.0)
     with pytest.raises(ValueError, match="padding_idx 4"):
         nn.Embedding(4, 3, padding_idx=4)
 
@@ -175,14 +175,14 @@ def test_dropout_scales_keeps_expectation_and_is_identity_in_eval():
     x = mg.ones(200, 100, requires_grad=True)
     drop = nn.Dropout(0.3)
     y = drop(x)
-    kept = y.data != 0
-    np.testing.assert_allclose(y.data[kept], 1 / 0.7, rtol=1e-6)
-    assert abs(kept.mean() - 0.7) < 0.02 and abs(y.data.mean() - 1.0) < 0.03
+    kept = y.numpy() != 0
+    np.testing.assert_allclose(y.numpy()[kept], 1 / 0.7, rtol=1e-6)
+    assert abs(kept.mean() - 0.7) < 0.02 and abs(y.numpy().mean() - 1.0) < 0.03
     y.sum().backward()
-    np.testing.assert_allclose(x.grad.data, np.where(kept, 1 / 0.7, 0.0), rtol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), np.where(kept, 1 / 0.7, 0.0), rtol=1e-6)
     drop.eval()
     assert drop(x) is x
-    assert F.dropout(x, 0.0) is x and not F.dropout(x, 1.0).data.any()
+    assert F.dropout(x, 0.0) is x and not F.dropout(x, 1.0).numpy().any()
     with pytest.raises(ValueError, match="p must be in"):
         nn.Dropout(1.5)
 
@@ -202,15 +202,15 @@ def test_init_helpers():
     mg.manual_seed(2)
     w = nn.Parameter(np.zeros((64, 32)))
     nn.init.uniform_(w, -0.1, 0.2)
-    assert w.data.min() >= -0.1 and w.data.max() < 0.2
+    assert w.numpy().min() >= -0.1 and w.numpy().max() < 0.2
     nn.init.xavier_uniform_(w, gain=2.0)
     a = 2.0 * math.sqrt(6.0 / (64 + 32))
-    assert np.abs(w.data).max() <= a and np.abs(w.data).max() > 0.9 * a
+    assert np.abs(w.numpy()).max() <= a and np.abs(w.numpy()).max() > 0.9 * a
     nn.init.eye_(w)
-    np.testing.assert_array_equal(w.data, np.eye(64, 32))
+    np.testing.assert_array_equal(w.numpy(), np.eye(64, 32))
     sq = nn.Parameter(np.zeros((2, 2)))
     nn.init.eye_(sq, gain=0.5)
-    np.testing.assert_array_equal(sq.data, 0.5 * np.eye(2))
+    np.testing.assert_array_equal(sq.numpy(), 0.5 * np.eye(2))
     with pytest.raises(ValueError, match="2-D"):
         nn.init.eye_(nn.Parameter(np.zeros(3)))
     with pytest.raises(ValueError, match="at least 2 dims"):
@@ -221,7 +221,7 @@ def test_init_helpers():
 def test_orthogonal_init_gives_orthonormal_rows_or_columns(shape):
     w = nn.Parameter(np.zeros(shape, dtype=np.float64))
     nn.init.orthogonal_(w, gain=1.5)
-    m = w.data.reshape(shape[0], -1) / 1.5
+    m = w.numpy().reshape(shape[0], -1) / 1.5
     if m.shape[0] >= m.shape[1]:
         np.testing.assert_allclose(m.T @ m, np.eye(m.shape[1]), atol=1e-12)
     else:
@@ -248,12 +248,12 @@ def test_cross_entropy_matches_numpy_with_ignore_index(rng, shape):
     losses, mean = _ce_reference(logits, target, ignore_index=-1)
     np.testing.assert_allclose(F.cross_entropy(x, target, ignore_index=-1).item(), mean)
     np.testing.assert_allclose(F.cross_entropy(x, mg.tensor(target), ignore_index=-1,
-                                               reduction="none").data, losses, atol=1e-15)
+                                               reduction="none").numpy(), losses, atol=1e-15)
     np.testing.assert_allclose(F.cross_entropy(x, target, ignore_index=-1, reduction="sum").item(),
                                losses.sum())
     mg.gradcheck(lambda t: F.cross_entropy(t, target, ignore_index=-1), (x,))
     F.cross_entropy(x, target, ignore_index=-1).backward()
-    ignored = np.moveaxis(x.grad.data, 1, -1)[target == -1]
+    ignored = np.moveaxis(x.grad.numpy(), 1, -1)[target == -1]
     assert not ignored.any()
 
 
@@ -284,10 +284,10 @@ def test_mse_and_bce_with_logits(rng):
     bce = -(b * np.log(s) + (1 - b) * np.log(1 - s))
     np.testing.assert_allclose(F.binary_cross_entropy_with_logits(x, b).item(), bce.mean())
     np.testing.assert_allclose(
-        F.binary_cross_entropy_with_logits(x, b, reduction="none").data, bce, rtol=1e-12)
+        F.binary_cross_entropy_with_logits(x, b, reduction="none").numpy(), bce, rtol=1e-12)
     big = mg.tensor([1000.0, -1000.0])
     np.testing.assert_allclose(
-        F.binary_cross_entropy_with_logits(big, [0.0, 1.0], reduction="none").data,
+        F.binary_cross_entropy_with_logits(big, [0.0, 1.0], reduction="none").numpy(),
         [1000.0, 1000.0])
     mg.gradgradcheck(lambda t: F.mse_loss(t, b) + F.binary_cross_entropy_with_logits(t, b),
                      (x,))
@@ -310,23 +310,23 @@ def test_clip_grad_norm_scales_to_max_norm_and_returns_the_total_norm():
     total = nn.utils.clip_grad_norm_(ps, 1.0)
     assert isinstance(total, mg.Tensor) and total.shape == () and total.dtype == ps[0].dtype
     assert total.item() == pytest.approx(5.0) and float(total) == total.item()
-    np.testing.assert_allclose(ps[0].grad.data, [3 / 5, 0.0], rtol=1e-5)
-    np.testing.assert_allclose(ps[1].grad.data, [[0.0, 4 / 5]], rtol=1e-5)
+    np.testing.assert_allclose(ps[0].grad.numpy(), [3 / 5, 0.0], rtol=1e-5)
+    np.testing.assert_allclose(ps[1].grad.numpy(), [[0.0, 4 / 5]], rtol=1e-5)
     ps = _params_with_grads([[0.3, 0.4]])
     assert nn.utils.clip_grad_norm_(ps, 1.0).item() == pytest.approx(0.5)
-    np.testing.assert_array_equal(ps[0].grad.data, [0.3, 0.4])  # under the threshold: kept
+    np.testing.assert_array_equal(ps[0].grad.numpy(), [0.3, 0.4])  # under the threshold: kept
 
 
 def test_clip_grad_norm_inf_norm_and_edge_cases():
     ps = _params_with_grads([[1.0, -6.0], [2.0]])
     assert float(nn.utils.clip_grad_norm_(ps, 3.0, norm_type=math.inf)) == pytest.approx(6.0)
-    np.testing.assert_allclose(ps[0].grad.data, [0.5, -3.0], rtol=1e-5)
+    np.testing.assert_allclose(ps[0].grad.numpy(), [0.5, -3.0], rtol=1e-5)
     none = nn.utils.clip_grad_norm_([nn.Parameter([1.0])], 1.0)  # no grads: PyTorch's 0-d 0
     assert none.shape == () and none.item() == 0.0 and none.dtype == mg.get_default_dtype()
     bad = _params_with_grads([[np.inf, 1.0]])
     with pytest.raises(RuntimeError, match="inf"):
         nn.utils.clip_grad_norm_(bad, 1.0, error_if_nonfinite=True)
-    np.testing.assert_array_equal(bad[0].grad.data, [np.inf, 1.0])
+    np.testing.assert_array_equal(bad[0].grad.numpy(), [np.inf, 1.0])
     with pytest.raises(ValueError, match="max_norm"):
         nn.utils.clip_grad_norm_(ps, -1.0)
 
@@ -334,6 +334,6 @@ def test_clip_grad_norm_inf_norm_and_edge_cases():
 def test_clip_grad_value():
     ps = _params_with_grads([[-3.0, 0.5, 2.0]])
     nn.utils.clip_grad_value_(ps[0], 1.0)
-    np.testing.assert_array_equal(ps[0].grad.data, [-1.0, 0.5, 1.0])
+    np.testing.assert_array_equal(ps[0].grad.numpy(), [-1.0, 0.5, 1.0])
     with pytest.raises(ValueError, match="clip_value"):
         nn.utils.clip_grad_value_(ps, -1.0)

@@ -24,14 +24,14 @@ def test_broadcast_gradients_sum_over_stretched_dims(shapes, seed):
     a, b = _leaf(rng.standard_normal(sa)), _leaf(rng.uniform(0.5, 2, sb))
     out = (a * b + a / b - b).sum()
     out.backward()
-    bb = np.broadcast_to(b.data, shapes.result_shape)
+    bb = np.broadcast_to(b.numpy(), shapes.result_shape)
     ga = np.broadcast_to(bb + 1 / bb, shapes.result_shape)
-    aa = np.broadcast_to(a.data, shapes.result_shape)
+    aa = np.broadcast_to(a.numpy(), shapes.result_shape)
     gb = aa - aa / bb**2 - 1
     lead_a = len(shapes.result_shape) - len(sa)
     lead_b = len(shapes.result_shape) - len(sb)
-    np.testing.assert_allclose(a.grad.data, _sum_to(ga, sa, lead_a), rtol=1e-12)
-    np.testing.assert_allclose(b.grad.data, _sum_to(gb, sb, lead_b), rtol=1e-12)
+    np.testing.assert_allclose(a.grad.numpy(), _sum_to(ga, sa, lead_a), rtol=1e-12)
+    np.testing.assert_allclose(b.grad.numpy(), _sum_to(gb, sb, lead_b), rtol=1e-12)
 
 
 def _sum_to(g, shape, lead):
@@ -42,16 +42,16 @@ def _sum_to(g, shape, lead):
 def test_python_numbers_on_either_side():
     x = _leaf([1.0, 2.0, 4.0])
     mg.gradcheck(lambda t: (2 - t, 3 / t, 2 ** t, t ** 2, -t, +t, abs(-t), 1 + t * 0.5), (x,))
-    np.testing.assert_allclose((2 - x).data, [1.0, 0.0, -2.0])
-    np.testing.assert_allclose((8 / x).data, [8.0, 4.0, 2.0])
-    np.testing.assert_allclose((2 ** x).data, [2.0, 4.0, 16.0])
+    np.testing.assert_allclose((2 - x).numpy(), [1.0, 0.0, -2.0])
+    np.testing.assert_allclose((8 / x).numpy(), [8.0, 4.0, 2.0])
+    np.testing.assert_allclose((2 ** x).numpy(), [2.0, 4.0, 16.0])
 
 
 def test_numpy_arrays_on_the_left_dispatch_to_the_tensor():
     x = _leaf([1.0, 2.0])
     y = np.array([3.0, 4.0]) * x
     assert isinstance(y, mg.Tensor) and y.requires_grad
-    np.testing.assert_allclose(y.data, [3.0, 8.0])
+    np.testing.assert_allclose(y.numpy(), [3.0, 8.0])
 
 
 def test_shape_mismatch_names_the_op_and_both_shapes():
@@ -67,9 +67,9 @@ def test_zero_dim_results_are_arrays():
     x = _leaf(0.5)
     for y in [x * 2, x + x, x.exp(), x.tanh(), x.sigmoid(), mg.softplus(x), x ** 2,
               x.relu(), mg.clamp(x, 0.0, 1.0), mg.maximum(x, 0.1), abs(x), x.sqrt()]:
-        assert type(y.data) is np.ndarray and y.shape == ()
+        assert type(y.numpy()) is np.ndarray and y.shape == ()
     (x.sigmoid() * x).backward()
-    assert type(x.grad.data) is np.ndarray
+    assert type(x.grad.numpy()) is np.ndarray
 
 
 # ---- the dtype rule ------------------------------------------------------------------------------
@@ -82,9 +82,9 @@ def test_python_and_numpy_scalars_never_widen_a_tensor():
 
 def test_signed_zero_scalars_keep_their_sign():
     x = mg.tensor([1.0, -2.0])
-    np.testing.assert_array_equal(np.signbit((x * 0.0).data), [False, True])
-    np.testing.assert_array_equal(np.signbit((x * -0.0).data), [True, False])
-    np.testing.assert_array_equal(np.signbit((x * 0.0).data), [False, True])
+    np.testing.assert_array_equal(np.signbit((x * 0.0).numpy()), [False, True])
+    np.testing.assert_array_equal(np.signbit((x * -0.0).numpy()), [True, False])
+    np.testing.assert_array_equal(np.signbit((x * 0.0).numpy()), [False, True])
 
 
 def test_the_wider_float_wins_and_ints_take_the_float_dtype():
@@ -95,7 +95,7 @@ def test_the_wider_float_wins_and_ints_take_the_float_dtype():
     assert (bools * f32).dtype == np.float32 and (ints * f64).dtype == np.float64
     assert (ints * 0.5).dtype == mg.get_default_dtype()
     assert (ints + 1).dtype == np.int64 and (bools + 2).dtype == np.int64
-    np.testing.assert_array_equal((bools + 2).data, [3, 2])
+    np.testing.assert_array_equal((bools + 2).numpy(), [3, 2])
     assert (ints @ mg.ones(2, 2)).dtype == np.float32
     assert mg.concat([ints, f32]).dtype == np.float32
 
@@ -105,8 +105,8 @@ def test_float_functions_of_ints_give_the_default_float():
     for y in [ints.exp(), ints.log(), ints.sqrt(), ints.tanh(), ints.sigmoid(),
               mg.softplus(ints), ints ** 0.5]:
         assert y.dtype == np.float32
-    np.testing.assert_allclose((ints ** 0.5).data, [1.0, 2.0])
-    np.testing.assert_array_equal((ints ** 2).data, [1, 16])
+    np.testing.assert_allclose((ints ** 0.5).numpy(), [1.0, 2.0])
+    np.testing.assert_array_equal((ints ** 2).numpy(), [1, 16])
 
 
 def test_default_dtype_float64(monkeypatch):
@@ -130,7 +130,7 @@ def test_cast_keeps_the_gradient_and_refuses_other_floats():
     assert y.dtype == np.float64 and y.op == "cast"
     (y * y).sum().backward()
     assert x.grad.dtype == np.float32
-    np.testing.assert_allclose(x.grad.data, [3.0, 5.0])
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 5.0])
     assert x.long().dtype == np.int64 and not x.long().requires_grad
     with pytest.raises(TypeError, match="float16"):
         x.to(np.float16)
@@ -140,23 +140,23 @@ def test_cast_keeps_the_gradient_and_refuses_other_floats():
 def test_gradient_at_kinks_is_zero_or_the_subgradient_pytorch_uses():
     x = _leaf([-1.0, 0.0, 2.0])
     x.relu().sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 1.0])
     x.grad = None
     abs(x).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [-1.0, 0.0, 1.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [-1.0, 0.0, 1.0])
     x.grad = None
     mg.leaky_relu(x, 0.1).sum().backward()
-    np.testing.assert_allclose(x.grad.data, [0.1, 0.1, 1.0])
+    np.testing.assert_allclose(x.grad.numpy(), [0.1, 0.1, 1.0])
 
 
 def test_clamp_passes_the_gradient_inside_and_on_the_bounds():
     x = _leaf([-2.0, -1.0, 0.0, 1.0, 2.0])
     y = mg.clamp(x, -1.0, 1.0)
-    np.testing.assert_array_equal(y.data, [-1.0, -1.0, 0.0, 1.0, 1.0])
+    np.testing.assert_array_equal(y.numpy(), [-1.0, -1.0, 0.0, 1.0, 1.0])
     y.sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [0.0, 1.0, 1.0, 1.0, 0.0])
-    np.testing.assert_array_equal(x.clamp(min=0.5).data, [0.5, 0.5, 0.5, 1.0, 2.0])
-    np.testing.assert_array_equal(mg.clip(x, max=0.0).data, [-2.0, -1.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 1.0, 1.0, 1.0, 0.0])
+    np.testing.assert_array_equal(x.clamp(min=0.5).numpy(), [0.5, 0.5, 0.5, 1.0, 2.0])
+    np.testing.assert_array_equal(mg.clip(x, max=0.0).numpy(), [-2.0, -1.0, 0.0, 0.0, 0.0])
     with pytest.raises(ValueError, match="min"):
         mg.clamp(x)
     with pytest.raises(ValueError, match="greater than max"):
@@ -166,17 +166,17 @@ def test_clamp_passes_the_gradient_inside_and_on_the_bounds():
 def test_maximum_and_minimum_split_ties_evenly():
     a, b = _leaf([1.0, 2.0, 3.0]), _leaf([2.0, 2.0, 1.0])
     (mg.maximum(a, b).sum() + 10 * mg.minimum(a, b).sum()).backward()
-    np.testing.assert_allclose(a.grad.data, [10.0, 5.5, 1.0])
-    np.testing.assert_allclose(b.grad.data, [1.0, 5.5, 10.0])
+    np.testing.assert_allclose(a.grad.numpy(), [10.0, 5.5, 1.0])
+    np.testing.assert_allclose(b.grad.numpy(), [1.0, 5.5, 10.0])
 
 
 def test_where_routes_gradients_and_needs_a_bool_condition():
     a, b = _leaf([1.0, 2.0, 3.0]), _leaf(5.0)
     cond = mg.tensor([True, False, True])
     y = mg.where(cond, a, b)
-    np.testing.assert_array_equal(y.data, [1.0, 5.0, 3.0])
+    np.testing.assert_array_equal(y.numpy(), [1.0, 5.0, 3.0])
     (y * mg.tensor([1.0, 2.0, 3.0], dtype=mg.float64)).sum().backward()
-    np.testing.assert_array_equal(a.grad.data, [1.0, 0.0, 3.0])
+    np.testing.assert_array_equal(a.grad.numpy(), [1.0, 0.0, 3.0])
     assert b.grad.item() == 2.0
     with pytest.raises(TypeError, match="bool"):
         mg.where(mg.tensor([1.0]), a, b)
@@ -185,8 +185,8 @@ def test_where_routes_gradients_and_needs_a_bool_condition():
 def test_pow_gradient_in_the_exponent_is_zero_at_a_zero_base():
     a, b = _leaf([0.0, 2.0]), _leaf([2.0, 3.0])
     (a ** b).sum().backward()
-    np.testing.assert_allclose(b.grad.data, [0.0, 8.0 * np.log(2.0)])
-    np.testing.assert_allclose(a.grad.data, [0.0, 12.0])
+    np.testing.assert_allclose(b.grad.numpy(), [0.0, 8.0 * np.log(2.0)])
+    np.testing.assert_allclose(a.grad.numpy(), [0.0, 12.0])
     a, b = _leaf([0.0]), _leaf([0.0])
     (a ** b).sum().backward()  # d/da a**b at a = b = 0 is taken as 0, not NaN
     assert a.grad.item() == 0.0 and b.grad.item() == 0.0
@@ -199,12 +199,12 @@ def test_activations_are_stable_at_extreme_inputs():
         sp = mg.softplus(x)
         sg = x.sigmoid()
         th = x.tanh()
-    np.testing.assert_allclose(sp.data, np.logaddexp(0, x.data), rtol=1e-12)
-    np.testing.assert_allclose(sg.data, [0.0, 1 / (1 + np.exp(30.0)), 0.5,
+    np.testing.assert_allclose(sp.numpy(), np.logaddexp(0, x.numpy()), rtol=1e-12)
+    np.testing.assert_allclose(sg.numpy(), [0.0, 1 / (1 + np.exp(30.0)), 0.5,
                                          1 / (1 + np.exp(-30.0)), 1.0], rtol=1e-12)
     (sp.sum() + sg.sum() + th.sum()).backward()
-    assert np.isfinite(x.grad.data).all()
-    np.testing.assert_allclose(mg.softplus(x, beta=2.0).data, np.logaddexp(0, 2 * x.data) / 2)
+    assert np.isfinite(x.grad.numpy()).all()
+    np.testing.assert_allclose(mg.softplus(x, beta=2.0).numpy(), np.logaddexp(0, 2 * x.numpy()) / 2)
     with pytest.raises(ValueError, match="beta"):
         mg.softplus(x, beta=0.0)
 
@@ -212,8 +212,8 @@ def test_activations_are_stable_at_extreme_inputs():
 def test_float32_sigmoid_and_tanh_backward_kernels_agree_with_numpy(rng):
     x = mg.tensor(rng.standard_normal((5, 7)).astype(np.float32), requires_grad=True)
     (x.tanh() + x.sigmoid()).sum().backward()
-    t, s = np.tanh(x.data), 1 / (1 + np.exp(-x.data))
-    np.testing.assert_allclose(x.grad.data, (1 - t * t) + s * (1 - s), rtol=1e-5)
+    t, s = np.tanh(x.numpy()), 1 / (1 + np.exp(-x.numpy()))
+    np.testing.assert_allclose(x.grad.numpy(), (1 - t * t) + s * (1 - s), rtol=1e-5)
     assert x.grad.dtype == np.float32
 
 
@@ -223,12 +223,12 @@ def test_unary_functions_match_numpy(rng):
     for ours, ref in [(mg.exp, np.exp), (mg.log, np.log), (mg.sqrt, np.sqrt),
                       (mg.tanh, np.tanh), (mg.neg, np.negative), (mg.abs, np.abs),
                       (mg.relu, lambda a: np.maximum(a, 0))]:
-        np.testing.assert_allclose(ours(x).data, ref(v), rtol=1e-14)
-    np.testing.assert_allclose(x.sigmoid().data, 1 / (1 + np.exp(-v)), rtol=1e-14)
+        np.testing.assert_allclose(ours(x).numpy(), ref(v), rtol=1e-14)
+    np.testing.assert_allclose(x.sigmoid().numpy(), 1 / (1 + np.exp(-v)), rtol=1e-14)
 
 
 def test_comparisons_give_bool_tensors_without_graph():
     x = _leaf([1.0, 2.0, 3.0])
     for m in [x > 2, x >= 2, x < 2, x <= 2, x == 2, x != 2, ~(x > 2)]:
         assert m.dtype == np.bool_ and not m.requires_grad
-    np.testing.assert_array_equal((x > 1.5).data, [False, True, True])
+    np.testing.assert_array_equal((x > 1.5).numpy(), [False, True, True])

@@ -22,18 +22,18 @@ MATMUL_SHAPES = [
 def test_matmul_matches_numpy_and_its_gradients_are_exact(rng, sa, sb):
     a, b = _leaf(rng.standard_normal(sa)), _leaf(rng.standard_normal(sb))
     out = a @ b
-    np.testing.assert_allclose(out.data, np.matmul(a.data, b.data), rtol=1e-12)
+    np.testing.assert_allclose(out.numpy(), np.matmul(a.numpy(), b.numpy()), rtol=1e-12)
     g = rng.standard_normal(out.shape)
     out.backward(gradient=mg.tensor(g))
     # Reference gradients by explicit broadcasting and summing, from numpy.
-    a2 = a.data[None] if a.ndim == 1 else a.data
-    b2 = b.data[:, None] if b.ndim == 1 else b.data
+    a2 = a.numpy()[None] if a.ndim == 1 else a.numpy()
+    b2 = b.numpy()[:, None] if b.ndim == 1 else b.numpy()
     g2 = np.matmul(a2, b2)
     g2 = g.reshape(g2.shape)
     ga = np.matmul(g2, np.swapaxes(b2, -1, -2))
     gb = np.matmul(np.swapaxes(a2, -1, -2), g2)
-    np.testing.assert_allclose(a.grad.data, _sum_to(ga, a2.shape).reshape(sa), atol=1e-12)
-    np.testing.assert_allclose(b.grad.data, _sum_to(gb, b2.shape).reshape(sb), atol=1e-12)
+    np.testing.assert_allclose(a.grad.numpy(), _sum_to(ga, a2.shape).reshape(sa), atol=1e-12)
+    np.testing.assert_allclose(b.grad.numpy(), _sum_to(gb, b2.shape).reshape(sb), atol=1e-12)
     mg.gradgradcheck(lambda x, y: x @ y, (a, b))
 
 
@@ -64,12 +64,12 @@ def test_embedding_gathers_rows_and_scatter_adds_gradients(rng):
     w = _leaf(rng.standard_normal((5, 3)))
     idx = np.array([[0, 4, 4], [1, 4, 0]])
     out = mg.embedding(w, mg.tensor(idx))
-    np.testing.assert_array_equal(out.data, w.data[idx])
+    np.testing.assert_array_equal(out.numpy(), w.numpy()[idx])
     g = rng.standard_normal(out.shape)
     out.backward(gradient=mg.tensor(g))
     expected = np.zeros((5, 3))
     np.add.at(expected, idx, g)
-    np.testing.assert_allclose(w.grad.data, expected, rtol=1e-12)
+    np.testing.assert_allclose(w.grad.numpy(), expected, rtol=1e-12)
     mg.gradgradcheck(lambda t: mg.embedding(t, idx) * mg.embedding(t, idx[::-1]), (w,))
 
 
@@ -77,12 +77,12 @@ def test_embedding_padding_row_gets_no_gradient(rng):
     w = _leaf(rng.standard_normal((4, 2)))
     idx = np.array([2, 0, 2, 3])
     out = mg.embedding(w, idx, padding_idx=2)
-    np.testing.assert_array_equal(out.data, w.data[idx])  # the forward still reads the row
+    np.testing.assert_array_equal(out.numpy(), w.numpy()[idx])  # the forward still reads the row
     out.sum().backward()
-    np.testing.assert_array_equal(w.grad.data, [[1, 1], [0, 0], [0, 0], [1, 1]])
+    np.testing.assert_array_equal(w.grad.numpy(), [[1, 1], [0, 0], [0, 0], [1, 1]])
     (g,) = mg.grad((mg.embedding(w, idx, 2) ** 2).sum(), w, create_graph=True)
     (h,) = mg.grad(g.sum(), w)
-    np.testing.assert_array_equal(h.data, [[2, 2], [0, 0], [0, 0], [2, 2]])
+    np.testing.assert_array_equal(h.numpy(), [[2, 2], [0, 0], [0, 0], [2, 2]])
 
 
 def test_embedding_checks_its_arguments():
@@ -104,12 +104,12 @@ def test_index_select_along_any_dim(rng, dim):
     index = np.array([1, 0, 1, 1])[: v.shape[dim] + 1]
     index = index[index < v.shape[dim]]
     out = mg.index_select(x, dim, mg.tensor(index))
-    np.testing.assert_array_equal(out.data, np.take(v, index, axis=dim))
+    np.testing.assert_array_equal(out.numpy(), np.take(v, index, axis=dim))
     out.sum().backward()
     counts = np.bincount(index, minlength=v.shape[dim]).astype(float)
     shape = [1, 1, 1]
     shape[dim] = -1
-    np.testing.assert_array_equal(x.grad.data, np.broadcast_to(counts.reshape(shape), v.shape))
+    np.testing.assert_array_equal(x.grad.numpy(), np.broadcast_to(counts.reshape(shape), v.shape))
     mg.gradgradcheck(lambda t: mg.index_select(t, dim, index) ** 2, (x,))
 
 

@@ -32,8 +32,8 @@ def _np_axis(dims):
 def test_sum_mean_match_numpy_and_gradcheck(case, keep):
     v, dims = case
     x = _leaf(v)
-    np.testing.assert_allclose(x.sum(dims, keep).data, v.sum(_np_axis(dims), keepdims=keep))
-    np.testing.assert_allclose(x.mean(dim=dims, keepdim=keep).data,
+    np.testing.assert_allclose(x.sum(dims, keep).numpy(), v.sum(_np_axis(dims), keepdims=keep))
+    np.testing.assert_allclose(x.mean(dim=dims, keepdim=keep).numpy(),
                                v.mean(_np_axis(dims), keepdims=keep))
     mg.gradcheck(lambda t: (t.sum(dims, keep), t.mean(dims, keep)), (x,))
 
@@ -43,9 +43,9 @@ def test_var_std_match_numpy_and_gradcheck(case, keep, correction):
     v, dims = case
     x = _leaf(v)
     ax = _np_axis(dims)
-    np.testing.assert_allclose(x.var(dims, keep, correction=correction).data,
+    np.testing.assert_allclose(x.var(dims, keep, correction=correction).numpy(),
                                v.var(ax, ddof=correction, keepdims=keep), rtol=1e-12)
-    np.testing.assert_allclose(mg.std(x, dims, keep, correction).data,
+    np.testing.assert_allclose(mg.std(x, dims, keep, correction).numpy(),
                                v.std(ax, ddof=correction, keepdims=keep), rtol=1e-12)
     mg.gradcheck(lambda t: t.var(dims, keep, correction=correction), (x,))
     mg.gradgradcheck(lambda t: mg.std(t, dims, keep, correction), (x,))
@@ -61,8 +61,8 @@ def test_var_unbiased_flag_and_degenerate_counts():
 def test_axis_and_keepdims_aliases():
     x = mg.tensor(np.arange(6.0).reshape(2, 3))
     for fn in [mg.sum, mg.mean, mg.amax, mg.amin, mg.var, mg.std, mg.logsumexp]:
-        np.testing.assert_allclose(fn(x, axis=1, keepdims=True).data,
-                                   fn(x, dim=1, keepdim=True).data)
+        np.testing.assert_allclose(fn(x, axis=1, keepdims=True).numpy(),
+                                   fn(x, dim=1, keepdim=True).numpy())
         assert fn(x, axis=1, keepdims=True).shape == (2, 1)
     assert x.sum(axis=(0, 1)).shape == ()
     assert x.max(axis=0).values.shape == (3,)
@@ -86,15 +86,15 @@ def test_max_min_with_dim_return_values_and_indices():
     v = np.array([[1.0, 5.0, 3.0], [7.0, 0.0, 2.0]])
     x = _leaf(v)
     values, indices = x.max(dim=1)
-    np.testing.assert_array_equal(values.data, [5.0, 7.0])
-    np.testing.assert_array_equal(indices.data, [1, 0])
+    np.testing.assert_array_equal(values.numpy(), [5.0, 7.0])
+    np.testing.assert_array_equal(indices.numpy(), [1, 0])
     assert indices.dtype == np.int64 and not indices.requires_grad
     r = mg.min(x, dim=0, keepdim=True)
-    np.testing.assert_array_equal(r.values.data, [[1.0, 0.0, 2.0]])
-    np.testing.assert_array_equal(r.indices.data, [[0, 1, 1]])
+    np.testing.assert_array_equal(r.values.numpy(), [[1.0, 0.0, 2.0]])
+    np.testing.assert_array_equal(r.indices.numpy(), [[0, 1, 1]])
     assert x.max().item() == 7.0 and x.min().item() == 0.0
     (values.sum() + r.values.sum()).backward()
-    np.testing.assert_array_equal(x.grad.data, [[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+    np.testing.assert_array_equal(x.grad.numpy(), [[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
     with pytest.raises(TypeError, match="amax"):
         x.max(dim=(0, 1))
 
@@ -103,13 +103,13 @@ def test_tied_maxima_share_the_gradient():
     # amax shares it among ties; max(dim) gives it to the returned index (PyTorch's rules)
     x = _leaf([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
     mg.amax(x, dim=1).sum().backward()
-    np.testing.assert_allclose(x.grad.data, [[0.0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]])
+    np.testing.assert_allclose(x.grad.numpy(), [[0.0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]])
     x.grad = None
     x.max(dim=1).values.sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(x.grad.numpy(), [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
     x.grad = None
     mg.amin(x).backward()
-    np.testing.assert_allclose(x.grad.data, [[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(x.grad.numpy(), [[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
 
 
 def test_reducing_an_empty_dim():
@@ -128,11 +128,11 @@ def test_softmax_family_is_stable_for_huge_logits():
         p = x.softmax(dim=1)
         lp = x.log_softmax(dim=1)
         lse = x.logsumexp(dim=1)
-    np.testing.assert_allclose(p.data, [[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]], atol=1e-300)
-    np.testing.assert_allclose(lp.data, [[0.0, -1000.0, -2000.0], [-np.log(3)] * 3])
-    np.testing.assert_allclose(lse.data, [1000.0, 5.0 + np.log(3)])
+    np.testing.assert_allclose(p.numpy(), [[1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]], atol=1e-300)
+    np.testing.assert_allclose(lp.numpy(), [[0.0, -1000.0, -2000.0], [-np.log(3)] * 3])
+    np.testing.assert_allclose(lse.numpy(), [1000.0, 5.0 + np.log(3)])
     (p[:, 0].sum() + lp.sum() + lse.sum()).backward()
-    assert np.isfinite(x.grad.data).all()
+    assert np.isfinite(x.grad.numpy()).all()
 
 
 def test_logsumexp_handles_infinities():
@@ -146,8 +146,8 @@ def test_softmax_log_softmax_rows_and_gradients(case):
     x = _leaf(v * 3)
     for dim in range(-v.ndim, v.ndim):
         p = mg.softmax(x, dim)
-        np.testing.assert_allclose(p.data.sum(axis=dim), 1.0, rtol=1e-12)
-        np.testing.assert_allclose(mg.log_softmax(x, dim).data, np.log(p.data), rtol=1e-10,
+        np.testing.assert_allclose(p.numpy().sum(axis=dim), 1.0, rtol=1e-12)
+        np.testing.assert_allclose(mg.log_softmax(x, dim).numpy(), np.log(p.numpy()), rtol=1e-10,
                                    atol=1e-12)
     mg.gradcheck(lambda t: (mg.softmax(t, -1), mg.log_softmax(t, 0)), (x,))
 
@@ -170,5 +170,5 @@ def test_norm_is_the_frobenius_norm():
 
 def test_logsumexp_method_takes_the_axis_alias_and_defaults_to_all_dims():
     x = mg.tensor(np.zeros((2, 3)))
-    np.testing.assert_allclose(x.logsumexp(axis=1).data, np.log([3.0, 3.0]))
+    np.testing.assert_allclose(x.logsumexp(axis=1).numpy(), np.log([3.0, 3.0]))
     np.testing.assert_allclose(x.logsumexp().item(), np.log(6.0))

@@ -20,7 +20,7 @@ def _run(opt, p, grads=GRADS):
     for g in grads:
         p.grad = mg.tensor(g, dtype=p.dtype)
         opt.step()
-    return p.data
+    return p.numpy()
 
 
 @pytest.mark.parametrize("momentum, weight_decay, nesterov",
@@ -60,7 +60,7 @@ def test_adam_first_step_moves_each_entry_by_about_lr():
     p = _param()
     opt = optim.Adam([p], lr=0.05)
     _run(opt, p, GRADS[:1])
-    np.testing.assert_allclose(np.abs(p.data - START), 0.05, rtol=1e-5)
+    np.testing.assert_allclose(np.abs(p.numpy() - START), 0.05, rtol=1e-5)
 
 
 def test_adam_counts_steps_per_parameter():
@@ -72,7 +72,7 @@ def test_adam_counts_steps_per_parameter():
         opt.step()
     late.grad = mg.tensor(GRADS[1])
     opt.step()
-    np.testing.assert_allclose(np.abs(late.data - START), 0.1, rtol=1e-5)
+    np.testing.assert_allclose(np.abs(late.numpy() - START), 0.1, rtol=1e-5)
 
 
 def test_parameters_without_grad_are_skipped_and_dtype_is_kept():
@@ -81,7 +81,7 @@ def test_parameters_without_grad_are_skipped_and_dtype_is_kept():
         a.grad, b.grad = mg.tensor(GRADS[0], dtype=np.float32), None
         opt.step()
         assert a.dtype == np.float32 and b.dtype == np.float32
-        np.testing.assert_array_equal(b.data, START.astype(np.float32))
+        np.testing.assert_array_equal(b.numpy(), START.astype(np.float32))
 
 
 def test_zero_grad():
@@ -89,7 +89,7 @@ def test_zero_grad():
     opt = optim.SGD([p], lr=0.1)
     p.grad = mg.tensor(GRADS[0])
     opt.zero_grad(set_to_none=False)
-    assert not p.grad.data.any()
+    assert not p.grad.numpy().any()
     opt.zero_grad()
     assert p.grad is None
 
@@ -100,7 +100,7 @@ def test_a_bad_gradient_changes_no_parameter():
         a.grad, b.grad = mg.tensor(GRADS[0]), mg.tensor(np.ones(4))
         with pytest.raises(ValueError, match=r"parameter 1 has shape \(3,\).*\(4,\)"):
             opt.step()
-        np.testing.assert_array_equal(a.data, START)
+        np.testing.assert_array_equal(a.numpy(), START)
         assert len(opt.state) == 0 and a._version == 0
 
 
@@ -135,7 +135,7 @@ def test_training_a_linear_model_converges():
         loss.backward()
         opt.step()
     assert loss.item() < 1e-4
-    np.testing.assert_allclose(model.bias.data, [0.3], atol=1e-2)
+    np.testing.assert_allclose(model.bias.numpy(), [0.3], atol=1e-2)
     assert math.isfinite(loss.item())
 
 
@@ -205,7 +205,7 @@ def test_non_contiguous_parameter_is_updated_in_place():
     for opt in [optim.SGD([p], lr=0.5, momentum=0.9), optim.Adam([p], lr=0.5)]:
         before = base.copy()
         opt.step()
-        assert np.shares_memory(p.data, base) and np.all(base < before)
+        assert np.shares_memory(p.numpy(), base) and np.all(base < before)
 
 
 # ---- version counters --------------------------------------------------------------------------
@@ -224,7 +224,7 @@ def test_zero_grad_in_place_bumps_the_gradient():
     p.grad = mg.tensor(GRADS[0])
     g, v = p.grad, p.grad._version
     optim.SGD([p], lr=0.1).zero_grad(set_to_none=False)
-    assert p.grad is g and g._version == v + 1 and not g.data.any()
+    assert p.grad is g and g._version == v + 1 and not g.numpy().any()
 
 
 # ---- argument checks (issue 14) ------------------------------------------------------------------
@@ -274,8 +274,8 @@ def test_param_groups_have_their_own_options():
     opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 0.01}], lr=0.1)
     a.grad, b.grad = mg.tensor(GRADS[0]), mg.tensor(GRADS[0])
     opt.step()
-    np.testing.assert_allclose(a.data, START - 0.1 * GRADS[0], rtol=1e-15)
-    np.testing.assert_allclose(b.data, START - 0.01 * GRADS[0], rtol=1e-15)
+    np.testing.assert_allclose(a.numpy(), START - 0.1 * GRADS[0], rtol=1e-15)
+    np.testing.assert_allclose(b.numpy(), START - 0.01 * GRADS[0], rtol=1e-15)
     assert opt.params == [a, b] or all(x is y for x, y in zip(opt.params, [a, b], strict=True))
     opt.lr = 0.5  # the old single-lr attribute: sets every group
     assert [g["lr"] for g in opt.param_groups] == [0.5, 0.5] and opt.lr == 0.5
@@ -297,7 +297,7 @@ def test_state_dict_has_pytorchs_shape_and_round_trips():
     assert set(sd["state"][0]) == {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
     # a copy: later steps do not change it; loading it into a fresh optimizer continues alike
     a2, b2 = _param(), _param()
-    a2.data[...], b2.data[...] = a.data, b.data
+    a2.numpy()[...], b2.numpy()[...] = a.numpy(), b.numpy()
     opt2 = optim.Adam([{"params": [a2]}, {"params": [b2]}], lr=0.5)
     opt2.load_state_dict(sd)
     assert opt2.param_groups[1]["lr"] == 0.1
@@ -306,8 +306,8 @@ def test_state_dict_has_pytorchs_shape_and_round_trips():
             x.grad = mg.tensor(g)
         opt.step()
         opt2.step()
-    np.testing.assert_array_equal(a.data, a2.data)
-    np.testing.assert_array_equal(b.data, b2.data)
+    np.testing.assert_array_equal(a.numpy(), a2.numpy())
+    np.testing.assert_array_equal(b.numpy(), b2.numpy())
     assert sd["state"][0]["step"] == 1
 
 
@@ -330,8 +330,8 @@ def test_load_state_dict_errors_change_nothing():
         opt.load_state_dict(bad_lr)
     after = opt.state_dict()
     assert after["param_groups"] == before["param_groups"]
-    np.testing.assert_array_equal(after["state"][0]["momentum_buffer"].data,
-                                  before["state"][0]["momentum_buffer"].data)
+    np.testing.assert_array_equal(after["state"][0]["momentum_buffer"].numpy(),
+                                  before["state"][0]["momentum_buffer"].numpy())
 
 
 def test_optimizer_state_dict_saves_and_loads(tmp_path):
@@ -363,6 +363,6 @@ def test_clip_grad_norm_scales_in_place_and_bumps_the_gradient_version():
     total = nn.utils.clip_grad_norm_([p], 1.0)
     assert total.item() == pytest.approx(math.sqrt(300.0), rel=1e-6)
     assert p.grad is g and g._version == v + 1
-    np.testing.assert_allclose(g.data, 10.0 / (math.sqrt(300.0) + 1e-6), rtol=1e-6)
+    np.testing.assert_allclose(g.numpy(), 10.0 / (math.sqrt(300.0) + 1e-6), rtol=1e-6)
     nn.utils.clip_grad_norm_([p], 10.0)  # already within: nothing edited
     assert g._version == v + 1

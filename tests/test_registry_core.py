@@ -130,7 +130,7 @@ def case_where(draw):
     sc, sa, sb = _pair_shapes(draw, 3)
     cond = mg.tensor(rng.random(sc) > 0.5)
     return Case(lambda a, b: mg.where(cond, a, b), (_normal(rng, sa), _normal(rng, sb)),
-                lambda a, b: np.where(cond.data, a, b))
+                lambda a, b: np.where(cond.numpy(), a, b))
 
 
 # ---- unary elementwise ---------------------------------------------------------------------------
@@ -199,7 +199,7 @@ def case_leaky_relu_backward(draw):
     slope = draw(st.sampled_from([0.0, 0.01, 0.3]), label="slope")
     x = _away_from_zero(rng, shape).detach()
     return Case(lambda g: ew.leaky_relu_backward(g, x, slope), (_normal(rng, shape),),
-                lambda g: np.where(x.data > 0, g, slope * g))
+                lambda g: np.where(x.numpy() > 0, g, slope * g))
 
 
 # ---- reductions ----------------------------------------------------------------------------------
@@ -327,7 +327,7 @@ def case_log_softmax_backward(draw):
 def case_reshape(draw):
     rng = _rng(draw)
     x = _normal(rng, _shape(draw))
-    size = x.data.size
+    size = x.numpy().size
     options = [x.shape + (1,), (1,) + x.shape, (size,), tuple(reversed(x.shape)),
                (-1,) + x.shape[1:] if x.ndim and 0 not in x.shape[1:] else (size, 1)]
     target = draw(st.sampled_from(options), label="target")
@@ -481,7 +481,7 @@ def case_remainder(draw):
     rng = _rng(draw)
     sa, sb = _pair_shapes(draw)
     b = _away_from_zero(rng, sb, 0.5, 2.0)
-    a = _leaf(_remainder_operand(rng, b.data, sa, np.broadcast_shapes(sa, sb)))
+    a = _leaf(_remainder_operand(rng, b.numpy(), sa, np.broadcast_shapes(sa, sb)))
     return Case(mg.remainder, (a, b), np.remainder)
 
 
@@ -722,11 +722,13 @@ def test_forward_gradcheck_gradgradcheck(name, data):
     case = CASES[name](data.draw)
     out = case.fn(*case.inputs)
     assert name in _ops_in_graph(out), f"the case for {name} did not run {name}"
-    expected = case.ref(*[t.data for t in case.inputs])
-    assert type(out.data) is np.ndarray, f"{name} returned a {type(out.data).__name__}"
+    expected = case.ref(*[t.numpy() for t in case.inputs])
+    assert type(out.numpy()) is np.ndarray, f"{name} returned a {type(out.numpy()).__name__}"
     assert out.shape == expected.shape
     assert out.dtype == expected.dtype
-    np.testing.assert_allclose(out.data, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)
+    if expected.size and np.isnan(expected).all():
+        return  # a mean over only ignored targets: NaN, no derivative to check
     mg.gradcheck(case.fn, case.inputs, **case.check)
     mg.gradgradcheck(case.fn, case.inputs, **case.check)
 
@@ -751,7 +753,7 @@ def test_symbolic_rule_matches_forward(name, data):
     out = case.fn(*case.inputs)
     node = next(t._node for t in mg.topological_order([out]) if t.op == name)
     prim = node.prim
-    arrays = [t.data for t in node.inputs]
+    arrays = [t.numpy() for t in node.inputs]
     numeric = prim.forward(*arrays, **node.params)
     if prim.has_residuals:
         numeric = numeric[0]

@@ -38,21 +38,21 @@ def test_cell_matches_numpy(mode, cls, options, bias, rng):
     ref_h, ref_c = cell_step(mode, x, h, c, layer_params(cell, 0, suffix_free=True), **options)
     got_h, got_c = call(mode, cell, mg.tensor(x), mg.tensor(h), mg.tensor(c))
     assert got_h.shape == (5, 4) and got_h.name == "h"
-    np.testing.assert_allclose(got_h.data, ref_h, rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(got_h.numpy(), ref_h, rtol=1e-13, atol=1e-14)
     if mode == "lstm":
         assert got_c.name == "c"
-        np.testing.assert_allclose(got_c.data, ref_c, rtol=1e-13, atol=1e-14)
+        np.testing.assert_allclose(got_c.numpy(), ref_c, rtol=1e-13, atol=1e-14)
     # unbatched (I,) input and (H,) states
     got_h, got_c = call(mode, cell, mg.tensor(x[2]), mg.tensor(h[2]), mg.tensor(c[2]))
     assert got_h.shape == (4,)
-    np.testing.assert_allclose(got_h.data, ref_h[2], rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(got_h.numpy(), ref_h[2], rtol=1e-13, atol=1e-14)
     if mode == "lstm":
-        np.testing.assert_allclose(got_c.data, ref_c[2], rtol=1e-13, atol=1e-14)
+        np.testing.assert_allclose(got_c.numpy(), ref_c[2], rtol=1e-13, atol=1e-14)
     # omitted states are zeros
     zeros = np.zeros((5, 4))
     ref_h, _ = cell_step(mode, x, zeros, zeros, layer_params(cell, 0, suffix_free=True),
                          **options)
-    np.testing.assert_allclose(call(mode, cell, mg.tensor(x), None, None)[0].data, ref_h,
+    np.testing.assert_allclose(call(mode, cell, mg.tensor(x), None, None)[0].numpy(), ref_h,
                                rtol=1e-13, atol=1e-14)
 
 
@@ -86,7 +86,7 @@ def test_cell_parameters(cls, gates, extra):
         ("weight_ih", (gates * 5, 6)), ("weight_hh", (gates * 5, 5)), ("bias_ih", (gates * 5,)),
         ("bias_hh", (gates * 5,))]
     assert cell.num_parameters() == gates * (6 * 5 + 5 * 5 + 2 * 5)
-    values = np.concatenate([p.data.ravel() for p in cell.parameters()])
+    values = np.concatenate([p.numpy().ravel() for p in cell.parameters()])
     assert np.all(np.abs(values) <= 1 / np.sqrt(5))
     peep = make(LSTMCell, {"peephole": True}, 6, 5)
     assert peep.weight_peep.shape == (3, 5)

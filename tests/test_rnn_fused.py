@@ -157,17 +157,17 @@ def _options(kw, B=3, H=2, seed=1):
 def check_against_reference(mode, p, kw):
     want = reference(mode, p, **kw)
     out, t = run_fused(mode, p, **kw)
-    np.testing.assert_allclose(out.data, want, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(out.numpy(), want, rtol=1e-10, atol=1e-13)
     v = np.random.default_rng(2).standard_normal(want.shape)
     (out * mg.tensor(v, dtype=np.float64)).sum().backward()
     ref = reference_grads(mode, p, v, **kw)
     for name, g in ref.items():
         assert t[name].grad is not None, name
-        np.testing.assert_allclose(t[name].grad.data, g, rtol=1e-10, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(t[name].grad.numpy(), g, rtol=1e-10, atol=1e-12, err_msg=name)
     # Without recording, the forward takes the path that saves nothing: same numbers.
     with mg.no_grad():
         again, _ = run_fused(mode, p, **kw)
-    np.testing.assert_array_equal(again.data, out.data)
+    np.testing.assert_array_equal(again.numpy(), out.numpy())
 
 
 @pytest.mark.parametrize("mode, make_kw, kw", CASES)
@@ -218,9 +218,9 @@ def test_states_past_the_end_hold_the_documented_values():
     rev, _ = run_fused("lstm", p, requires_grad=False, lengths=lens, reverse=True)
     for b, n in enumerate(lens):
         for t in range(n, 4):
-            np.testing.assert_array_equal(fwd.data[t, :, b], fwd.data[n - 1, :, b])
-            np.testing.assert_array_equal(rev.data[t, 0, b], p["h0"][b])
-            np.testing.assert_array_equal(rev.data[t, 1, b], p["c0"][b])
+            np.testing.assert_array_equal(fwd.numpy()[t, :, b], fwd.numpy()[n - 1, :, b])
+            np.testing.assert_array_equal(rev.numpy()[t, 0, b], p["h0"][b])
+            np.testing.assert_array_equal(rev.numpy()[t, 1, b], p["c0"][b])
 
 
 def test_only_requested_gradients_are_computed():
@@ -231,7 +231,7 @@ def test_only_requested_gradients_are_computed():
                            t["bias_hh"])
     (gw,) = mg.grad(out.sum(), [w])
     ref = reference_grads("gru", p, np.ones(out.shape))["weight_hh"]
-    np.testing.assert_allclose(gw.data, ref, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(gw.numpy(), ref, rtol=1e-10, atol=1e-12)
     assert t["x"].grad is None
 
 
@@ -287,14 +287,14 @@ def test_float32_close_to_float64(kernels, mode, B, kw):
     with family.using(kernels):
         out, t = run_fused(mode, p32, **kw)
     assert out.dtype == np.float32
-    np.testing.assert_allclose(out.data, reference(mode, p, **kw), atol=2e-6)
+    np.testing.assert_allclose(out.numpy(), reference(mode, p, **kw), atol=2e-6)
     with family.using(kernels):
         out.sum().backward()
     ref = reference_grads(mode, {k: p[k] for k in p}, np.ones(out.shape), **kw)
     for name in ("x", "weight_hh", "h0"):
         assert t[name].grad.dtype == np.float32
         scale = np.abs(ref[name]).max()
-        np.testing.assert_allclose(t[name].grad.data, ref[name], atol=2e-5 * scale)
+        np.testing.assert_allclose(t[name].grad.numpy(), ref[name], atol=2e-5 * scale)
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -304,9 +304,9 @@ def test_inf_and_nan_propagate():
     p["weight_ih"][:, 1] = 0
     p["x"][2, 1, 1] = np.inf  # meets a zero weight column: NaN in that sequence from t = 2
     out, _ = run_fused("lstm", p, requires_grad=False)
-    assert np.isnan(out.data[1:, :, 0]).all() and np.isfinite(out.data[0]).all()
-    assert np.isnan(out.data[2:, :, 1]).all() and np.isfinite(out.data[:2, :, 1]).all()
-    assert np.isfinite(out.data[:, :, 2]).all()
+    assert np.isnan(out.numpy()[1:, :, 0]).all() and np.isfinite(out.numpy()[0]).all()
+    assert np.isnan(out.numpy()[2:, :, 1]).all() and np.isfinite(out.numpy()[:2, :, 1]).all()
+    assert np.isfinite(out.numpy()[:, :, 2]).all()
 
 
 # ---- errors -------------------------------------------------------------------------------------
@@ -375,7 +375,7 @@ def test_symbolic_rule_matches_forward(mode, make_kw, kw):
     flat_syms = [s for a in syms for s in a.reshape(-1)]
     f = sympy.lambdify(flat_syms, list(expr.reshape(-1)), modules="numpy")
     got = np.array(f(*[v for k in names for v in p[k].reshape(-1)]), dtype=np.float64)
-    np.testing.assert_allclose(got.reshape(out.shape), out.data, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(got.reshape(out.shape), out.numpy(), rtol=1e-12, atol=1e-14)
 
 
 # ---- PyTorch parity ----------------------------------------------------------------------------
@@ -397,9 +397,9 @@ def test_pytorch_parity(mode):
     else:
         y, hn = m(x, h0)
     out, t = run_fused(mode, p)
-    np.testing.assert_allclose(out.data[:, 0], y.detach().numpy(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(out.numpy()[:, 0], y.detach().numpy(), rtol=1e-12, atol=1e-14)
     if mode == "lstm":
-        np.testing.assert_allclose(out.data[-1, 1], cn[0].detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(out.numpy()[-1, 1], cn[0].detach().numpy(), rtol=1e-12)
     v = np.random.default_rng(0).standard_normal((T, B, H))
     (y * torch.from_numpy(v)).sum().backward()
     (out[:, 0] * mg.tensor(v, dtype=mg.float64)).sum().backward()
@@ -408,7 +408,7 @@ def test_pytorch_parity(mode):
     if mode == "lstm":
         pairs.append(("c0", c0.grad[0]))
     for name, g in pairs:
-        np.testing.assert_allclose(t[name].grad.data, g.numpy(), rtol=1e-10, atol=1e-12,
+        np.testing.assert_allclose(t[name].grad.numpy(), g.numpy(), rtol=1e-10, atol=1e-12,
                                    err_msg=name)
 
 
@@ -429,7 +429,7 @@ def test_pytorch_packed_bidirectional_parity():
              for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
         zeros = mg.zeros(B, H, dtype=mg.float64)
         out = fused_recurrence("lstm", mg.tensor(x, dtype=mg.float64), zeros, zeros, *w,
-                               lengths=lens, reverse=bool(d)).data
+                               lengths=lens, reverse=bool(d)).numpy()
         valid = (np.arange(T)[:, None] < lens[None, :])[..., None]
         np.testing.assert_allclose(np.where(valid, out[:, 0], 0), y[..., d * H:(d + 1) * H],
                                    rtol=1e-12, atol=1e-14)
@@ -545,7 +545,7 @@ def test_weight_gradients_when_x_needs_none(monkeypatch, mode, make_kw, kw):
     (out * mg.tensor(v, dtype=np.float64)).sum().backward()
     ref = reference_grads(mode, p, v, **kw)
     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-        np.testing.assert_allclose(t[name].grad.data, ref[name], rtol=1e-10, atol=1e-12,
+        np.testing.assert_allclose(t[name].grad.numpy(), ref[name], rtol=1e-10, atol=1e-12,
                                    err_msg=name)
     assert t["x"].grad is None and t["h0"].grad is None
     if family.active().packed:  # the gate gradients of one step only
@@ -566,11 +566,11 @@ def test_batch_first_input(mode):
         if t[k] is not None:
             t[k].grad = None
     out_b = fused_recurrence(mode, *args, batch_first=True)
-    np.testing.assert_array_equal(out_b.data, out.data)
+    np.testing.assert_array_equal(out_b.numpy(), out.numpy())
     (out_b * mg.tensor(v, dtype=np.float64)).sum().backward()
-    np.testing.assert_allclose(xb.grad.data, t["x"].grad.data.transpose(1, 0, 2), rtol=1e-12)
-    assert xb.grad.data.shape == (3, 4, 2)
+    np.testing.assert_allclose(xb.grad.numpy(), t["x"].grad.numpy().transpose(1, 0, 2), rtol=1e-12)
+    assert xb.grad.numpy().shape == (3, 4, 2)
     node = out_b.grad_fn
-    values = [np.asarray(a.data, dtype=object) for a in args if a is not None]
+    values = [np.asarray(a.numpy(), dtype=object) for a in args if a is not None]
     sym = rnn_fused_p.symbolic(*values, **node.params)
-    np.testing.assert_allclose(np.asarray(sym, dtype=float), out.data, rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(sym, dtype=float), out.numpy(), rtol=1e-10)

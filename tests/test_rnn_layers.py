@@ -61,14 +61,14 @@ def test_matches_numpy_reference(mode, options, bidirectional, rng):
         out, h_n, c_n = unpack(mode, res)
         ref_out, ref_h, ref_c, ref_states = run_layers(
             m, x, h0, c0 if mode == "lstm" else None, lengths)
-        np.testing.assert_allclose(out.data, ref_out, rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(h_n.data, ref_h, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(out.numpy(), ref_out, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(h_n.numpy(), ref_h, rtol=1e-12, atol=1e-12)
         if mode == "lstm":
-            np.testing.assert_allclose(c_n.data, ref_c, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(c_n.numpy(), ref_c, rtol=1e-12, atol=1e-12)
         for k, (hs, cs) in ref_states.items():
-            np.testing.assert_allclose(res[2].h[k].data, hs, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(res[2].h[k].numpy(), hs, rtol=1e-12, atol=1e-12)
             if cs is not None:
-                np.testing.assert_allclose(res[2].c[k].data, cs, rtol=1e-12, atol=1e-12)
+                np.testing.assert_allclose(res[2].c[k].numpy(), cs, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("mode", ["rnn", "lstm", "gru"])
@@ -78,27 +78,27 @@ def test_layouts_batch_first_unbatched_no_bias(mode, rng):
     assert "bias_ih_l0" not in dict(m.named_parameters())
     ref_out, ref_h, ref_c, _ = run_layers(m, x)
     out, h_n, c_n = unpack(mode, m(mg.tensor(x)))
-    np.testing.assert_allclose(out.data, ref_out, rtol=1e-12)
+    np.testing.assert_allclose(out.numpy(), ref_out, rtol=1e-12)
     # batch_first: (B, T, I) in, (B, T, D H) out; h_n keeps (L D, B, H)
     m.batch_first = True
     res = m(mg.tensor(x.transpose(1, 0, 2)), return_all_states=True)
     out, h_n, _ = unpack(mode, res)
     assert out.shape == (2, 4, 8) and h_n.shape == (4, 2, 4) and res[2].h[0].shape == (2, 4, 4)
-    np.testing.assert_allclose(out.data, ref_out.transpose(1, 0, 2), rtol=1e-12)
-    np.testing.assert_allclose(h_n.data, ref_h, rtol=1e-12)
+    np.testing.assert_allclose(out.numpy(), ref_out.transpose(1, 0, 2), rtol=1e-12)
+    np.testing.assert_allclose(h_n.numpy(), ref_h, rtol=1e-12)
     # unbatched: (T, I) in, (T, D H) out, h_n (L D, H)
     m.batch_first = False
     res = m(mg.tensor(x[:, 1]), return_all_states=True)
     out, h_n, c_n = unpack(mode, res)
     assert out.shape == (4, 8) and h_n.shape == (4, 4) and res[2].h[3].shape == (4, 4)
-    np.testing.assert_allclose(out.data, ref_out[:, 1], rtol=1e-12)
-    np.testing.assert_allclose(h_n.data, ref_h[:, 1], rtol=1e-12)
+    np.testing.assert_allclose(out.numpy(), ref_out[:, 1], rtol=1e-12)
+    np.testing.assert_allclose(h_n.numpy(), ref_h[:, 1], rtol=1e-12)
     if mode == "lstm":
-        np.testing.assert_allclose(c_n.data, ref_c[:, 1], rtol=1e-12)
+        np.testing.assert_allclose(c_n.numpy(), ref_c[:, 1], rtol=1e-12)
         h0, c0 = rng.standard_normal((2, 4, 4))
         out2, _ = m(mg.tensor(x[:, 1]), (mg.tensor(h0), mg.tensor(c0)))
         ref2 = run_layers(m, x[:, 1:2], h0[:, None], c0[:, None])[0]
-        np.testing.assert_allclose(out2.data, ref2[:, 0], rtol=1e-12)
+        np.testing.assert_allclose(out2.numpy(), ref2[:, 0], rtol=1e-12)
 
 
 def test_lengths_outputs_zero_and_last_states(rng):
@@ -107,22 +107,22 @@ def test_lengths_outputs_zero_and_last_states(rng):
     lengths = [2, 6, 4]
     out, (h_n, c_n), states = m(mg.tensor(x), lengths=lengths, return_all_states=True)
     for b, n in enumerate(lengths):
-        assert np.all(out.data[n:, b] == 0)
-        assert np.all(out.data[:n, b] != 0)
+        assert np.all(out.numpy()[n:, b] == 0)
+        assert np.all(out.numpy()[:n, b] != 0)
         # forward h_n at the sequence's own last step, reverse h_n at its first step
-        np.testing.assert_array_equal(h_n.data[0, b], out.data[n - 1, b, :4])
-        np.testing.assert_array_equal(h_n.data[1, b], out.data[0, b, 4:])
+        np.testing.assert_array_equal(h_n.numpy()[0, b], out.numpy()[n - 1, b, :4])
+        np.testing.assert_array_equal(h_n.numpy()[1, b], out.numpy()[0, b, 4:])
         # all states: forward carries the last valid state, reverse holds h0 = 0
-        assert np.all(states.h[0].data[n:, b] == states.h[0].data[n - 1, b])
-        assert np.all(states.h[1].data[n:, b] == 0)
+        assert np.all(states.h[0].numpy()[n:, b] == states.h[0].numpy()[n - 1, b])
+        assert np.all(states.h[1].numpy()[n:, b] == 0)
     # each sequence gives what it gives alone (no padding leaks in)
     for b, n in enumerate(lengths):
         alone, (hb, _) = m(mg.tensor(x[:n, b:b + 1]))
-        np.testing.assert_allclose(out.data[:n, b], alone.data[:, 0], rtol=1e-12)
-        np.testing.assert_allclose(h_n.data[:, b], hb.data[:, 0], rtol=1e-12)
+        np.testing.assert_allclose(out.numpy()[:n, b], alone.numpy()[:, 0], rtol=1e-12)
+        np.testing.assert_allclose(h_n.numpy()[:, b], hb.numpy()[:, 0], rtol=1e-12)
     # a Tensor of lengths works the same
     out2 = m(mg.tensor(x), lengths=mg.tensor(lengths))[0]
-    np.testing.assert_array_equal(out2.data, out.data)
+    np.testing.assert_array_equal(out2.numpy(), out.numpy())
 
 
 def test_padding_gets_no_gradient_and_does_not_matter(rng):
@@ -136,7 +136,7 @@ def test_padding_gets_no_gradient_and_does_not_matter(rng):
         xt = mg.tensor(data, requires_grad=True)
         out, h_n = m(xt, lengths=lengths)
         (out.sum() + h_n.sum()).backward()
-        outs.append((out.data, h_n.data, xt.grad.data))
+        outs.append((out.numpy(), h_n.numpy(), xt.grad.numpy()))
     np.testing.assert_allclose(outs[0][0], outs[1][0], rtol=1e-12)
     np.testing.assert_allclose(outs[0][1], outs[1][1], rtol=1e-12)
     assert np.all(outs[0][2][3:, 0] == 0) and np.all(outs[1][2][3:, 0] == 0)
@@ -157,8 +157,8 @@ def test_shapes_property(mode, steps, batch, input_size, hidden, layers, bidirec
     assert out.shape == (steps, batch, dirs * hidden)
     assert h_n.shape == (layers * dirs, batch, hidden)
     ref_out, ref_h, _, _ = run_layers(m, x, lengths=lengths)
-    np.testing.assert_allclose(out.data, ref_out, rtol=1e-11, atol=1e-12)
-    np.testing.assert_allclose(h_n.data, ref_h, rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(out.numpy(), ref_out, rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(h_n.numpy(), ref_h, rtol=1e-11, atol=1e-12)
 
 
 # ---- dropout ----------------------------------------------------------------------------------
@@ -170,10 +170,10 @@ def _masks(seed, batch, hidden, steps, layers, dirs, recurrent_p, p):
     for layer in range(layers):
         for d in range(dirs):
             if recurrent_p:
-                keep = mg.rand(batch, hidden).data >= recurrent_p
+                keep = mg.rand(batch, hidden).numpy() >= recurrent_p
                 hidden_masks[layer * dirs + d] = keep / (1 - recurrent_p)
         if p and layer + 1 < layers:
-            layer_masks[layer] = (mg.rand(steps, batch, dirs * hidden).data >= p) / (1 - p)
+            layer_masks[layer] = (mg.rand(steps, batch, dirs * hidden).numpy() >= p) / (1 - p)
     return hidden_masks, layer_masks
 
 
@@ -190,12 +190,12 @@ def test_recurrent_and_layer_dropout_match_reference(mode, options, rng):
     assert any(np.any(mk == 0) for mk in hidden_masks.values())
     ref_out, ref_h, _, _ = run_layers(m, x, lengths=lengths, hidden_masks=hidden_masks,
                                       layer_masks=layer_masks)
-    np.testing.assert_allclose(out.data, ref_out, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(h_n.data, ref_h, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out.numpy(), ref_out, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(h_n.numpy(), ref_h, rtol=1e-12, atol=1e-12)
     # eval mode: no dropout of either kind
     m.eval()
     out, h_n, _ = unpack(mode, m(mg.tensor(x), lengths=lengths))
-    np.testing.assert_allclose(out.data, run_layers(m, x, lengths=lengths)[0], rtol=1e-12)
+    np.testing.assert_allclose(out.numpy(), run_layers(m, x, lengths=lengths)[0], rtol=1e-12)
 
 
 def test_recurrent_dropout_drops_the_same_units_at_every_step(rng):
@@ -206,18 +206,18 @@ def test_recurrent_dropout_drops_the_same_units_at_every_step(rng):
     mg.manual_seed(3)
     _, _, states = m(x, return_all_states=True)
     mg.manual_seed(3)
-    keep = mg.rand(2, 6).data >= 0.5
+    keep = mg.rand(2, 6).numpy() >= 0.5
     steps = states.h_steps[0]
     for t in range(1, 5):
         for b in range(2):
             (g,) = mg.grad(steps[t][b].sum(), [steps[t - 1]], retain_graph=True)
             dropped = ~keep[b]
-            assert np.all(g.data[b, dropped] == 0)
-            assert np.all(g.data[b, ~dropped] != 0)
+            assert np.all(g.numpy()[b, dropped] == 0)
+            assert np.all(g.numpy()[b, ~dropped] != 0)
     m.recurrent_dropout = 1.0  # every unit dropped: no recurrence at all
     out, _ = m(x)
-    no_rec = run_layers(m, x.data, hidden_masks={0: np.zeros((2, 6))})[0]
-    np.testing.assert_allclose(out.data, no_rec, rtol=1e-12)
+    no_rec = run_layers(m, x.numpy(), hidden_masks={0: np.zeros((2, 6))})[0]
+    np.testing.assert_allclose(out.numpy(), no_rec, rtol=1e-12)
 
 
 # ---- the unrolled graph ----------------------------------------------------------------------
@@ -267,11 +267,11 @@ def test_step_hooks_give_the_total_derivative(rng):
     out, h_n, states = m(x, return_all_states=True)
     got = {}
     for t, h_t in enumerate(states.h_steps[0]):
-        h_t.register_hook(lambda g, t=t: got.__setitem__(t, g.data.copy()))
+        h_t.register_hook(lambda g, t=t: got.__setitem__(t, g.numpy().copy()))
     v = rng.standard_normal((2, 5))
     (h_n[0] * mg.tensor(v)).sum().backward()
-    hs = states.h[0].data
-    w_hh = m.weight_hh_l0.data
+    hs = states.h[0].numpy()
+    w_hh = m.weight_hh_l0.numpy()
     g = v
     for t in range(5, -1, -1):
         np.testing.assert_allclose(got[t], g, rtol=1e-12, atol=1e-14)
@@ -283,8 +283,8 @@ def test_state_hooks_see_the_gradient_from_the_outputs(rng):
     x = mg.tensor(rng.standard_normal((4, 2, 3)))
     out, (h_n, c_n), states = m(x, return_all_states=True)
     seen = {}
-    states.h[0].register_hook(lambda g: seen.__setitem__("h0", g.data.copy()))
-    states.c[1].register_hook(lambda g: seen.__setitem__("c1", g.data.copy()))
+    states.h[0].register_hook(lambda g: seen.__setitem__("h0", g.numpy().copy()))
+    states.c[1].register_hook(lambda g: seen.__setitem__("c1", g.numpy().copy()))
     (out.sum() + 2 * c_n.sum()).backward()
     np.testing.assert_array_equal(seen["h0"], np.ones((4, 2, 4)))
     expect_c = np.zeros((4, 2, 4))
@@ -336,7 +336,7 @@ def _all_grads(m, mode, x, h0, c0, lengths, seed):
             return_all_states=True)
     out, h_n, c_n = unpack(mode, res)
     hooked = []
-    res[2].h[0].register_hook(lambda g: hooked.append(g.data.copy()))
+    res[2].h[0].register_hook(lambda g: hooked.append(g.numpy().copy()))
     loss = (out * mg.tensor(rng.standard_normal(out.shape))).sum()
     loss = loss + (h_n * mg.tensor(rng.standard_normal(h_n.shape))).sum()
     if c_n is not None:
@@ -344,9 +344,9 @@ def _all_grads(m, mode, x, h0, c0, lengths, seed):
     loss = loss + (res[2].h[-1] * mg.tensor(rng.standard_normal(res[2].h[-1].shape))).sum()
     inputs = [xt, h0t] + ([c0t] if mode == "lstm" else []) + list(m.parameters())
     grads = mg.grad(loss, inputs, allow_unused=True)
-    values = [out.data, h_n.data] + ([c_n.data] if c_n is not None else [])
-    values += [s.data for s in res[2].h]
-    return values, [None if g is None else g.data for g in grads], hooked
+    values = [out.numpy(), h_n.numpy()] + ([c_n.numpy()] if c_n is not None else [])
+    values += [s.numpy() for s in res[2].h]
+    return values, [None if g is None else g.numpy() for g in grads], hooked
 
 
 @pytest.mark.parametrize("mode,options", VARIANTS, ids=VARIANT_IDS)
@@ -418,7 +418,7 @@ def test_parameter_names_shapes_counts(mode, gates):
     per_dir_upper = gates * (2 * h * h + h * h + 2 * h)
     assert m.num_parameters() == 2 * (gates * (i * h + h * h + 2 * h) + 2 * per_dir_upper)
     bound = 1 / np.sqrt(h)
-    values = np.concatenate([p.data.ravel() for p in m.parameters()])
+    values = np.concatenate([p.numpy().ravel() for p in m.parameters()])
     assert np.all(np.abs(values) <= bound)
     assert abs(np.std(values) - bound / np.sqrt(3)) < 0.05 * bound  # the std of U(-b, b)
 

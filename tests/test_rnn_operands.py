@@ -3,8 +3,8 @@ choice of kernel family (``models.rnn.kernels.family``, ``MINIGRAD_RNN_KERNELS``
 
 A kept operand must be used only while it still equals what the parameter would give now:
 checked by comparing a layer's outputs with those of a fresh copy of it after every way a
-parameter changes (in-place edits that bump ``_version``, ``load_state_dict``, a new array
-put in ``.data``), and by counting how often the operands are made."""
+parameter changes (in-place edits that bump ``_version``, ``load_state_dict``, a new tensor
+assigned to ``.data``, in-place edits through ``.data`` that bump only its own counter), and by counting how often the operands are made."""
 
 import gc
 import os
@@ -74,7 +74,7 @@ def test_operands_are_made_once_per_parameter_version(kernels, made, cls):
         y.sum().backward()
     assert len(made) == first  # nothing made again
     w = layer.weight_hh_l0
-    w.data *= 0.5  # a write the version counter does not see ...
+    w.numpy()[...] *= 0.5  # a write the version counter does not see ...
     w._bump_version()  # ... unless recorded, as every in-place Tensor op does
     np.testing.assert_array_equal(_outputs(layer, x), _outputs(_fresh_copy(layer, cls), x))
     assert len(made) > first
@@ -82,7 +82,7 @@ def test_operands_are_made_once_per_parameter_version(kernels, made, cls):
 
 @pytest.mark.parametrize("cls", KINDS)
 def test_load_state_dict_and_new_arrays_are_seen(kernels, cls):
-    """``load_state_dict`` bumps the versions of what it writes; a new array assigned to
+    """``load_state_dict`` bumps the versions of what it writes; a new tensor assigned to
     ``.data`` is another array: either way the next call uses the new weights."""
     rng = np.random.default_rng(1)
     layer = cls(4, 9, batch_first=True)
@@ -94,18 +94,39 @@ def test_load_state_dict_and_new_arrays_are_seen(kernels, cls):
     layer.load_state_dict(state)
     assert all(p._version == v + 1 for p, v in zip(layer.parameters(), versions, strict=True))
     np.testing.assert_array_equal(_outputs(layer, x), _outputs(_fresh_copy(layer, cls), x))
-    layer.weight_ih_l0.data = rng.standard_normal(layer.weight_ih_l0.shape).astype(np.float32)
+    layer.weight_ih_l0.data = mg.tensor(
+        rng.standard_normal(layer.weight_ih_l0.shape).astype(np.float32))
     np.testing.assert_array_equal(_outputs(layer, x), _outputs(_fresh_copy(layer, cls), x))
 
 
+@pytest.mark.parametrize("cls", KINDS)
+def test_updates_through_data_are_seen(kernels, cls):
+    """``p.data.add_(p.grad, alpha=-lr)`` (PyTorch's manual SGD step) edits the parameter's
+    memory through a tensor with a version counter of its own: the parameter's ``_version``
+    stays, yet the kept operands' bytes differ, so the fused layer uses the new weights."""
+    rng = np.random.default_rng(3)
+    layer = cls(4, 8, batch_first=True)
+    x = rng.standard_normal((2, 5, 4)).astype(np.float32)
+    y, _ = layer(mg.tensor(x))
+    y.sum().backward()
+    before = _outputs(layer, x)
+    versions = [p._version for p in layer.parameters()]
+    for p in layer.parameters():
+        p.data.add_(p.grad, alpha=-0.5)
+    assert [p._version for p in layer.parameters()] == versions
+    after = _outputs(layer, x)
+    assert not np.array_equal(after, before)
+    np.testing.assert_array_equal(after, _outputs(_fresh_copy(layer, cls), x))
+
+
 def test_direct_writes_are_caught(kernels):
-    """A write straight into ``.data`` (as ``mg.gradcheck`` perturbs its inputs) leaves the
+    """A write straight into ``.numpy()`` (as ``mg.gradcheck`` perturbs its inputs) leaves the
     version as it was; the kept copy's bytes differ, so the forms are made again."""
     layer = models.LSTM(3, 8, batch_first=True)
     x = np.random.default_rng(2).standard_normal((2, 3, 3)).astype(np.float32)
     _outputs(layer, x)
     version = layer.weight_hh_l0._version
-    layer.weight_hh_l0.data[3, 1] += 0.25
+    layer.weight_hh_l0.numpy()[3, 1] += 0.25
     assert layer.weight_hh_l0._version == version
     np.testing.assert_array_equal(_outputs(layer, x),
                                   _outputs(_fresh_copy(layer, models.LSTM), x))

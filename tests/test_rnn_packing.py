@@ -24,7 +24,7 @@ def _padded(batch_first=False):
 def test_pack_padded_sequence_keeps_the_live_steps_time_major():
     packed = pack_padded_sequence(_padded(), [4, 2, 1])
     assert packed.batch_sizes.tolist() == [3, 2, 1, 1]
-    assert packed.data.data[:, 0].tolist() == [1, 2, 3, 4, 5, 7, 10]
+    assert packed.data.numpy()[:, 0].tolist() == [1, 2, 3, 4, 5, 7, 10]
     assert packed.sorted_indices is None and packed.unsorted_indices is None
     assert packed.batch_sizes.dtype == np.int64
 
@@ -35,19 +35,19 @@ def test_unsorted_lengths_are_sorted_and_remembered():
     assert packed.sorted_indices.tolist() == [1, 2, 0]
     assert packed.unsorted_indices.tolist() == [2, 0, 1]
     assert packed.batch_sizes.tolist() == [3, 2, 1, 1]
-    assert packed.data.data[:, 0].tolist() == [2, 3, 1, 5, 6, 8, 11]
+    assert packed.data.numpy()[:, 0].tolist() == [2, 3, 1, 5, 6, 8, 11]
     padded, lengths = pad_packed_sequence(packed, batch_first=True, padding_value=-1.0)
     assert lengths.tolist() == [1, 4, 2]
-    expected = _padded(True).data.copy()
+    expected = _padded(True).numpy().copy()
     expected[0, 1:] = -1
     expected[2, 2:] = -1
-    np.testing.assert_array_equal(padded.data, expected)
+    np.testing.assert_array_equal(padded.numpy(), expected)
 
 
 def test_pad_packed_sequence_total_length():
     padded, _ = pad_packed_sequence(pack_padded_sequence(_padded(), [3, 3, 2]),
                                     total_length=6)
-    assert padded.shape == (6, 3, 1) and not padded.data[3:].any()
+    assert padded.shape == (6, 3, 1) and not padded.numpy()[3:].any()
     with pytest.raises(ValueError, match="total_length 2 is less than the longest"):
         pad_packed_sequence(pack_padded_sequence(_padded(), [3, 3, 2]), total_length=2)
 
@@ -65,17 +65,17 @@ def test_gradients_flow_through_packing_and_unpacking():
     expected = np.zeros((5, 3, 2))
     for b, n in enumerate([2, 5, 3]):
         expected[:n, b] = 2
-    np.testing.assert_array_equal(x.grad.data, expected)  # padding gets no gradient
+    np.testing.assert_array_equal(x.grad.numpy(), expected)  # padding gets no gradient
 
 
 def test_pad_sequence_and_pack_sequence():
     seqs = [mg.ones(3, 2), mg.ones(1, 2) * 2, mg.ones(2, 2) * 3]
     padded = pad_sequence(seqs, padding_value=-1.0)
     assert padded.shape == (3, 3, 2)
-    assert padded.data[:, 1, 0].tolist() == [2, -1, -1]
+    assert padded.numpy()[:, 1, 0].tolist() == [2, -1, -1]
     assert pad_sequence(seqs, batch_first=True).shape == (3, 3, 2)
     left = pad_sequence(seqs, batch_first=True, padding_side="left")
-    assert left.data[1, :, 0].tolist() == [0, 0, 2]
+    assert left.numpy()[1, :, 0].tolist() == [0, 0, 2]
     packed = pack_sequence(seqs, enforce_sorted=False)
     assert packed.batch_sizes.tolist() == [3, 2, 1] and packed.sorted_indices.tolist() == [
         0, 2, 1]
@@ -119,10 +119,10 @@ def test_a_packed_batch_gives_what_lengths_gives(layer, batch_first, lengths):
     padded, got_lengths = pad_packed_sequence(out, batch_first=batch_first,
                                               total_length=5)
     assert got_lengths.tolist() == lengths
-    np.testing.assert_allclose(padded.data, want_out.data, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(padded.numpy(), want_out.numpy(), rtol=1e-6, atol=1e-7)
     for got, want in zip(h if layer == "LSTM" else [h], want_h if layer == "LSTM" else [want_h],
                          strict=True):
-        np.testing.assert_allclose(got.data, want.data, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-7)
 
 
 def test_the_namespace_layers_are_models_layers():
@@ -154,16 +154,16 @@ def test_packing_against_pytorch():
         theirs = torch.nn.utils.rnn.pack_padded_sequence(
             torch.tensor(xi), torch.tensor(lengths), batch_first=batch_first,
             enforce_sorted=False)
-        np.testing.assert_array_equal(ours.data.data, theirs.data.numpy())
+        np.testing.assert_array_equal(ours.data.numpy(), theirs.data.numpy())
         for a, b in zip(ours[1:], theirs[1:], strict=True):
             assert a.tolist() == b.tolist()
         p, n = pad_packed_sequence(ours, batch_first, 7.0, total_length=8)
         q, m = torch.nn.utils.rnn.pad_packed_sequence(theirs, batch_first, 7.0, total_length=8)
-        np.testing.assert_array_equal(p.data, q.numpy())
+        np.testing.assert_array_equal(p.numpy(), q.numpy())
         assert n.tolist() == m.tolist()
     seqs = [rng.normal(size=(k, 2)) for k in (3, 5, 2)]
     np.testing.assert_array_equal(
-        pad_sequence([mg.tensor(s) for s in seqs], True, -2.0, "left").data,
+        pad_sequence([mg.tensor(s) for s in seqs], True, -2.0, "left").numpy(),
         torch.nn.utils.rnn.pad_sequence([torch.tensor(s) for s in seqs], True, -2.0,
                                         "left").numpy())
 
@@ -186,12 +186,12 @@ def test_packed_layers_against_pytorch(layer):
     m_hx = (mg.tensor(h0), mg.tensor(h0 * 0.3)) if layer == "LSTM" else mg.tensor(h0)
     t_out, t_h = theirs(t_in, t_hx)
     m_out, m_h = ours(m_in, m_hx)
-    np.testing.assert_allclose(m_out.data.data, t_out.data.detach().numpy(), rtol=1e-10,
+    np.testing.assert_allclose(m_out.data.numpy(), t_out.data.detach().numpy(), rtol=1e-10,
                                atol=1e-12)
     t_h, m_h = (t_h, m_h) if layer == "LSTM" else ((t_h,), (m_h,))
     for a, b in zip(m_h, t_h, strict=True):
-        np.testing.assert_allclose(a.data, b.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-10, atol=1e-12)
     t_out.data.sum().backward()
     m_out.data.sum().backward()
-    np.testing.assert_allclose(ours.weight_hh_l1_reverse.grad.data,
+    np.testing.assert_allclose(ours.weight_hh_l1_reverse.grad.numpy(),
                                theirs.weight_hh_l1_reverse.grad.numpy(), rtol=1e-8, atol=1e-10)

@@ -65,7 +65,7 @@ def _run(mode, p, kw):
     out, t = run_fused(mode, p, **kw)
     v = np.random.default_rng(2).standard_normal(out.shape)
     (out * mg.tensor(v, dtype=np.float64)).sum().backward()
-    return out.data, {k: a.grad.data for k, a in t.items() if a is not None}
+    return out.numpy(), {k: a.grad.numpy() for k, a in t.items() if a is not None}
 
 
 def _assert_as_one_thread(with_side, alone):
@@ -385,8 +385,8 @@ def test_layers_with_two_threads(two_threads, cls, kw):
         out, h_n = layer(x, lengths=[9, 4, 7, 9, 1, 6])
         h_n = h_n[0] if isinstance(h_n, tuple) else h_n
         (out.sum() + (h_n * h_n).sum()).backward()
-        grads = {name: p.grad.data.copy() for name, p in layer.named_parameters()}
-        return out.data, h_n.data, x.grad.data, grads
+        grads = {name: p.grad.numpy().copy() for name, p in layer.named_parameters()}
+        return out.numpy(), h_n.numpy(), x.grad.numpy(), grads
 
     with_side = run(2)
     assert "weight_grads" in two_threads  # every layer-direction's backward used the worker

@@ -81,11 +81,11 @@ def test_layer_parity(mode, setting, fused, rng):
     if mode == "lstm":
         loss_m = loss_m + (state_m[1] ** 2).sum()
     inputs_m = [xm, h0m] + ([c0m] if mode == "lstm" else [])
-    grads_m = [g.data for g in mg.grad(loss_m, inputs_m + list(ours.parameters()))]
+    grads_m = [g.numpy() for g in mg.grad(loss_m, inputs_m + list(ours.parameters()))]
 
-    compare([out_m.data, h_m.data], [out_t.detach().numpy(), h_t.detach().numpy()])
+    compare([out_m.numpy(), h_m.numpy()], [out_t.detach().numpy(), h_t.detach().numpy()])
     if mode == "lstm":
-        np.testing.assert_allclose(state_m[1].data, state_t[1].detach().numpy(), rtol=1e-10)
+        np.testing.assert_allclose(state_m[1].numpy(), state_t[1].detach().numpy(), rtol=1e-10)
     compare(grads_m, grads_t)
 
 
@@ -118,11 +118,11 @@ def test_packed_sequences_vs_lengths(mode, batch_first, fused, rng):
     loss_m = (out_m * mg.tensor(w_out)).sum() + (h_m * mg.tensor(w_h)).sum()
     if mode == "lstm":
         loss_m = loss_m + (state_m[1] * mg.tensor(w_h)).sum()
-    grads_m = [g.data for g in mg.grad(loss_m, [xm] + list(ours.parameters()))]
+    grads_m = [g.numpy() for g in mg.grad(loss_m, [xm] + list(ours.parameters()))]
 
-    compare([out_m.data, h_m.data], [out_t.detach().numpy(), h_t.detach().numpy()])
+    compare([out_m.numpy(), h_m.numpy()], [out_t.detach().numpy(), h_t.detach().numpy()])
     if mode == "lstm":
-        np.testing.assert_allclose(state_m[1].data, state_t[1].detach().numpy(), rtol=1e-10)
+        np.testing.assert_allclose(state_m[1].numpy(), state_t[1].detach().numpy(), rtol=1e-10)
     compare(grads_m, grads_t)
 
 
@@ -133,7 +133,7 @@ def test_unbatched_and_relu_parity(mode, rng):
     x = rng.standard_normal((5, 3))
     out_t, _ = theirs(torch.tensor(x))
     out_m, _ = ours(mg.tensor(x))
-    np.testing.assert_allclose(out_m.data, out_t.detach().numpy(), rtol=1e-10)
+    np.testing.assert_allclose(out_m.numpy(), out_t.detach().numpy(), rtol=1e-10)
 
 
 @pytest.mark.parametrize("mode", ["rnn", "lstm", "gru"])
@@ -155,13 +155,13 @@ def test_cell_parity(mode, rng):
         out_m = (ours(xm, hm) ** 3).sum()
         inputs_t, inputs_m = [xt, ht], [xm, hm]
     np.testing.assert_allclose(out_m.item(), out_t.item(), rtol=1e-12)
-    grads_m = [g.data for g in mg.grad(out_m, inputs_m + list(ours.parameters()))]
+    grads_m = [g.numpy() for g in mg.grad(out_m, inputs_m + list(ours.parameters()))]
     compare(grads_m, torch_grads(theirs, out_t, inputs_t))
     # unbatched
     first_t, first_m = theirs(torch.tensor(x[0])), ours(mg.tensor(x[0]))
     if mode == "lstm":
         first_t, first_m = first_t[0], first_m[0]
-    np.testing.assert_allclose(first_m.data, first_t.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(first_m.numpy(), first_t.detach().numpy(), rtol=1e-12)
 
 
 def test_weights_round_trip_and_init_distribution():
@@ -173,7 +173,7 @@ def test_weights_round_trip_and_init_distribution():
     # and back: our weights load into torch by name
     theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
     # same init distribution U(-1/sqrt(H), 1/sqrt(H))
-    ours_vals = np.concatenate([p.data.ravel() for p in ours.parameters()])
+    ours_vals = np.concatenate([p.numpy().ravel() for p in ours.parameters()])
     torch_vals = np.concatenate([p.detach().numpy().ravel()
                                  for p in torch.nn.LSTM(3, 4, num_layers=2).parameters()])
     assert abs(ours_vals.max()) <= 0.5 and abs(torch_vals).max() <= 0.5

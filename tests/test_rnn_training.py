@@ -37,7 +37,7 @@ def train(steps):
     lstm = LSTM(SYMBOLS + 1, HIDDEN, fused=_fused_available())
     head = mg.nn.Linear(HIDDEN, SYMBOLS)
     with mg.no_grad():
-        lstm.bias_hh_l0.data[HIDDEN:2 * HIDDEN] += 1.0  # forget gate starts open
+        lstm.bias_hh_l0.numpy()[HIDDEN:2 * HIDDEN] += 1.0  # forget gate starts open
     params = list(lstm.parameters()) + list(head.parameters())
     opt = mg.optim.Adam(params, lr=0.02)
     losses = []
@@ -52,7 +52,7 @@ def train(steps):
     with mg.no_grad():
         x, y = copy_batch(np.random.default_rng(99), 500)
         _, (h_n, _) = lstm(x)
-        accuracy = float(np.mean(head(h_n[0]).data.argmax(axis=1) == y))
+        accuracy = float(np.mean(head(h_n[0]).numpy().argmax(axis=1) == y))
     return losses, accuracy
 
 

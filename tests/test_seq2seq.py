@@ -106,8 +106,8 @@ def test_shapes_and_beam_one_equals_greedy(rng, cell, bidirectional, attention, 
         assert weights is None
     else:
         assert weights.shape == (3, 4, 5)
-        assert np.all(weights.data[1, :, 2:] == 0)  # padded source steps get no attention
-        np.testing.assert_allclose(weights.data.sum(-1), 1.0, rtol=1e-5)
+        assert np.all(weights.numpy()[1, :, 2:] == 0)  # padded source steps get no attention
+        np.testing.assert_allclose(weights.numpy().sum(-1), 1.0, rtol=1e-5)
     loss = m.loss(src, tgt_in, tgt_out, lengths)
     loss.backward()
     assert all(p.grad is not None for p in m.parameters())
@@ -125,8 +125,8 @@ def test_parallel_teacher_forcing_equals_step_by_step(rng):
         slow = []
         for t in range(tgt_in.shape[1]):
             logits, state, _ = m.decoder.step(tgt_in[:, t], state, memory)
-            slow.append(logits.data)
-        np.testing.assert_allclose(fast.data, np.stack(slow, 1), atol=1e-12)
+            slow.append(logits.numpy())
+        np.testing.assert_allclose(fast.numpy(), np.stack(slow, 1), atol=1e-12)
 
 
 def test_padding_is_ignored(rng):
@@ -136,9 +136,9 @@ def test_padding_is_ignored(rng):
     src, lengths, tgt_in, tgt_out = tiny_batch(rng)
     alone = m(src[1:2, :2], tgt_in[1:2])
     batched = m(src, tgt_in, lengths)
-    np.testing.assert_allclose(alone.data[0], batched.data[1], atol=1e-12)
+    np.testing.assert_allclose(alone.numpy()[0], batched.numpy()[1], atol=1e-12)
     loss = m.loss(src, tgt_in, tgt_out, lengths)
-    logp = mg.log_softmax(batched, dim=-1).data
+    logp = mg.log_softmax(batched, dim=-1).numpy()
     keep = tgt_out != 0
     ref = -np.mean(np.take_along_axis(logp, tgt_out[..., None], -1)[..., 0][keep])
     assert abs(loss.item() - ref) < 1e-12
@@ -163,7 +163,7 @@ def test_beam_search_scores_are_length_normalised_log_probs(rng):
     for h in hyps:
         seq = h.tokens + ([m.eos_id] if len(h.tokens) < 6 else [])
         tgt_in = np.array([[m.bos_id] + seq[:-1]])
-        logp = mg.log_softmax(m(src[:1], tgt_in, lengths[:1]), dim=-1).data[0]
+        logp = mg.log_softmax(m(src[:1], tgt_in, lengths[:1]), dim=-1).numpy()[0]
         total = sum(logp[t, tok] for t, tok in enumerate(seq))
         assert abs(total / len(seq) ** alpha - h.score) < 1e-9
 

@@ -91,12 +91,12 @@ def test_log_softmax_softmax_logsumexp_match_the_old_numpy_path(cols, dtype, rto
         old_softmax /= np.sum(old_softmax, axis=-1, keepdims=True)
     atol = 1e-5 if dtype == np.float32 else 1e-12
     t = mg.tensor(x, dtype=dtype)
-    got_lse = red.logsumexp(t, dim=-1, keepdim=True).data
+    got_lse = red.logsumexp(t, dim=-1, keepdim=True).numpy()
     np.testing.assert_allclose(got_lse, lse, rtol=rtol, atol=atol)
-    got = red.log_softmax(t, dim=-1).data
+    got = red.log_softmax(t, dim=-1).numpy()
     assert got.dtype == dtype
     np.testing.assert_allclose(got, old_log_softmax, rtol=rtol, atol=atol)
-    np.testing.assert_allclose(red.softmax(t, dim=-1).data, old_softmax, rtol=rtol,
+    np.testing.assert_allclose(red.softmax(t, dim=-1).numpy(), old_softmax, rtol=rtol,
                                atol=atol)
 
 
@@ -108,14 +108,14 @@ def test_kernels_match_float64_references(dtype):
     lse = np.log(np.sum(np.exp(x64 - x64.max(1, keepdims=True)), 1, keepdims=True)) + (
         x64.max(1, keepdims=True))
     tol = dict(rtol=1e-6, atol=2e-6) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-13)
-    np.testing.assert_allclose(red.log_softmax(mg.tensor(x, dtype=dtype)).data, x64 - lse,
+    np.testing.assert_allclose(red.log_softmax(mg.tensor(x, dtype=dtype)).numpy(), x64 - lse,
                                **tol)
     g = rng.standard_normal(x.shape).astype(dtype)
     y = (x64 - lse).astype(dtype)
     ref = g.astype(np.float64) - np.exp(y.astype(np.float64)) * g.astype(np.float64).sum(
         1, keepdims=True)
     got = red.log_softmax_backward(mg.tensor(g, dtype=dtype), mg.tensor(y, dtype=dtype), 1)
-    np.testing.assert_allclose(got.data, ref, rtol=1e-5 if dtype == np.float32 else 1e-12,
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-5 if dtype == np.float32 else 1e-12,
                                atol=2e-5 if dtype == np.float32 else 1e-12)
 
 
@@ -146,10 +146,10 @@ def test_cross_entropy_and_nll_match_the_one_hot_path(reduction):
         for loss_fn, inp in [(F.cross_entropy, x), (F.nll_loss, x - lse)]:
             t = mg.tensor(inp.astype(dtype), dtype=dtype, requires_grad=True)
             out = loss_fn(t, target, reduction=reduction)
-            np.testing.assert_allclose(out.data, ref, rtol=tol, atol=tol)
+            np.testing.assert_allclose(out.numpy(), ref, rtol=tol, atol=tol)
             out.backward(mg.ones_like(out))
             want = grad_ref if loss_fn is F.cross_entropy else -onehot * scale
-            np.testing.assert_allclose(t.grad.data, want, rtol=tol, atol=tol)
+            np.testing.assert_allclose(t.grad.numpy(), want, rtol=tol, atol=tol)
             assert t.grad.dtype == dtype
 
 
@@ -164,7 +164,7 @@ def test_cross_entropy_of_nll_of_log_softmax_agree_through_the_kernels():
     np.testing.assert_allclose(la.item(), lb.item(), rtol=1e-6)
     la.backward()
     lb.backward()
-    np.testing.assert_allclose(a.grad.data, b.grad.data, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-5, atol=1e-8)
 
 
 def test_cross_entropy_higher_dims_and_one_sample():
@@ -176,7 +176,7 @@ def test_cross_entropy_higher_dims_and_one_sample():
     rows = np.moveaxis(x, 1, -1)
     lse = np.log(np.sum(np.exp(rows), -1))
     ref = lse - np.take_along_axis(rows, target[..., None], -1)[..., 0]
-    np.testing.assert_allclose(got.data, ref, rtol=1e-12)
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-12)
     mg.gradcheck(lambda v: F.cross_entropy(v, target), (t,))
     one = mg.tensor(x[0, :, 0, 0], dtype=mg.float64)
     np.testing.assert_allclose(F.cross_entropy(one, target[0, 0, 0]).item(), ref[0, 0, 0],

@@ -35,7 +35,7 @@ def test_a_tied_state_dict_loads_back_strictly():
     model, fresh = Tied(), Tied()
     version = fresh.encoder.weight._version
     assert fresh.load_state_dict(model.state_dict()) == ([], [])
-    np.testing.assert_array_equal(fresh.decoder.weight.data, model.encoder.weight.data)
+    np.testing.assert_array_equal(fresh.decoder.weight.numpy(), model.encoder.weight.numpy())
     assert fresh.decoder.weight is fresh.encoder.weight
     assert fresh.encoder.weight._version == version + 1  # written once
     state = model.state_dict()
@@ -62,7 +62,7 @@ def test_a_shared_submodule_appears_under_every_path():
     assert [n for n, _ in model.named_modules(remove_duplicate=False)] == ["", "0", "1", "2"]
     other = nn.Sequential(nn.Linear(2, 2), nn.Tanh(), nn.Linear(2, 2))
     other.load_state_dict(model.state_dict())
-    np.testing.assert_array_equal(other[2].weight.data, shared.weight.data)
+    np.testing.assert_array_equal(other[2].weight.numpy(), shared.weight.numpy())
 
 
 def test_matches_pytorchs_state_dict_keys():
@@ -79,10 +79,10 @@ def test_matches_pytorchs_state_dict_keys():
     ours = Tied()
     assert list(ours.state_dict()) == list(theirs.state_dict())
     ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
-    np.testing.assert_allclose(ours.decoder.weight.data, theirs.decoder.weight.detach().numpy())
+    np.testing.assert_allclose(ours.decoder.weight.numpy(), theirs.decoder.weight.detach().numpy())
     back = TorchTied()
     back.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
     tokens = np.array([[1, 4, 0]])
     np.testing.assert_allclose(
-        ours(mg.tensor(tokens)).data,
+        ours(mg.tensor(tokens)).numpy(),
         back.decoder(back.encoder(torch.tensor(tokens))).detach().numpy(), rtol=1e-6)

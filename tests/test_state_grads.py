@@ -61,8 +61,8 @@ def total_grads(m, x, lengths=None, seed=7):
     assert [states.grad_h(k) for k in range(len(states.h))] == [None] * len(states.h)
     loss_of(out, h_n, c_n, states.h[0]).backward()
     count = len(states.h)
-    gh = [states.grad_h(k).data for k in range(count)]
-    gc = [states.grad_c(k).data for k in range(count)] if m.mode == "lstm" else []
+    gh = [states.grad_h(k).numpy() for k in range(count)]
+    gc = [states.grad_c(k).numpy() for k in range(count)] if m.mode == "lstm" else []
     return states, gh, gc
 
 
@@ -184,13 +184,13 @@ def test_a_hook_on_a_probe_sees_the_total_gradients():
     seen = {}
     for k, probe in enumerate(states.probes):
         assert probe.is_leaf and probe.requires_grad and probe.name == "state_probe"
-        assert probe.shape == (4, 2, 2, 3) and not np.any(probe.data)
-        probe.register_hook(lambda g, k=k: seen.__setitem__(k, g.data.copy()))
+        assert probe.shape == (4, 2, 2, 3) and not np.any(probe.numpy())
+        probe.register_hook(lambda g, k=k: seen.__setitem__(k, g.numpy().copy()))
     loss_of(out, h_n, c_n, states.h[0]).backward()
     for k in range(2):
-        np.testing.assert_array_equal(seen[k][:, 0], states.grad_h(k).data)
-        np.testing.assert_array_equal(seen[k][:, 1], states.grad_c(k).data)
-        np.testing.assert_array_equal(seen[k], states.probes[k].grad.data)
+        np.testing.assert_array_equal(seen[k][:, 0], states.grad_h(k).numpy())
+        np.testing.assert_array_equal(seen[k][:, 1], states.grad_c(k).numpy())
+        np.testing.assert_array_equal(seen[k], states.probes[k].grad.numpy())
 
 
 def test_hooks_on_unrolled_steps_see_grad_h():
@@ -201,11 +201,11 @@ def test_hooks_on_unrolled_steps_see_grad_h():
     for k, steps in enumerate(states.h_steps):
         assert len({id(s) for s in steps}) == 4  # a tensor per step, also past every end
         for t, h_t in enumerate(steps):
-            h_t.register_hook(lambda g, k=k, t=t: seen.__setitem__((k, t), g.data.copy()))
+            h_t.register_hook(lambda g, k=k, t=t: seen.__setitem__((k, t), g.numpy().copy()))
     loss_of(out, h_n, None, states.h[0]).backward()
     for k in range(2):
         np.testing.assert_array_equal(np.stack([seen[k, t] for t in range(4)]),
-                                      states.grad_h(k).data)
+                                      states.grad_h(k).numpy())
 
 
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "unrolled"])
@@ -252,7 +252,7 @@ def test_outputs_are_unchanged_by_tracking(mode, fused):
     for a, b in zip(plain[:3], tracked[:3], strict=True):
         assert (a is None) == (b is None)
         if a is not None:
-            np.testing.assert_array_equal(a.data, b.data)
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 # ---- States API -------------------------------------------------------------------------------
@@ -266,7 +266,7 @@ def test_grad_c_and_bad_indices_raise():
     with pytest.raises(IndexError, match="k expected"):
         states.grad_h(0.0)
     states.h[1].sum().backward()
-    np.testing.assert_array_equal(states.grad_h(-1).data, states.grad_h(1).data)
+    np.testing.assert_array_equal(states.grad_h(-1).numpy(), states.grad_h(1).numpy())
 
 
 def test_grad_h_after_a_loss_that_skips_a_direction():
@@ -296,7 +296,7 @@ def test_probe_must_be_zero_and_of_the_right_shape(mode):
     args = _fused_args(mode)
     slots = 2 if mode == "lstm" else 1
     bad = mg.zeros(4, slots, 2, 3, dtype=F64)
-    bad.data[2, 0, 1, 1] = 1e-300
+    bad.numpy()[2, 0, 1, 1] = 1e-300
     with pytest.raises(ValueError, match="probe must be all zeros"):
         fused_recurrence(mode, *args, probe=bad)
     expected = rf"probe: expected shape \(4, {slots}, 2, 3\)"

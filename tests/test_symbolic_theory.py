@@ -129,7 +129,7 @@ def test_step_functions_evaluate_the_derived_formula(rng):
     states = theory.engine_states(layer, "rnn", x, np.zeros(2))
     w = theory.layer_weights(layer)
     jac = fn.jacobian(x[0, 0], states[0], states[1], w)
-    expected = np.diag(1 - states[1] ** 2) @ layer.weight_hh_l0.data
+    expected = np.diag(1 - states[1] ** 2) @ layer.weight_hh_l0.numpy()
     np.testing.assert_allclose(jac, expected, rtol=1e-14)
 
 

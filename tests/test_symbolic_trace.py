@@ -149,8 +149,8 @@ def test_lambdify_bridge_reproduces_the_engine_forward(rng):
     symbols = list(symbolic.symbols_like(x, "x").reshape(-1)) + list(
         symbolic.symbols_like(weight, "W").reshape(-1))
     fn = sympy.lambdify(symbols, expr, "numpy")
-    got = fn(*x.data.reshape(-1), *weight.data.reshape(-1))
-    np.testing.assert_allclose(got, out.data, rtol=1e-13, atol=0)
+    got = fn(*x.numpy().reshape(-1), *weight.numpy().reshape(-1))
+    np.testing.assert_allclose(got, out.numpy(), rtol=1e-13, atol=0)
 
 
 def test_symbolic_vjp_differentiates_a_forward_rule():

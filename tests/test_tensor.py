@@ -25,7 +25,7 @@ def test_tensor_copies_while_from_numpy_and_as_tensor_share():
     a = np.zeros(3)
     t, f, s = mg.tensor(a), mg.from_numpy(a), mg.as_tensor(a)
     a[0] = 7.0
-    assert t.data[0] == 0.0 and f.data[0] == 7.0 and s.data[0] == 7.0
+    assert t.numpy()[0] == 0.0 and f.numpy()[0] == 7.0 and s.numpy()[0] == 7.0
     assert mg.as_tensor(t) is t
     assert mg.as_tensor(a, dtype=np.float32).dtype == np.float32
     with pytest.raises(TypeError, match="from_numpy"):
@@ -36,13 +36,13 @@ def test_factories():
     assert mg.zeros(2, 3).shape == (2, 3) and mg.zeros((2, 3)).dtype == np.float32
     assert mg.ones(2, dtype=mg.float64).dtype == np.float64
     assert mg.empty(0, 2).shape == (0, 2)
-    np.testing.assert_array_equal(mg.full((2, 2), 1.5).data, np.full((2, 2), 1.5))
-    np.testing.assert_array_equal(mg.eye(2, 3).data, np.eye(2, 3))
+    np.testing.assert_array_equal(mg.full((2, 2), 1.5).numpy(), np.full((2, 2), 1.5))
+    np.testing.assert_array_equal(mg.eye(2, 3).numpy(), np.eye(2, 3))
     x = mg.tensor([[1.0, 2.0]], dtype=mg.float64)
     for like in [mg.zeros_like(x), mg.ones_like(x), mg.full_like(x, 3.0)]:
         assert like.shape == x.shape and like.dtype == np.float64
     assert mg.arange(5).dtype == np.int64 and mg.arange(0.0, 1.0, 0.25).shape == (4,)
-    np.testing.assert_allclose(mg.linspace(0, 1, 5).data, np.linspace(0, 1, 5))
+    np.testing.assert_allclose(mg.linspace(0, 1, 5).numpy(), np.linspace(0, 1, 5))
     assert mg.zeros(2, requires_grad=True).requires_grad
     with pytest.raises(ValueError, match="non-negative"):
         mg.zeros(-1)
@@ -57,11 +57,11 @@ def test_random_factories_follow_manual_seed():
     mg.manual_seed(7)
     a, b, c = mg.randn(3, 2), mg.rand(4), mg.randint(0, 5, (2, 3))
     mg.manual_seed(7)
-    np.testing.assert_array_equal(a.data, mg.randn(3, 2).data)
-    np.testing.assert_array_equal(b.data, mg.rand(4).data)
-    np.testing.assert_array_equal(c.data, mg.randint(0, 5, (2, 3)).data)
-    assert a.dtype == np.float32 and ((b.data >= 0) & (b.data < 1)).all()
-    assert c.dtype == np.int64 and ((c.data >= 0) & (c.data < 5)).all()
+    np.testing.assert_array_equal(a.numpy(), mg.randn(3, 2).numpy())
+    np.testing.assert_array_equal(b.numpy(), mg.rand(4).numpy())
+    np.testing.assert_array_equal(c.numpy(), mg.randint(0, 5, (2, 3)).numpy())
+    assert a.dtype == np.float32 and ((b.numpy() >= 0) & (b.numpy() < 1)).all()
+    assert c.dtype == np.int64 and ((c.numpy() >= 0) & (c.numpy() < 5)).all()
     gen = np.random.default_rng(0)
     assert mg.randn(2, generator=gen).shape == (2,)
 
@@ -71,7 +71,7 @@ def test_array_like_facts_and_conversions():
     x = mg.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
     assert x.shape == (2, 3) and x.ndim == 2 and x.dim() == 2 and len(x) == 2
     assert x.size() == (2, 3) and x.size(1) == 3 and x.numel() == 6
-    assert x.numpy() is x.data and np.asarray(x) is x.data
+    assert x.numpy() is x.numpy() and np.asarray(x) is x.numpy()
     assert np.asarray(x, dtype=np.float64).dtype == np.float64
     assert x.tolist() == [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
     assert mg.tensor(2.5).item() == 2.5 and float(mg.tensor([2.5])) == 2.5
@@ -83,8 +83,8 @@ def test_array_like_facts_and_conversions():
     with pytest.raises(TypeError, match="0-d"):
         len(mg.tensor(1.0))
     assert bool((x > 5).any()) and not bool((x > 5).all())
-    np.testing.assert_array_equal(x.argmax(dim=1).data, [2, 2])
-    np.testing.assert_array_equal(x.argmin().data, 0)
+    np.testing.assert_array_equal(x.argmax(dim=1).numpy(), [2, 2])
+    np.testing.assert_array_equal(x.argmin().numpy(), 0)
 
 
 def test_repr_shows_dtype_op_and_requires_grad():
@@ -113,24 +113,24 @@ def test_in_place_ops_need_no_grad_when_grad_is_required():
                lambda: w.copy_(np.zeros(2))]:
         with pytest.raises(RuntimeError, match="no_grad"):
             op()
-    np.testing.assert_array_equal(w.data, [1.0, 2.0])  # nothing changed
+    np.testing.assert_array_equal(w.numpy(), [1.0, 2.0])  # nothing changed
     with mg.no_grad():
         w += 1.0
         w -= mg.tensor([0.5, 0.5])
         w *= 2.0
         w /= 4.0
         w.add_(mg.tensor([1.0, 1.0]), alpha=-0.5)
-    np.testing.assert_allclose(w.data, [0.25, 0.75])
+    np.testing.assert_allclose(w.numpy(), [0.25, 0.75])
     assert w.requires_grad and w.is_leaf
 
 
 def test_copy_and_zero():
     x = mg.zeros(2)
     x.copy_([3.0, 4.0])
-    np.testing.assert_array_equal(x.data, [3.0, 4.0])
+    np.testing.assert_array_equal(x.numpy(), [3.0, 4.0])
     with pytest.raises(ValueError, match=r"copy_: a source of shape \(3,\) cannot be broad"):
         x.copy_(np.ones(3))
-    assert x.zero_() is x and not x.data.any()
+    assert x.zero_() is x and not x.numpy().any()
 
 
 def test_in_place_keeps_the_dtype():
@@ -143,5 +143,5 @@ def test_in_place_keeps_the_dtype():
 def test_as_tensor_keeps_the_sign_of_zero():
     from minigrad.tensor import as_tensor
     like = mg.tensor([1.0])
-    assert not np.signbit(as_tensor(0.0, like=like).data)
-    assert np.signbit(as_tensor(-0.0, like=like).data)
+    assert not np.signbit(as_tensor(0.0, like=like).numpy())
+    assert np.signbit(as_tensor(-0.0, like=like).numpy())

@@ -45,10 +45,10 @@ def test_to_forms():
     assert x.to(mg.ones(1, dtype=mg.float32)).dtype == np.float32
     assert x.to(dtype=mg.float32, device="cpu").dtype == np.float32
     copy = x.to("cpu", copy=True)
-    assert copy is not x and np.array_equal(copy.data, x.data)
-    assert not np.shares_memory(copy.data, x.data)
+    assert copy is not x and np.array_equal(copy.numpy(), x.numpy())
+    assert not np.shares_memory(copy.numpy(), x.numpy())
     (x.to(mg.float32) * 2).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [2.0, 2.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
     with pytest.raises(TypeError, match="two dtypes"):
         x.to(mg.float32, mg.float64)
     assert x.type() == "float64" and x.type(mg.float32).dtype == np.float32
@@ -67,7 +67,7 @@ def test_new_tensors_take_the_dtype():
     for t in (w.new_zeros(4, 5), w.new_zeros((4, 5)), w.new_ones(4, 5), w.new_empty(4, 5),
               w.new_full((4, 5), 7.0)):
         assert t.shape == (4, 5) and t.dtype == np.float64 and t.is_leaf
-    assert not w.new_zeros(2).data.any() and (w.new_full((2,), 7.0).data == 7).all()
+    assert not w.new_zeros(2).numpy().any() and (w.new_full((2,), 7.0).numpy() == 7).all()
     assert w.new_tensor([1, 2]).dtype == np.float64
     assert w.new_zeros(2, dtype=mg.long).dtype == np.int64
     assert w.new_zeros(2, requires_grad=True).requires_grad
@@ -76,13 +76,13 @@ def test_new_tensors_take_the_dtype():
 def test_clone_copies_and_keeps_the_gradient_path():
     x = _leaf([1.0, -0.0, np.nan])
     c = x.clone()
-    assert not np.shares_memory(c.data, x.data)
-    np.testing.assert_array_equal(c.data, x.data)
-    assert np.signbit(c.data[1])
+    assert not np.shares_memory(c.numpy(), x.numpy())
+    np.testing.assert_array_equal(c.numpy(), x.numpy())
+    assert np.signbit(c.numpy()[1])
     (c * mg.tensor([1.0, 2.0, 0.0], dtype=mg.float64)).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [1.0, 2.0, 0.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2.0, 0.0])
     plain = mg.tensor([1, 2])
-    assert plain.clone().dtype == np.int64 and plain.clone().data is not plain.data
+    assert plain.clone().dtype == np.int64 and plain.clone().numpy() is not plain.numpy()
 
 
 # ---- shape-like methods -----------------------------------------------------------------------
@@ -119,7 +119,7 @@ def test_masked_fill():
     y = x.masked_fill(mask, -1.0)
     assert y.tolist() == [[-1.0, 2.0], [-1.0, 4.0]] and y.dtype == np.float64
     y.sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [[0.0, 1.0], [0.0, 1.0]])
+    np.testing.assert_array_equal(x.grad.numpy(), [[0.0, 1.0], [0.0, 1.0]])
     ints = mg.tensor([1, 2, 3])
     assert ints.masked_fill(ints > 1, 0).tolist() == [1, 0, 0]
     buf = mg.zeros(3)
@@ -140,7 +140,7 @@ def test_topk():
     assert small.values.tolist() == [[2.0, 1.0, 1.0, 1.5]] and small.indices.tolist() == [
         [1, 0, 1, 0]]
     (values * mg.tensor([1.0, 10.0], dtype=mg.float64)).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [[10.0, 0.0, 1.0, 0.0], [0.0, 10.0, 0.0, 1.0]])
+    np.testing.assert_array_equal(x.grad.numpy(), [[10.0, 0.0, 1.0, 0.0], [0.0, 10.0, 0.0, 1.0]])
     assert mg.tensor([1.0, np.nan, 2.0]).topk(1).indices.tolist() == [1]  # NaN is the largest
     with pytest.raises(ValueError, match="out of range"):
         x.topk(5)
@@ -150,7 +150,7 @@ def test_topk():
 def test_bmm():
     rng = np.random.default_rng(0)
     a, b = _leaf(rng.standard_normal((2, 3, 4))), _leaf(rng.standard_normal((2, 4, 5)))
-    np.testing.assert_allclose(mg.bmm(a, b).data, a.data @ b.data)
+    np.testing.assert_allclose(mg.bmm(a, b).numpy(), a.numpy() @ b.numpy())
     assert mg.gradcheck(mg.bmm, (a, b))
     with pytest.raises(ValueError, match="3-D"):
         mg.bmm(a[0], b[0])
@@ -162,13 +162,15 @@ def test_randint_forms_and_multinomial():
     mg.manual_seed(0)
     a = mg.randint(5, (2, 3))
     b = mg.randint(2, 5, (1000,))
-    assert a.shape == (2, 3) and a.dtype == np.int64 and 0 <= a.data.min() and a.data.max() < 5
-    assert b.data.min() >= 2 and b.data.max() <= 4 and set(np.unique(b.data)) == {2, 3, 4}
+    assert a.shape == (2, 3) and a.dtype == np.int64
+    assert 0 <= a.numpy().min() and a.numpy().max() < 5
+    assert b.numpy().min() >= 2 and b.numpy().max() <= 4
+    assert set(np.unique(b.numpy())) == {2, 3, 4}
     assert mg.randint(3, size=(2,), dtype=mg.int32).dtype == np.int32
     with pytest.raises(TypeError, match="size"):
         mg.randint(5, 3)
     draws = mg.multinomial(mg.tensor([0.0, 1.0, 3.0]), 4000, replacement=True)
-    freq = np.bincount(draws.data, minlength=3) / 4000
+    freq = np.bincount(draws.numpy(), minlength=3) / 4000
     assert freq[0] == 0 and abs(freq[2] - 0.75) < 0.04
     rows = mg.multinomial(mg.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]]), 2)
     assert rows.shape == (2, 2)
@@ -196,7 +198,7 @@ def test_amax_amin_methods():
     x = _leaf([[1.0, 3.0, 3.0], [2.0, 0.0, -1.0]])
     assert x.amax(dim=1).tolist() == [3.0, 2.0] and x.amin(dim=0).tolist() == [1.0, 0.0, -1.0]
     x.amax(dim=1).sum().backward()
-    np.testing.assert_array_equal(x.grad.data, [[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(x.grad.numpy(), [[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]])
 
 
 def test_full_dtype_follows_the_value():

@@ -80,8 +80,8 @@ def test_legacy_typed_constructors():
 # ---- nn.functional ---------------------------------------------------------------------------
 def test_functional_signatures():
     x = torch.tensor([[1.0, 2.0], [3.0, 5.0]])
-    np.testing.assert_allclose(F.softmax(x, dim=0).data.sum(axis=0), 1, rtol=1e-6)
-    np.testing.assert_allclose(F.log_softmax(x).data, mg.log_softmax(x, 1).data)  # legacy 2-D
+    np.testing.assert_allclose(F.softmax(x, dim=0).numpy().sum(axis=0), 1, rtol=1e-6)
+    np.testing.assert_allclose(F.log_softmax(x).numpy(), mg.log_softmax(x, 1).numpy())  # legacy 2-D
     assert F.log_softmax(x, dim=1, dtype=torch.float64).dtype == np.float64
     assert F.dropout(x, p=0.5, training=False, inplace=True) is x
     assert F.relu(x - 3, inplace=True).tolist() == [[0, 0], [0, 2]]
@@ -104,7 +104,7 @@ def test_functional_against_pytorch():
         kwargs = {} if dim is None else {"dim": dim}
         with pytest.warns(UserWarning) if dim is None else _nothing():
             theirs = pt.nn.functional.softmax(pt.tensor(x), **kwargs).numpy()
-        np.testing.assert_allclose(F.softmax(torch.tensor(x), **kwargs).data, theirs,
+        np.testing.assert_allclose(F.softmax(torch.tensor(x), **kwargs).numpy(), theirs,
                                    rtol=1e-12)
     idx = np.array([[3, 1], [0, 2]])
     assert F.one_hot(torch.tensor(idx)).tolist() == pt.nn.functional.one_hot(
@@ -158,7 +158,7 @@ def test_the_state_dict_way_round_trips_tied_weights(tmp_path):
     with open(path, "rb") as f, torch.serialization.safe_globals(ALLOWED):
         fresh.load_state_dict(torch.load(f, map_location=torch.device("cpu")))
     assert fresh.decoder.weight is fresh.encoder.weight  # still tied
-    np.testing.assert_array_equal(fresh(tokens).data, model(tokens).data)
+    np.testing.assert_array_equal(fresh(tokens).numpy(), model(tokens).numpy())
 
 
 def test_safe_globals_are_accepted_and_allow_nothing_more():
@@ -224,7 +224,7 @@ def test_top_level_shims():
     assert torch.numel(x) == 6 and torch.clone(x) is not x
     assert torch.isnan(x).tolist() == [[False] * 3, [False, True, False]]
     assert torch.isinf(torch.tensor([1.0, float("inf")])).tolist() == [False, True]
-    assert torch.masked_fill(x, torch.isnan(x), 0.0).data[1, 1] == 0
+    assert torch.masked_fill(x, torch.isnan(x), 0.0).numpy()[1, 1] == 0
     assert torch.mm(torch.ones(2, 3), torch.ones(3, 4)).shape == (2, 4)
     assert torch.equal(torch.ones(2), torch.ones(2)) and not torch.equal(torch.ones(2),
                                                                            torch.ones(3))
@@ -250,18 +250,18 @@ def test_top_level_shims_against_pytorch():
     pt = pytest.importorskip("torch")
     a = np.random.default_rng(0).normal(size=(2, 4, 4))
     for k in (-1, 0, 2):
-        np.testing.assert_array_equal(torch.tril(torch.tensor(a), k).data,
+        np.testing.assert_array_equal(torch.tril(torch.tensor(a), k).numpy(),
                                       pt.tril(pt.tensor(a), k).numpy())
-        np.testing.assert_array_equal(torch.triu(torch.tensor(a), k).data,
+        np.testing.assert_array_equal(torch.triu(torch.tensor(a), k).numpy(),
                                       pt.triu(pt.tensor(a), k).numpy())
     assert torch.argmax(torch.tensor(a), dim=2, keepdim=True).tolist() == pt.argmax(
         pt.tensor(a), dim=2, keepdim=True).tolist()
     assert torch.argmax(torch.tensor(a)).item() == pt.argmax(pt.tensor(a)).item()
     values, indices = torch.topk(torch.tensor(a), 2, dim=1, largest=False)
     t_values, t_indices = pt.topk(pt.tensor(a), 2, dim=1, largest=False)
-    np.testing.assert_array_equal(values.data, t_values.numpy())
+    np.testing.assert_array_equal(values.numpy(), t_values.numpy())
     assert indices.tolist() == t_indices.tolist()
-    np.testing.assert_allclose(torch.mm(torch.tensor(a[0]), torch.tensor(a[1])).data,
+    np.testing.assert_allclose(torch.mm(torch.tensor(a[0]), torch.tensor(a[1])).numpy(),
                                pt.mm(pt.tensor(a[0]), pt.tensor(a[1])).numpy(), rtol=1e-12)
 
 
@@ -289,7 +289,7 @@ def test_autograd_grad_like_pytorch():
     mx = torch.tensor(a, requires_grad=True)
     (tg,) = pt.autograd.grad((tx.tanh() ** 2).sum(), tx, create_graph=True)
     (mg_,) = torch.autograd.grad((mx.tanh() ** 2).sum(), mx, create_graph=True)
-    np.testing.assert_allclose(mg_.data, tg.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(mg_.numpy(), tg.detach().numpy(), rtol=1e-12)
     (th,) = pt.autograd.grad(tg.sum(), tx)
     (mh,) = torch.autograd.grad(mg_.sum(), mx)
-    np.testing.assert_allclose(mh.data, th.numpy(), rtol=1e-10)
+    np.testing.assert_allclose(mh.numpy(), th.numpy(), rtol=1e-10)

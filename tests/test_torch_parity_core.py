@@ -17,7 +17,7 @@ def _both(array):
 
 
 def _close(ours, theirs, **kw):
-    np.testing.assert_allclose(ours.data, theirs.detach().numpy(), **{"rtol": 1e-10,
+    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), **{"rtol": 1e-10,
                                                                        "atol": 1e-12, **kw})
 
 

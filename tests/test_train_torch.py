@@ -31,7 +31,7 @@ def _steps(ours, theirs, opt, topt, rng, n=6):
         opt.step()
         topt.step()
     for a, b in zip(ours, theirs, strict=True):
-        np.testing.assert_allclose(a.data, b.detach().numpy(), rtol=2e-5, atol=2e-6)
+        np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=2e-5, atol=2e-6)
 
 
 @pytest.mark.parametrize("name, kwargs", [
@@ -66,7 +66,7 @@ def test_pytorchs_state_dict_loads_and_training_continues_alike(name, kwargs):
             b.grad = torch.randn(b.shape)
         topt.step()
     for a, b in zip(ours, theirs, strict=True):
-        a.data[...] = b.detach().numpy()
+        a.numpy()[...] = b.detach().numpy()
     opt = getattr(optim, name)(ours, lr=1.0)
     opt.load_state_dict(topt.state_dict())
     assert opt.lr == kwargs["lr"]
@@ -87,7 +87,7 @@ def test_clip_grad_norm_like_torch(norm_type, max_norm):
     np.testing.assert_allclose(total.item(), ttotal.item(), rtol=1e-6)
     for a, b in zip(ours, theirs, strict=True):
         assert a.grad.dtype == np.float32
-        np.testing.assert_allclose(a.grad.data, b.grad.numpy(), rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
@@ -97,13 +97,13 @@ def test_clip_grad_norm_of_non_finite_gradients_like_torch(bad):
     for a, b in zip(ours, theirs, strict=True):
         g = rng.standard_normal(a.shape).astype(np.float32)
         a.grad, b.grad = mg.tensor(g), torch.tensor(g)
-    ours[0].grad.data[0, 0] = bad
+    ours[0].grad.numpy()[0, 0] = bad
     theirs[0].grad[0, 0] = float(bad)
     total = nn.utils.clip_grad_norm_(ours, 1.0)
     ttotal = torch.nn.utils.clip_grad_norm_(theirs, 1.0)
     assert (math.isnan(total) and math.isnan(ttotal.item())) or total.item() == ttotal.item()
     for a, b in zip(ours, theirs, strict=True):
-        np.testing.assert_array_equal(np.isnan(a.grad.data), np.isnan(b.grad.numpy()))
+        np.testing.assert_array_equal(np.isnan(a.grad.numpy()), np.isnan(b.grad.numpy()))
     with pytest.raises(RuntimeError, match="total 2.0-norm"):
         nn.utils.clip_grad_norm_(ours, 1.0, error_if_nonfinite=True)
 
@@ -118,7 +118,7 @@ def test_clip_grad_value_like_torch():
     nn.utils.clip_grad_value_(ours, 0.3)
     torch.nn.utils.clip_grad_value_(theirs, 0.3)
     for a, b, v in zip(ours, theirs, versions, strict=True):
-        np.testing.assert_array_equal(a.grad.data, b.grad.numpy())
+        np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy())
         assert a.grad._version == v + 1
 
 
@@ -138,19 +138,19 @@ def test_losses_like_torch(reduction, fused):
     else:
         out = F.nll_loss(F.log_softmax(a, dim=1), target, reduction=reduction)
         tout = torch.nn.functional.nll_loss(torch.log_softmax(b, 1), tt, reduction=reduction)
-    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=2e-6, atol=2e-6)
+    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=2e-6, atol=2e-6)
     seed = rng.standard_normal(out.shape).astype(np.float32)
     out.backward(mg.tensor(seed))
     tout.backward(torch.tensor(seed))
-    np.testing.assert_allclose(a.grad.data, b.grad.numpy(), rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-5, atol=1e-8)
 
 
 def test_log_softmax_and_softmax_like_torch_on_extremes():
     x = np.array([[0.0, 1e4, -1e4, 3.0], [-np.inf, 0.0, 1.0, -np.inf],
                   [np.inf, 0.0, 1.0, 2.0], [np.nan, 0.0, 1.0, 2.0]], dtype=np.float32)
-    np.testing.assert_allclose(F.softmax(mg.tensor(x), dim=1).data,
+    np.testing.assert_allclose(F.softmax(mg.tensor(x), dim=1).numpy(),
                                torch.softmax(torch.tensor(x), 1).numpy(), rtol=1e-6)
-    ours = F.log_softmax(mg.tensor(x), dim=1).data
+    ours = F.log_softmax(mg.tensor(x), dim=1).numpy()
     theirs = torch.log_softmax(torch.tensor(x), 1).numpy()
     np.testing.assert_allclose(ours[[0, 1, 3]], theirs[[0, 1, 3]], rtol=1e-6)
     # a row holding +inf: PyTorch gives NaN everywhere; minigrad keeps what its numpy formula
@@ -168,7 +168,7 @@ def test_embedding_padding_idx_like_torch(padding_idx):
     F.embedding(idx, ours, padding_idx=padding_idx).sum().backward()
     torch.nn.functional.embedding(torch.tensor(idx), theirs,
                                   padding_idx=padding_idx).sum().backward()
-    np.testing.assert_array_equal(ours.grad.data, theirs.grad.numpy())
+    np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())
     for bad in (5, -6):
         with pytest.raises(ValueError, match=r"padding_idx must lie in \[-5, 5\)"):
             F.embedding(idx, ours, padding_idx=bad)

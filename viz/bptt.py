@@ -153,7 +153,7 @@ class _Drawing:
                 continue
             if i in un.init or i in un.private:
                 continue
-            a = t.data
+            a = t.numpy()
             key = (un.time[i], a.shape, a.strides, a.dtype.str,
                    a.__array_interface__["data"][0], view.name(i))
             if key in first:

@@ -80,7 +80,7 @@ def build_network(cell="lstm", steps=6, layers=1, bidirectional=False, seed=0, h
         with mg.no_grad():
             for name, p in model.named_parameters():
                 if name.startswith("weight_hh"):
-                    p.data[...] *= weight_scale
+                    p.numpy()[...] *= weight_scale
     x = mg.randn(steps, batch, input_size)
     _output, state = model(x)
     h_n = state[0] if cell == "lstm" else state

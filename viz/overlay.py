@@ -73,7 +73,7 @@ class GradientRecorder:
 
     def _hook(self, entry):
         def hook(grad):
-            entry.norm = grad_norm(grad.data)
+            entry.norm = grad_norm(grad.numpy())
             self.hook_calls += 1
             return None
         return hook
@@ -158,7 +158,7 @@ def lookup_norms(view, state_ids, grads, who="draw_bptt"):
                     break
         else:
             if t.grad is not None:
-                norms[i] = grad_norm(t.grad.data)
+                norms[i] = grad_norm(t.grad.numpy())
     if not state_ids:
         raise RuntimeError(f"{who}: grads requested, but the graph has no state tensors "
                            "named 'h' / 'c' inside 't=<k>' scopes")

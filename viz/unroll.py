@@ -169,6 +169,6 @@ class Unrolled:
             keys = {self.step[c] for c in view.consumers[i]}
             if len(keys) != 1 or None in keys:
                 continue
-            data = t.data
+            data = t.numpy()
             if data.size <= 1 or bool(np.all(data == data.flat[0])):
                 self.private[i] = keys.pop()

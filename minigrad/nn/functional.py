@@ -108,7 +108,7 @@ def one_hot(tensor, num_classes=-1):
     if not isinstance(tensor, Tensor) or tensor.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expected an integer tensor, got "
                         f"{getattr(tensor, 'dtype', type(tensor).__name__)}")
-    idx = tensor.data.astype(np.int64)
+    idx = tensor._array.astype(np.int64)
     if idx.size and idx.min() < 0:
         raise ValueError(f"one_hot: class values must be >= 0, got {int(idx.min())}")
     if num_classes == -1 and not idx.size:
@@ -145,7 +145,7 @@ def _class_rows(input, target, ignore_index, reduction, who):  # noqa: A002
                          f"{reduction!r}")
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
         raise TypeError(f"{who}: ignore_index must be an int, got {ignore_index!r}")
-    tgt = np.asarray(target.data if isinstance(target, Tensor) else target)
+    tgt = np.asarray(target._array if isinstance(target, Tensor) else target)
     if tgt.dtype.kind not in "iu":
         raise TypeError(f"{who}: expected integer class targets, got {tgt.dtype}")
     if input.ndim < 1:

@@ -1,4 +1,4 @@
-"""In-place initialisers (PyTorch's names). Each writes into ``tensor.data`` and returns it."""
+"""In-place initialisers (PyTorch's names). Each writes into the tensor's memory and returns it."""
 
 import math
 
@@ -19,7 +19,7 @@ def _fan_in_out(tensor, who):
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
     """Fill with U(a, b)."""
     rng = generator or default_generator()
-    tensor.data[...] = rng.uniform(a, b, size=tensor.shape)
+    tensor._array[...] = rng.uniform(a, b, size=tensor.shape)
     tensor._bump_version()
     return tensor
 
@@ -27,13 +27,13 @@ def uniform_(tensor, a=0.0, b=1.0, generator=None):
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
     """Fill with N(mean, std**2)."""
     rng = generator or default_generator()
-    tensor.data[...] = rng.normal(mean, std, size=tensor.shape)
+    tensor._array[...] = rng.normal(mean, std, size=tensor.shape)
     tensor._bump_version()
     return tensor
 
 
 def constant_(tensor, value):
-    tensor.data[...] = value
+    tensor._array[...] = value
     tensor._bump_version()
     return tensor
 
@@ -123,7 +123,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
         out[bad] = rng.normal(mean, std, size=int(bad.sum()))
         bad = (out < a) | (out > b)
     np.clip(out, a, b, out=out)  # only if [a, b] is far out in a tail
-    tensor.data[...] = out
+    tensor._array[...] = out
     tensor._bump_version()
     return tensor
 
@@ -135,13 +135,13 @@ def orthogonal_(tensor, gain=1.0, generator=None):
         raise ValueError(f"orthogonal_: expected at least 2 dims, got {tensor.shape}")
     rng = generator or default_generator()
     rows = tensor.shape[0]
-    cols = tensor.data.size // rows
+    cols = tensor._array.size // rows
     flat = rng.standard_normal((max(rows, cols), min(rows, cols)))
     q, r = np.linalg.qr(flat)
     q *= np.sign(np.diag(r))
     if rows < cols:
         q = q.T
-    tensor.data[...] = (gain * q[:rows, :cols]).reshape(tensor.shape)
+    tensor._array[...] = (gain * q[:rows, :cols]).reshape(tensor.shape)
     tensor._bump_version()
     return tensor
 
@@ -150,6 +150,6 @@ def eye_(tensor, gain=1.0):
     """The identity (times ``gain``) on a 2-D tensor; Le, Jaitly & Hinton's IRNN init."""
     if tensor.ndim != 2:
         raise ValueError(f"eye_: expected a 2-D tensor, got {tensor.shape}")
-    tensor.data[...] = gain * np.eye(*tensor.shape)
+    tensor._array[...] = gain * np.eye(*tensor.shape)
     tensor._bump_version()
     return tensor

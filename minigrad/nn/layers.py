@@ -55,7 +55,7 @@ class Embedding(Module):
         self.weight = Parameter(_empty((num_embeddings, embedding_dim), dtype))
         init.normal_(self.weight)
         if padding_idx is not None:
-            self.weight.data[padding_idx] = 0
+            self.weight._array[padding_idx] = 0
             self.weight._bump_version()
 
     def forward(self, indices):

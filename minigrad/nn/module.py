@@ -181,7 +181,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad.data[...] = 0
+                p.grad._array[...] = 0
                 p.grad._bump_version()
 
     def requires_grad_(self, requires_grad=True):
@@ -206,11 +206,11 @@ class Module:
             raise TypeError(f"{type(self).__name__}.to: parameters are float32 or float64, "
                             f"got {dt}")
         for p in self.parameters():
-            p.data = p.data.astype(dt)
+            p._array = p._array.astype(dt)
             p.grad = None
         for b in self.buffers():
             if dtypes.is_floating(b.dtype):
-                b.data = b.data.astype(dt)
+                b._array = b._array.astype(dt)
 
     def cpu(self):
         """Every module lives on the CPU: returns ``self``."""
@@ -232,13 +232,13 @@ class Module:
         return self
 
     def num_parameters(self):
-        return sum(p.data.size for p in self.parameters())
+        return sum(p._array.size for p in self.parameters())
 
     # ---- state -----------------------------------------------------------------------
     def state_dict(self):
         """An ordered dict name -> numpy array (copies) of ``_named_state()``: a tied (shared)
         parameter or buffer under each of its names, as in PyTorch."""
-        return collections.OrderedDict((k, t.data.copy()) for k, t in self._named_state())
+        return collections.OrderedDict((k, t._array.copy()) for k, t in self._named_state())
 
     def _named_state(self):
         """(dotted name, Tensor) of what a state dict holds, module by module (depth first, as
@@ -276,7 +276,7 @@ class Module:
             if k not in state_dict:
                 continue
             v = state_dict[k]
-            arr = np.asarray(v.data if isinstance(v, Tensor) else v)
+            arr = np.asarray(v._array if isinstance(v, Tensor) else v)
             if arr.shape != p.shape:
                 raise ValueError(f"{who}: {k} expected shape {p.shape}, got {arr.shape}")
             if arr.dtype.kind not in "fiub":
@@ -289,7 +289,7 @@ class Module:
                                  "different values")
         with no_grad():
             for p, _, arr in staged.values():
-                p.data[...] = arr.astype(p.dtype)
+                p._array[...] = arr.astype(p.dtype)
                 p._bump_version()  # an in-place write: what is derived from p is stale
         return missing, unexpected
 

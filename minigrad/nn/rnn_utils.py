@@ -49,7 +49,7 @@ class PackedSequence(NamedTuple):
 
 def _lengths(lengths, batch, steps, who):
     """The B lengths as an int64 array, each in [1, steps]."""
-    arr = np.asarray(lengths.data if isinstance(lengths, Tensor) else lengths)
+    arr = np.asarray(lengths._array if isinstance(lengths, Tensor) else lengths)
     if arr.dtype.kind not in "iu" and not (arr.size == 0 and arr.dtype.kind == "f"):
         raise TypeError(f"{who}: lengths expected integers (a list or an int64 tensor), got "
                         f"dtype {arr.dtype}")
@@ -114,7 +114,7 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
     if not isinstance(sequence, PackedSequence):
         raise TypeError(f"{who}: expected a PackedSequence, got {type(sequence).__name__}")
     data = sequence.data
-    sizes = np.asarray(sequence.batch_sizes.data, dtype=np.int64)
+    sizes = np.asarray(sequence.batch_sizes._array, dtype=np.int64)
     max_len = len(sizes)
     batch = int(sizes[0]) if max_len else 0
     steps = max_len if total_length is None else int(total_length)
@@ -123,7 +123,7 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
                          f"sequence length {max_len}")
     sorted_lens = np.array([(sizes > j).sum() for j in range(batch)], dtype=np.int64)
     position = (np.arange(batch) if sequence.unsorted_indices is None
-                else np.asarray(sequence.unsorted_indices.data))  # original b -> sorted j
+                else np.asarray(sequence.unsorted_indices._array))  # original b -> sorted j
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     pad_row = data.shape[0]
     gather = np.full((steps, batch), pad_row, dtype=np.int64)

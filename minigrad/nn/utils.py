@@ -20,7 +20,7 @@ def _grads(parameters):
 def _flat(g):
     """A gradient's entries as a flat contiguous array, in memory order (a view when its array
     is contiguous in any order: a norm does not depend on the order)."""
-    return np.ravel(g.data, order="K")
+    return np.ravel(g._array, order="K")
 
 
 def _norm(g, norm_type):
@@ -39,14 +39,14 @@ def _scale(parameters, grads, coef):
     graph value (from ``create_graph=True``) or read-only is replaced by a scaled copy."""
     for g in grads:
         factor = g.dtype.type(coef)
-        if g.requires_grad or g._node is not None or not g.data.flags.writeable:
-            new = Tensor._wrap(g.data * factor)
+        if g.requires_grad or g._node is not None or not g._array.flags.writeable:
+            new = Tensor._wrap(g._array * factor)
             for p in parameters:
                 if p.grad is g:
                     p.grad = new
         else:
             with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 is NaN, as in torch
-                np.multiply(g.data, factor, out=g.data)
+                np.multiply(g._array, factor, out=g._array)
             g._bump_version()
 
 
@@ -99,11 +99,11 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
     parameters = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     for g in _grads(parameters):
         lo, hi = g.dtype.type(-clip_value), g.dtype.type(clip_value)
-        if g.requires_grad or g._node is not None or not g.data.flags.writeable:
-            new = Tensor._wrap(np.clip(g.data, lo, hi))
+        if g.requires_grad or g._node is not None or not g._array.flags.writeable:
+            new = Tensor._wrap(np.clip(g._array, lo, hi))
             for p in parameters:
                 if p.grad is g:
                     p.grad = new
         else:
-            np.clip(g.data, lo, hi, out=g.data)
+            np.clip(g._array, lo, hi, out=g._array)
             g._bump_version()

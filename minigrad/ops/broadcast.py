@@ -10,6 +10,6 @@ def unbroadcast(grad, shape):
     grad: a Tensor whose shape ``shape`` broadcasts to (not checked: backward rules only pass
     shapes that did broadcast); returns a Tensor of ``shape``.
     """
-    if grad.data.shape == shape:
+    if grad._array.shape == shape:
         return grad
     return bind(sum_to_p, grad, shape=tuple(shape))

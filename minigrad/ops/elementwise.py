@@ -27,7 +27,7 @@ def _pair(a, b):
         a = _scalar_like(a, b)
     else:
         a, b = as_tensor(a), as_tensor(b)
-    da, db = a.data.dtype, b.data.dtype
+    da, db = a._array.dtype, b._array.dtype
     if da is db or (da.kind == "f") == (db.kind == "f"):
         return a, b
     return _promote(a, b)
@@ -36,9 +36,9 @@ def _pair(a, b):
 def _scalar_like(x, like):
     """``x`` (a number, list or array) as a Tensor to combine with the Tensor ``like``."""
     if type(x) is float:
-        if x == 0.0 and like.data.dtype.kind == "f":
+        if x == 0.0 and like._array.dtype.kind == "f":
             # Not the shared constants of as_tensor: 0.0 and -0.0 are one key there.
-            return Tensor._wrap(np.asarray(x, dtype=like.data.dtype))
+            return Tensor._wrap(np.asarray(x, dtype=like._array.dtype))
         return as_tensor(x, like=like)
     if isinstance(x, np.generic) and x.ndim == 0:
         x = x.item()  # numpy scalars count as Python scalars: they never widen a tensor
@@ -49,9 +49,9 @@ def _scalar_like(x, like):
 
 def _promote(a, b):
     """Convert the non-float one of a float and an int/bool tensor to the float dtype."""
-    if a.data.dtype.kind == "f":
-        return a, Tensor._wrap(b.data.astype(a.data.dtype))
-    return Tensor._wrap(a.data.astype(b.data.dtype)), b
+    if a._array.dtype.kind == "f":
+        return a, Tensor._wrap(b._array.astype(a._array.dtype))
+    return Tensor._wrap(a._array.astype(b._array.dtype)), b
 
 
 def _as_array(out):
@@ -71,8 +71,8 @@ def _float_input(x):
     """``x`` as a Tensor; int and bool tensors become the default float dtype (as in PyTorch,
     ``exp`` of an int tensor is a float tensor)."""
     x = as_tensor(x)
-    if x.data.dtype.kind != "f":
-        return Tensor._wrap(x.data.astype(dtypes.get_default_dtype()))
+    if x._array.dtype.kind != "f":
+        return Tensor._wrap(x._array.astype(dtypes.get_default_dtype()))
     return x
 
 
@@ -213,7 +213,7 @@ def pow_scalar(x, exponent):
     """x ** exponent for a Python-number exponent (an int tensor with a fractional exponent
     becomes the default float dtype first)."""
     exponent = float(exponent)
-    if x.data.dtype.kind != "f" and not exponent.is_integer():
+    if x._array.dtype.kind != "f" and not exponent.is_integer():
         x = _float_input(x)
     return bind(pow_scalar_p, x, exponent=exponent)
 
@@ -230,12 +230,12 @@ def _pow_backward(ctx, g):
         # d/da a**0 = 0, also at a = 0 where b a**(b-1) = 0 * 0**-1 is NaN: there only, b - 1
         # is replaced (elsewhere the rule's graph keeps a**(b-1), whose d/db is needed for
         # second derivatives: d/db (b a**(b-1)) = 1/a at b = 0)
-        both_zero = (b.data == 0) & (a.data == 0)
+        both_zero = (b._array == 0) & (a._array == 0)
         b_safe = where(_const(both_zero), 1.0, b) if both_zero.any() else b
         ga = unbroadcast(mul(g, mul(b, pow(a, sub(b_safe, 1.0)))), a.shape)
     if ctx.needs_input_grad[1]:
         # d/db a**b = a**b log a; taken as 0 where a == 0 (PyTorch's convention).
-        nonzero = _const(a.data != 0)
+        nonzero = _const(a._array != 0)
         safe_a = where(nonzero, a, 1.0)
         gb = unbroadcast(mul(g, mul(ctx.output(), log(safe_a))), b.shape)
     return ga, gb
@@ -313,7 +313,7 @@ def sqrt(x):
 
 abs_p = Primitive("abs")
 abs_p.def_forward(_unary(np.abs))
-abs_p.def_backward(lambda ctx, g: (mul(g, _const(_sign(ctx.inputs[0].data))),))
+abs_p.def_backward(lambda ctx, g: (mul(g, _const(_sign(ctx.inputs[0]._array))),))
 
 
 def _sign(x):
@@ -556,7 +556,7 @@ def _clamp_forward(x, min, max):  # noqa: A002
 
 @clamp_p.def_backward
 def _clamp_backward(ctx, g):
-    x = ctx.inputs[0].data
+    x = ctx.inputs[0]._array
     lo, hi = ctx.params["min"], ctx.params["max"]
     inside = np.ones(x.shape, dtype=bool)
     if lo is not None:
@@ -594,7 +594,7 @@ def clamp(x, min=None, max=None):  # noqa: A002
 
 def _select_backward(ctx, g, first_wins):
     a, b = ctx.inputs
-    ad, bd = a.data, b.data
+    ad, bd = a._array, b._array
     win_a = first_wins(ad, bd).astype(g.dtype) + 0.5 * (ad == bd).astype(g.dtype)
     ga = gb = None
     if ctx.needs_input_grad[0]:
@@ -684,5 +684,5 @@ def cast(x, dtype):
     if dt.kind == "f" and not dtypes.is_floating(dt):
         raise TypeError(f"cast: floating tensors are float32 or float64, got {dt}")
     if dt.kind != "f":
-        return Tensor._wrap(x.data.astype(dt))
+        return Tensor._wrap(x._array.astype(dt))
     return bind(cast_p, x, dtype=dt)

@@ -65,7 +65,7 @@ def _scatter_add_symbolic(src, shape, dim, index):
 def _check(x, dim, index, who, limits=None):
     """``(d, index array)`` after checking index against x (and ``limits``, a shape each
     index side must not exceed, for scatter_add's src)."""
-    idx = index.data if isinstance(index, Tensor) else np.asarray(index)
+    idx = index._array if isinstance(index, Tensor) else np.asarray(index)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{who}: expected an integer index, got dtype {idx.dtype}")
     d = one_dim(dim, x.ndim, who)

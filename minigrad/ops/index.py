@@ -60,7 +60,7 @@ embedding_p.def_symbolic(lambda weight, indices, padding_idx: weight[indices])
 
 
 def _check_indices(indices, n, who):
-    idx = indices.data if isinstance(indices, Tensor) else np.asarray(indices)
+    idx = indices._array if isinstance(indices, Tensor) else np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{who}: expected integer indices, got dtype {idx.dtype}")
     idx = idx.astype(np.int64, copy=False)

@@ -54,8 +54,8 @@ matmul_p.def_symbolic(np.matmul)
 def matmul(a, b):
     """a @ b. a: (..., n, k), b: (..., k, m) -> (..., n, m); batch dims broadcast; a 1-D
     operand is treated as a row (a) or column (b) vector and that dim is dropped, as in numpy."""
-    if (isinstance(a, Tensor) and isinstance(b, Tensor) and a.data.ndim >= 2 and b.data.ndim >= 2
-            and a.data.dtype is b.data.dtype):
+    if (isinstance(a, Tensor) and isinstance(b, Tensor) and a._array.ndim >= 2
+            and b._array.ndim >= 2 and a._array.dtype is b._array.dtype):
         return bind(matmul_p, a, b)  # the common case, without the checks below
     a, b = as_tensor(a), as_tensor(b)
     if a.ndim == 0 or b.ndim == 0:

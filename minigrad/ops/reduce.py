@@ -158,11 +158,11 @@ def _extreme_backward(ctx, g):
     from .elementwise import mul
     x = ctx.inputs[0]
     dims, keepdim = ctx.params["dims"], ctx.params["keepdim"]
-    out = ctx.output().data
+    out = ctx.output()._array
     out_kept = out if keepdim else out.reshape(_kept_shape(x.shape, dims))
-    hit = x.data == out_kept
+    hit = x._array == out_kept
     if ctx.params.get("nan_ties"):
-        hit |= np.isnan(x.data) & np.isnan(out_kept)
+        hit |= np.isnan(x._array) & np.isnan(out_kept)
     hit = hit.astype(g.dtype)
     with np.errstate(invalid="ignore"):
         hit /= np.sum(hit, axis=dims, keepdims=True)
@@ -269,7 +269,7 @@ def _minmax(x, dim, keepdim, aliases, who, prims, arg):
     if x.shape[d] == 0:
         raise ValueError(f"{who}: cannot reduce an empty dimension of a tensor of shape "
                          f"{x.shape}")
-    index = np.asarray(arg(x.data, axis=d), dtype=np.int64)  # the first NaN, else first extreme
+    index = np.asarray(arg(x._array, axis=d), dtype=np.int64)  # the first NaN, else first extreme
     if keepdim:
         index = np.expand_dims(index, d)
     values = bind(prims[1], x, dim=d, keepdim=keepdim, index=index)
@@ -314,7 +314,7 @@ def _var_grad(x, g, dims, keepdim, correction, all_dims):
     g = _expand_back(g, x.shape, dims, keepdim)
     if all_dims and dof <= 0:
         with np.errstate(invalid="ignore"):
-            differs = x.data != np.sum(x.data) / x.data.dtype.type(count)
+            differs = x._array != np.sum(x._array) / x._array.dtype.type(count)
         spread = np.where(differs, np.inf, np.nan).astype(x.dtype)
         return mul(g, Tensor._wrap(spread))
     scale = 2.0 / dof if dof != 0 else math.inf
@@ -347,7 +347,7 @@ std_p.def_forward(lambda x, **params: np.asarray(np.sqrt(_var_forward(x, **param
 def _std_backward(ctx, g):
     from .elementwise import div, mul, where
     out = ctx.output()
-    zero = out.data == 0
+    zero = out._array == 0
     safe = out + Tensor._wrap(zero.astype(out.dtype))  # 1 where std = 0: no inf to mask
     g_var = where(Tensor._wrap(zero), 0.0, div(g, mul(safe, 2.0)))
     return (_var_grad(ctx.inputs[0], g_var, **ctx.params),)

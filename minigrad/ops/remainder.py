@@ -37,7 +37,7 @@ def _remainder_backward(ctx, g):
     if ctx.needs_input_grad[0]:
         ga = unbroadcast(g, a.shape)
     if ctx.needs_input_grad[1]:
-        q = np.asarray(_quotient_floor(a.data, b.data))
+        q = np.asarray(_quotient_floor(a._array, b._array))
         gb = unbroadcast(mul(g, neg(_const(q))), b.shape)
     return ga, gb
 
@@ -73,10 +73,10 @@ def remainder(a, b):
     """a % b with broadcasting; the result takes b's sign (Python's and PyTorch's rule)."""
     a, b = _pair(a, b)
     if a.dtype.kind != "f" and b.dtype.kind != "f":
-        if np.any(b.data == 0):
+        if np.any(b._array == 0):
             raise ZeroDivisionError("remainder: integer division by zero")
         try:
-            return Tensor._wrap(np.asarray(np.remainder(a.data, b.data)))
+            return Tensor._wrap(np.asarray(np.remainder(a._array, b._array)))
         except ValueError:
             raise ValueError(f"remainder: shapes {a.shape} and {b.shape} cannot be broadcast "
                              "together") from None

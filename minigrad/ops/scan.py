@@ -41,7 +41,7 @@ def cumsum(x, dim, dtype=None):
     if dtype is not None:
         x = x.to(dtypes.check_supported(dtype, "cumsum"))
     if x.dtype.kind in "biu" and x.dtype != np.int64:
-        x = Tensor._wrap(x.data.astype(np.int64))
+        x = Tensor._wrap(x._array.astype(np.int64))
     if x.ndim == 0:
         return cumsum(x.reshape(1), 0).reshape(())
     return bind(cumsum_p, x, dim=d, reverse=False)

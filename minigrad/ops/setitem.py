@@ -62,9 +62,9 @@ def index_put(x, index, value):
     value = as_tensor(value, like=x)
     if value.dtype != x.dtype:
         value = value.to(x.dtype) if x.dtype.kind == "f" else Tensor._wrap(
-            value.data.astype(x.dtype))
+            value._array.astype(x.dtype))
     index = _normalize_index(index)
-    stripped = strip_leading_ones(value.shape, _target_ndim(x.data, index))
+    stripped = strip_leading_ones(value.shape, _target_ndim(x._array, index))
     if stripped != value.shape:
         value = reshape(value, stripped)
     return bind(index_put_p, x, value, index=index)

@@ -34,7 +34,7 @@ def reshape(x, *shape):
     """x with a new shape of the same size (one entry may be -1)."""
     shape = _shape_arg(shape, "reshape")
     x = as_tensor(x)
-    target = _resolve_shape(shape, x.data.size, x.shape)
+    target = _resolve_shape(shape, x._array.size, x.shape)
     if target == x.shape:
         return x
     return bind(reshape_p, x, shape=target)
@@ -153,7 +153,7 @@ def _normalize_index(index):
     out = []
     for item in index:
         if isinstance(item, Tensor):
-            item = item.data
+            item = item._array
         elif isinstance(item, list):
             item = np.asarray(item)
         if isinstance(item, np.ndarray):
@@ -227,7 +227,7 @@ getitem_p.def_forward(_getitem_forward)
 def _getitem_backward(ctx, g):
     shape, index = ctx.inputs[0].shape, ctx.params["index"]
     if not is_grad_enabled():  # first order: let the engine sum all slices' gradients at once
-        return (PartialGrad(shape, g.data, index, scatter_add_into),)
+        return (PartialGrad(shape, g._array, index, scatter_add_into),)
     return (index_scatter(g, shape, index),)
 
 getitem_p.def_symbolic(lambda x, index: np.asarray(x[index], dtype=object))
@@ -312,7 +312,7 @@ def split(x, split_size_or_sections, dim=0):
     d = _split_dim(x, dim, "split")
     n = x.shape[d]
     if isinstance(split_size_or_sections, Tensor) and split_size_or_sections.ndim == 0:
-        split_size_or_sections = split_size_or_sections.data[()]
+        split_size_or_sections = split_size_or_sections._array[()]
     if isinstance(split_size_or_sections, (bool, np.bool_)):
         raise TypeError(f"split: split_size must be an int or a list of ints, got "
                         f"{split_size_or_sections!r}")

@@ -53,7 +53,7 @@ def argsort(x, dim=-1, descending=False, stable=False):
     d = one_dim(dim, x.ndim, "argsort")
     if x.ndim == 0:
         return Tensor._wrap(np.zeros((), np.int64))
-    return Tensor._wrap(_order(x.data, d, descending).astype(np.int64, copy=False))
+    return Tensor._wrap(_order(x._array, d, descending).astype(np.int64, copy=False))
 
 
 def sort(x, dim=-1, descending=False, stable=False):
@@ -63,9 +63,9 @@ def sort(x, dim=-1, descending=False, stable=False):
     _check_flags("sort", descending, stable)
     d = one_dim(dim, x.ndim, "sort")
     if x.ndim == 0:
-        return SortResult(x * 1 if x.dtype.kind == "f" else Tensor._wrap(x.data.copy()),
+        return SortResult(x * 1 if x.dtype.kind == "f" else Tensor._wrap(x._array.copy()),
                           Tensor._wrap(np.zeros((), np.int64)))
-    order = _order(x.data, d, descending).astype(np.int64, copy=False)
+    order = _order(x._array, d, descending).astype(np.int64, copy=False)
     grid = np.indices(order.shape, sparse=True)
     index = tuple(order if i == d else grid[i] for i in range(x.ndim))
     return SortResult(getitem(x, index), Tensor._wrap(order))

@@ -65,8 +65,8 @@ class LBFGS(Optimizer):
     # ---- the flat vector ------------------------------------------------------------------
     def _flat_grad(self):
         params = self.param_groups[0]["params"]
-        parts = [np.zeros(p.data.size, p.dtype) if p.grad is None else
-                 np.asarray(p.grad.data if isinstance(p.grad, Tensor) else p.grad,
+        parts = [np.zeros(p._array.size, p.dtype) if p.grad is None else
+                 np.asarray(p.grad._array if isinstance(p.grad, Tensor) else p.grad,
                             dtype=p.dtype).reshape(-1) for p in params]
         return np.concatenate(parts) if parts else np.zeros(0)
 
@@ -74,14 +74,14 @@ class LBFGS(Optimizer):
         """x += t * d, parameter by parameter (in place, bumping each version)."""
         offset = 0
         for p in self.param_groups[0]["params"]:
-            n = p.data.size
-            p.data += (t * d[offset:offset + n]).reshape(p.shape).astype(p.dtype, copy=False)
+            n = p._array.size
+            p._array += (t * d[offset:offset + n]).reshape(p.shape).astype(p.dtype, copy=False)
             p._bump_version()
             offset += n
 
     def _set(self, x):
         for p, saved in zip(self.param_groups[0]["params"], x, strict=True):
-            p.data[...] = saved
+            p._array[...] = saved
             p._bump_version()
 
     def _evaluate(self, closure):
@@ -150,7 +150,7 @@ class LBFGS(Optimizer):
 
             evals = 0
             if group["line_search_fn"] == "strong_wolfe":
-                x_init = [p.data.copy() for p in group["params"]]
+                x_init = [p._array.copy() for p in group["params"]]
                 loss, flat_grad, t, evals = strong_wolfe(
                     lambda x, step, direction: self._directional(closure, x, step, direction),
                     x_init, t, d, loss, flat_grad, gtd, max_ls=max_eval - current_evals)

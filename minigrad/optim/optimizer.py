@@ -117,10 +117,10 @@ class Optimizer:
                 p.grad = None
             elif p.grad is not None:
                 g = p.grad
-                if g.requires_grad or g._node is not None or not g.data.flags.writeable:
-                    p.grad = Tensor._wrap(np.zeros_like(g.data))  # a graph value: not edited
+                if g.requires_grad or g._node is not None or not g._array.flags.writeable:
+                    p.grad = Tensor._wrap(np.zeros_like(g._array))  # a graph value: not edited
                 else:
-                    g.data[...] = 0
+                    g._array[...] = 0
                     g._bump_version()
 
     def step(self, closure=None):
@@ -153,14 +153,14 @@ class Optimizer:
                 i, index = index, index + 1
                 if p.grad is None:
                     continue
-                g = p.grad.data if isinstance(p.grad, Tensor) else np.asarray(p.grad)
+                g = p.grad._array if isinstance(p.grad, Tensor) else np.asarray(p.grad)
                 if g.shape != p.shape:
                     raise ValueError(f"{who}: parameter {i} has shape {p.shape} but its "
                                      f"gradient has shape {g.shape}")
-                if not p.data.flags.writeable:
+                if not p._array.flags.writeable:
                     raise ValueError(f"{who}: parameter {i} is read-only; it cannot be "
                                      "updated in place")
-                flat_p, flat_g = _flat_pair(p.data, g)
+                flat_p, flat_g = _flat_pair(p._array, g)
                 items.append((p, flat_g, flat_p))
             plan.append((group, items))
         return plan
@@ -170,19 +170,19 @@ class Optimizer:
 
     @staticmethod
     def _work_array(p, flat_p):
-        return flat_p if flat_p is not None else np.ascontiguousarray(p.data).reshape(-1)
+        return flat_p if flat_p is not None else np.ascontiguousarray(p._array).reshape(-1)
 
     @staticmethod
     def _write_back(p, flat_p, work):
         if flat_p is None:
-            p.data[...] = work.reshape(p.shape)
+            p._array[...] = work.reshape(p.shape)
 
     def _buffer(self, state, name, p):
         """The state array ``name`` of parameter p (zeros when new), flat."""
         buf = state.get(name)
         if buf is None:
             buf = state[name] = Tensor._wrap(np.zeros(p.shape, dtype=p.dtype))
-        return buf.data.reshape(-1)
+        return buf._array.reshape(-1)
 
     # ---- state_dict -----------------------------------------------------------------------
     def state_dict(self):
@@ -245,14 +245,14 @@ class Optimizer:
                     continue
                 with warnings.catch_warnings():  # torch tensors' __array__ takes no copy=
                     warnings.simplefilter("ignore", DeprecationWarning)
-                    arr = np.array(value.data if isinstance(value, Tensor) else value,
+                    arr = np.array(value._array if isinstance(value, Tensor) else value,
                                    dtype=p.dtype)
                 if arr.shape != p.shape:
                     raise ValueError(f"{who}: state {name!r} of parameter {index} has shape "
                                      f"{arr.shape}, the parameter {p.shape}")
                 out[name] = Tensor._wrap(np.ascontiguousarray(arr))
             elif name == "step":
-                out[name] = int(float(np.asarray(value.data if isinstance(value, Tensor)
+                out[name] = int(float(np.asarray(value._array if isinstance(value, Tensor)
                                                  else value)))
             else:
                 out[name] = value
@@ -283,7 +283,7 @@ def _flat_pair(param, grad):
 
 def _copy(value):
     if isinstance(value, Tensor):
-        return Tensor._wrap(value.data.copy())
+        return Tensor._wrap(value._array.copy())
     if isinstance(value, np.ndarray):
         return value.copy()
     return value

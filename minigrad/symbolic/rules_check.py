@@ -277,7 +277,7 @@ def _check_case(prim, args, params, rng, tol):
     sym_args = [symbols_like(a.shape, f"x{i}") if i in diff else _constant(a)
                 for i, a in enumerate(args)]
     sym_out = np.asarray(prim.symbolic(*sym_args, **params), dtype=object)
-    if sym_out.size != out.data.size:
+    if sym_out.size != out._array.size:
         raise ValueError(f"check_rule: op {prim.name!r}: symbolic output of shape "
                          f"{sym_out.shape}, engine output of shape {out.shape}")
     variables = [s for i in diff for s in sym_args[i].reshape(-1)]
@@ -285,7 +285,7 @@ def _check_case(prim, args, params, rng, tol):
     value = fast_lambdify(variables, [_drop_delta(sympy.sympify(e))
                                       for e in sym_out.reshape(-1)])
     value_err = _rel_error(np.array(value(*point), dtype=np.float64).reshape(out.shape),
-                           out.data)
+                           out._array)
     if not diff or not out.requires_grad:
         return value_err, np.nan, np.nan, "no differentiable input"
     v = rng.standard_normal(out.shape)
@@ -347,7 +347,7 @@ def _drop_delta(expr):
 
 
 def _numbers(g, like):
-    return np.zeros(like.shape) if g is None else g.data.astype(np.float64)
+    return np.zeros(like.shape) if g is None else g._array.astype(np.float64)
 
 
 def _constant(array):

@@ -129,7 +129,7 @@ def _size_elementwise(node, sizes):
 
 def _size_view(node, sizes):
     """Elements are moved, not combined (concat: the inputs' sizes weighted by their counts)."""
-    counts = [max(p.data.size, 1) for p in node.inputs]
+    counts = [max(p._array.size, 1) for p in node.inputs]
     return sum(s * c for s, c in zip(sizes, counts, strict=True)) / sum(counts)
 
 
@@ -169,8 +169,8 @@ def _estimate(order, symbolic_ids):
         if rule is not None:
             est = float(rule(node, ins))
         else:
-            n_out = max(t.data.size, 1)
-            est = sum(s * max(p.data.size, 1) for s, p in zip(ins, node.inputs, strict=True))
+            n_out = max(t._array.size, 1)
+            est = sum(s * max(p._array.size, 1) for s, p in zip(ins, node.inputs, strict=True))
             est = est / n_out + 1.0
             est = max(est, max(ins, default=1.0) + 1.0)
         sizes[id(t)] = est if math.isfinite(est) else math.inf
@@ -184,7 +184,7 @@ def expression_size(outputs, inputs=None):
     stops = {id(t) for t in _input_items(inputs)}
     order = _post_order(outs, stops)
     sizes = _estimate(order, stops)
-    return sum(sizes[id(o)] * max(o.data.size, 1) for o in outs)
+    return sum(sizes[id(o)] * max(o._array.size, 1) for o in outs)
 
 
 def _input_items(inputs):
@@ -258,7 +258,7 @@ def trace(outputs, inputs=None, max_size=DEFAULT_MAX_SIZE):
                           "tensor the graph actually used)", stacklevel=3)
     if max_size is not None:
         sizes = _estimate(order, symbolic)
-        total = sum(sizes[id(o)] * max(o.data.size, 1) for o in outs)
+        total = sum(sizes[id(o)] * max(o._array.size, 1) for o in outs)
         if not total <= max_size:
             raise ExpressionTooLargeError(_too_large_message(total, order, max_size), total)
     values = {}
@@ -266,7 +266,7 @@ def trace(outputs, inputs=None, max_size=DEFAULT_MAX_SIZE):
         if id(t) in symbolic:
             values[id(t)] = symbolic[id(t)]
         elif t._node is None:
-            values[id(t)] = sym_constant(t.data)
+            values[id(t)] = sym_constant(t._array)
         else:
             values[id(t)] = _replay(t, values)
     return Trace([values[id(o)] for o in outs], order, values, frozenset(symbolic))
@@ -300,7 +300,7 @@ def _replay(t, values):
                         f"failed: {err}") from err
     out = np.asarray(out, dtype=object)
     if out.shape != t.shape:
-        if out.size != t.data.size:
+        if out.size != t._array.size:
             raise ValueError(f"to_sympy: the symbolic rule of op {prim.name!r} returned shape "
                              f"{out.shape}, but the op's output has shape {t.shape}")
         out = out.reshape(t.shape)

@@ -102,7 +102,7 @@ class GradientMonitor:
         norms = {}
         for name, p in self._params:
             norms[name] = 0.0 if p.grad is None else float(
-                np.sqrt(np.sum(p.grad.data.astype(np.float64) ** 2)))
+                np.sqrt(np.sum(p.grad.numpy().astype(np.float64) ** 2)))
         total = math.sqrt(sum(v * v for v in norms.values()))
         for name, v in norms.items():
             self.param_norms[name].append(v)
@@ -172,5 +172,5 @@ class GradientMonitor:
 
 def _norm_into(row, t):
     def hook(grad):
-        row[t] = float(np.sqrt(np.sum(grad.data.astype(np.float64) ** 2)))
+        row[t] = float(np.sqrt(np.sum(grad.numpy().astype(np.float64) ** 2)))
     return hook

@@ -76,7 +76,7 @@ def run_with_states(model, x, loss_fn=None, **forward_kwargs):
     with exposed_states(model) as path:
         output = model(x, **forward_kwargs)
     loss = loss_fn(output)
-    if not isinstance(loss, mg.Tensor) or loss.data.size != 1:
+    if not isinstance(loss, mg.Tensor) or loss.numpy().size != 1:
         raise ValueError("gradient_flow: loss_fn must return a one-element Tensor, got "
                          f"{getattr(loss, 'shape', type(loss).__name__)}")
     if not loss.requires_grad:
@@ -114,7 +114,7 @@ def gradient_flow(model, x, loss_fn=None, keep_grads=False, **forward_kwargs):
             stacked = np.zeros(shape, dtype=np.float64)
             for (k, kd, t), g in zip(slots, grads, strict=True):
                 if k == key and kd == kind and g is not None:
-                    stacked[t] = g.data
+                    stacked[t] = g.numpy()
             norms = np.sqrt(np.sum(stacked.reshape(layer.steps, -1) ** 2, axis=1))
             getattr(result, kind)[key] = norms
             if keep_grads:

@@ -110,7 +110,7 @@ def state_jacobians(layer_states, k=None):
             row = j_out * hidden + i
             for (d, j_in, _), g in zip(earlier, grads, strict=True):
                 if g is not None:
-                    jac[:, d, row, j_in * hidden:(j_in + 1) * hidden] = g.data
+                    jac[:, d, row, j_in * hidden:(j_in + 1) * hidden] = g.numpy()
     if "c" in kinds:
         _remove_output_path(layer_states, jac, hidden)
     return jac
@@ -128,7 +128,7 @@ def _remove_output_path(layer_states, jac, hidden):
         (local,) = mg.grad(hs[t], cs[t], grad_outputs=mg.ones_like(hs[t]), retain_graph=True,
                            allow_unused=True)
         if local is not None:
-            jac[:, d, :, hidden:] -= jac[:, d, :, :hidden] * local.data[:, None, :]
+            jac[:, d, :, hidden:] -= jac[:, d, :, :hidden] * local.numpy()[:, None, :]
 
 
 def _select_layer(layers, layer):

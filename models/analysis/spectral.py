@@ -21,7 +21,7 @@ _RECURRENT_NAME = re.compile(r"(^|\.)weight_hh\w*$")
 
 
 def _array(w, who):
-    arr = np.asarray(w.data if isinstance(w, mg.Tensor) else w, dtype=np.float64)
+    arr = np.asarray(w.numpy() if isinstance(w, mg.Tensor) else w, dtype=np.float64)
     if arr.ndim != 2:
         raise ValueError(f"{who}: expected a 2-D matrix, got shape {arr.shape}")
     return arr
@@ -60,7 +60,7 @@ def recurrent_weights(model):
 def gate_blocks(weight):
     """Split a recurrent weight ``(G*H, H)`` into its ``G`` square ``(H, H)`` gate blocks
     (views into the array)."""
-    arr = weight.data if isinstance(weight, mg.Tensor) else weight
+    arr = weight.numpy() if isinstance(weight, mg.Tensor) else weight
     rows, cols = arr.shape
     if cols == 0 or rows % cols:
         raise ValueError(f"gate_blocks: expected a (G*H, H) matrix, got shape {arr.shape}")
@@ -132,7 +132,7 @@ def identity_recurrent_(target, gain=1.0, zero_bias=True):
     if zero_bias and not isinstance(target, (mg.Tensor, np.ndarray)):
         for name, p in target.named_parameters():
             if re.search(r"(^|\.)bias_(hh|ih)\w*$", name):
-                p.data[...] = 0
+                p.numpy()[...] = 0
                 p._bump_version()
     return target
 
@@ -151,7 +151,7 @@ def set_forget_bias_(model, value):
         if w is None or w.shape[0] != 4 * w.shape[1]:
             continue  # not an LSTM layer
         h = w.shape[1]
-        p.data[h:2 * h] = value if m.group(2) == "ih" else 0.0
+        p.numpy()[h:2 * h] = value if m.group(2) == "ih" else 0.0
         p._bump_version()
         hit = True
     if not hit:

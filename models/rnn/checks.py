@@ -71,7 +71,7 @@ def check_state(who, what, state, expected, dtype):
 
 def check_lengths(who, lengths, steps, batch):
     """``lengths`` (list, numpy or Tensor of B ints, each in [1, T]) as an int64 numpy array."""
-    raw = lengths.data if isinstance(lengths, mg.Tensor) else lengths
+    raw = lengths.numpy() if isinstance(lengths, mg.Tensor) else lengths
     arr = np.asarray(raw)
     if arr.ndim == 0 and batch == 1:
         arr = arr.reshape(1)

@@ -107,11 +107,11 @@ def _check_tensors(mode, names, tensors, given, coupled, batch_first=False):
         if not isinstance(t, mg.Tensor):
             raise TypeError(f"{who}: {name} must be a Tensor, got {type(t).__name__}")
     x, h0 = given["x"], given["h0"]
-    dtype = x.data.dtype if x is not None else None
+    dtype = x.numpy().dtype if x is not None else None
     if dtype not in _FLOATS:
         raise TypeError(f"{who}: x must be float32 or float64, got {dtype}")
     for name, t in zip(names, tensors, strict=True):
-        if t.data.dtype != dtype:
+        if t.numpy().dtype != dtype:
             raise TypeError(f"{who}: all inputs must share one dtype; x is {dtype} but {name} "
                             f"is {t.dtype}")
     for name in ("h0", "weight_ih", "weight_hh"):
@@ -124,7 +124,7 @@ def _check_tensors(mode, names, tensors, given, coupled, batch_first=False):
                           ("peephole", given["peephole"] is not None), ("coupled", coupled)):
             if bad:
                 raise ValueError(f"{who}: {name} is for mode 'lstm' only (mode is {mode!r})")
-    xs, hs = x.data.shape, h0.data.shape
+    xs, hs = x.numpy().shape, h0.numpy().shape
     if len(xs) != 3:
         layout = "(B, T, I)" if batch_first else "(T, B, I)"
         raise ValueError(f"{who}: x: expected {layout}, got shape {xs}")
@@ -137,10 +137,10 @@ def _check_tensors(mode, names, tensors, given, coupled, batch_first=False):
                 "bias_ih": (GH,), "bias_hh": (GH,), "peephole": (3, H),
                 "probe": (T, 2 if mode == "lstm" else 1, B, H)}
     for name, t in zip(names, tensors, strict=True):
-        if name != "x" and t.data.shape != expected[name]:
+        if name != "x" and t.numpy().shape != expected[name]:
             raise ValueError(f"{who}: {name}: expected shape {expected[name]} (mode {mode!r}, "
-                             f"T={T}, B={B}, I={I}, H={H}), got {t.data.shape}")
-    if given["probe"] is not None and given["probe"].data.any():
+                             f"T={T}, B={B}, I={I}, H={H}), got {t.numpy().shape}")
+    if given["probe"] is not None and given["probe"].numpy().any():
         raise ValueError(f"{who}: probe must be all zeros: it only receives the gradient "
                          "w.r.t. every state")
     return dtype
@@ -149,7 +149,7 @@ def _check_tensors(mode, names, tensors, given, coupled, batch_first=False):
 def _check_lengths(lengths, T, B):
     if lengths is None:
         return None
-    arr = np.asarray(lengths.data if isinstance(lengths, mg.Tensor) else lengths)
+    arr = np.asarray(lengths.numpy() if isinstance(lengths, mg.Tensor) else lengths)
     if arr.dtype.kind not in "iu" or arr.shape != (B,):
         raise ValueError(f"fused_recurrence: lengths: expected {B} integers (B,), got "
                          f"{arr.dtype} of shape {arr.shape}")
@@ -162,7 +162,7 @@ def _check_lengths(lengths, T, B):
 def _check_mask(mask, B, H, dtype):
     if mask is None:
         return None
-    arr = np.asarray(mask.data if isinstance(mask, mg.Tensor) else mask)
+    arr = np.asarray(mask.numpy() if isinstance(mask, mg.Tensor) else mask)
     if arr.shape != (B, H):
         raise ValueError(f"fused_recurrence: hidden_mask: expected shape {(B, H)}, got "
                          f"{arr.shape}")
@@ -202,7 +202,7 @@ def _fused_backward(ctx, g):
     params = ctx.params
     needs = tuple(ctx.needs_input_grad)
     flat = mg.bind(rnn_fused_bptt_p, g, *ctx.inputs, saved=ctx.saved, needs=needs,
-                   **params).data
+                   **params).numpy()
     wanted = launch.grad_layout(params["names"], ctx.saved["arrays"], needs)
     grads, offset = {}, 0
     for name, shape in wanted:

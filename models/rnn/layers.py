@@ -101,7 +101,7 @@ class States(NamedTuple):
             probe = self.probes[k]
             if probe is None or probe.grad is None:
                 return None
-            grads = probe.grad.data[:, slot]  # (T, B, H)
+            grads = probe.grad.numpy()[:, slot]  # (T, B, H)
         else:
             steps = self.h_steps if slot == 0 else self.c_steps
             if steps is None:
@@ -109,7 +109,7 @@ class States(NamedTuple):
             found = [s.grad for s in steps[k]]
             if all(g is None for g in found):
                 return None
-            grads = np.stack([np.zeros(s.shape, s.dtype) if g is None else g.data
+            grads = np.stack([np.zeros(s.shape, s.dtype) if g is None else g.numpy()
                               for s, g in zip(steps[k], found, strict=True)])
         if self.layout == "BTH":
             grads = grads.transpose(1, 0, 2)
@@ -135,7 +135,7 @@ def _zeros(shape, dtype):
     (it is only read: a constant input without gradient; a new Tensor costs ~6 us)."""
     key = (shape, np.dtype(dtype))
     t = _ZEROS.get(key)
-    if t is None or t.data.any():
+    if t is None or t.numpy().any():
         if len(_ZEROS) >= 32:
             _ZEROS.clear()
         t = _ZEROS[key] = mg.zeros(*shape, dtype=dtype)
@@ -155,7 +155,7 @@ def _needs_grad(tensors):
 
 def _dropout_mask(shape, p, dtype):
     """A {0, 1/(1-p)} mask drawn from minigrad's generator (``mg.manual_seed``)."""
-    keep = mg.rand(*shape).data >= p
+    keep = mg.rand(*shape).numpy() >= p
     return keep.astype(dtype) * (dtype.type(1.0 / (1.0 - p)) if p < 1.0 else dtype.type(0.0))
 
 

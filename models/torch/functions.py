@@ -61,20 +61,20 @@ def randperm(n, dtype=None, device=None, requires_grad=False, generator=None):
 
 
 def isnan(input):  # noqa: A002
-    return mg.from_numpy(np.isnan(_tensor(input, "isnan").data))
+    return mg.from_numpy(np.isnan(_tensor(input, "isnan").numpy()))
 
 
 def isinf(input):  # noqa: A002
-    return mg.from_numpy(np.isinf(_tensor(input, "isinf").data))
+    return mg.from_numpy(np.isinf(_tensor(input, "isinf").numpy()))
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):  # noqa: A002
-    return bool(np.allclose(_tensor(input, "allclose").data, _tensor(other, "allclose").data,
+    return bool(np.allclose(_tensor(input, "allclose").numpy(), _tensor(other, "allclose").numpy(),
                             rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def equal(input, other):  # noqa: A002
-    a, b = _tensor(input, "equal").data, _tensor(other, "equal").data
+    a, b = _tensor(input, "equal").numpy(), _tensor(other, "equal").numpy()
     return a.shape == b.shape and bool(np.array_equal(a, b))
 
 

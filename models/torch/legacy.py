@@ -15,7 +15,7 @@ def _typed(dtype, name):
             raise TypeError(f"{name}: expected data (a list or array) or int sizes, got "
                             f"{args!r}")
         data = args[0]
-        return mg.tensor(data.data if isinstance(data, mg.Tensor) else data, dtype=dtype)
+        return mg.tensor(data.numpy() if isinstance(data, mg.Tensor) else data, dtype=dtype)
 
     make.__name__ = make.__qualname__ = name
     make.__doc__ = f"``{name}(data)``: a {np.dtype(dtype)} tensor; ``{name}(*sizes)``: zeros."

@@ -15,7 +15,7 @@ changed:
   else it forgets the parameter's forms and returns ``make()``, kept for next time.
 
 Every in-place Tensor op bumps ``_version`` (as do the optimizers' steps and
-``Module.load_state_dict``). The byte comparison also catches writes straight into ``.data``
+``Module.load_state_dict``). The byte comparison also catches writes straight into ``.numpy()``
 or ``.numpy()``, which the version does not see (``mg.gradcheck`` perturbs its inputs that
 way): it reads the weights once per lookup, a contiguous pass (measured ~0.36 ms for 4 MB
 of weights, 1 us for 16 KB), where making the forms again is a strided copy and a pack.
