@@ -13,6 +13,7 @@ greedy continuation, and how strongly the loss's gradient reaches each position 
 """
 
 import argparse
+import copy
 import os
 import re
 import sys
@@ -117,7 +118,7 @@ def main(argv=None):
     model = NextWord(len(vocab), hidden=args.hidden, dropout=args.dropout)
     opt = mg.optim.Adam(model.parameters(), lr=args.lr)
     start = time.perf_counter()
-    best = (float("inf"), 0, model.state_dict())
+    best = (float("inf"), 0, copy.deepcopy(model.state_dict()))  # a snapshot, not a view
     bar = tqdm(range(1, steps + 1), desc="training", unit="step", dynamic_ncols=True)
     for step in bar:
         idx = train[rng.integers(0, len(train), size=args.batch)]
@@ -130,7 +131,7 @@ def main(argv=None):
         if step % 50 == 0 or step == steps:
             held_out = evaluate(model, x_all[val], y_all[val])[0]
             if held_out < best[0]:  # early stopping: keep the best held-out weights
-                best = (held_out, step, model.state_dict())
+                best = (held_out, step, copy.deepcopy(model.state_dict()))
             bar.set_postfix(loss=f"{loss.item():.3f}", held_out=f"{held_out:.3f}")
     seconds = time.perf_counter() - start
     model.load_state_dict(best[2])

@@ -58,7 +58,7 @@ def layer_params(module, k, suffix_free=False):
     """The numpy parameters of layer-direction k of a minigrad layer (or of a cell)."""
     names = {"w_ih": "weight_ih", "w_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh",
              "peep": "weight_peep"}
-    state = module.state_dict()
+    state = {k: v.numpy() for k, v in module.state_dict().items()}
     if suffix_free:
         return {key: state.get(stem) for key, stem in names.items()}
     layer, direction = divmod(k, 2 if module.bidirectional else 1)

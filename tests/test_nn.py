@@ -1,5 +1,6 @@
 """nn: Module bookkeeping and state dicts, layers, init helpers, losses, gradient clipping."""
 
+import copy
 import math
 
 import numpy as np
@@ -81,18 +82,47 @@ def test_zero_grad_and_requires_grad():
 def test_state_dict_round_trip_with_numpy_or_tensors():
     src, dst = _Net(), _Net()
     sd = src.state_dict()
-    assert list(sd) == NAMES and all(isinstance(v, np.ndarray) for v in sd.values())
-    sd["scale"][0] = 99.0  # a copy: the module is not changed
-    assert src.scale.numpy()[0] == 1.0
-    missing, unexpected = dst.load_state_dict({k: mg.tensor(v) for k, v in sd.items()})
+    assert list(sd) == NAMES and all(isinstance(v, mg.Tensor) for v in sd.values())
+    missing, unexpected = dst.load_state_dict({k: v.numpy().copy() for k, v in sd.items()})
     assert missing == [] and unexpected == []
     for k, v in dst.state_dict().items():
-        np.testing.assert_array_equal(v, sd[k])
+        np.testing.assert_array_equal(v.numpy(), sd[k].numpy())
+    dst.load_state_dict({k: v * 2 for k, v in sd.items()})  # tensors load too
+    np.testing.assert_array_equal(dst.scale.numpy(), 2 * src.scale.numpy())
     assert dst.encoder[0].weight.dtype == np.float32
 
 
+def test_state_dict_values_are_detached_and_share_memory():
+    """PyTorch's state dict: each value is ``p.detach()`` (shared memory and version
+    counter, no grad); ``keep_vars=True`` gives the parameters; ``prefix`` and
+    ``destination`` fill a given dict."""
+    net = _Net()
+    sd = net.state_dict()
+    v = sd["scale"]
+    assert not v.requires_grad and v.is_leaf and v is not net.scale
+    assert np.shares_memory(v.numpy(), net.scale.numpy())
+    v[0] = 99.0  # an in-place write through the detached value reaches the module ...
+    assert net.scale.numpy()[0] == 99.0 and net.scale._version == 1  # ... and its counter
+    snapshot = copy.deepcopy(net.state_dict())
+    with mg.no_grad():
+        net.scale.zero_()
+    assert snapshot["scale"].numpy()[0] == 99.0
+    kept = net.state_dict(keep_vars=True)
+    assert kept["scale"] is net.scale
+    into = {"x": 1}
+    assert net.state_dict(into, prefix="m.") is into and list(into)[1:] == [
+        "m." + k for k in NAMES]
+
+
+def test_state_dict_values_match_pytorchs_kind():
+    torch = pytest.importorskip("torch")
+    theirs = torch.nn.Linear(2, 3).state_dict()["weight"]
+    ours = mg.nn.Linear(2, 3).state_dict()["weight"]
+    assert (theirs.requires_grad, theirs.is_leaf) == (ours.requires_grad, ours.is_leaf)
+
+
 def _snapshot(module):
-    return {k: v.copy() for k, v in module.state_dict().items()}
+    return {k: v.numpy().copy() for k, v in module.state_dict().items()}
 
 
 def test_load_state_dict_errors_change_nothing():

@@ -441,7 +441,7 @@ def test_load_state_dict_numpy_and_atomic_failure(rng):
     m.load_state_dict(sd)
     for k, v in m.state_dict().items():
         np.testing.assert_array_equal(v, sd[k])
-    before = m.state_dict()
+    before = {k: v.numpy().copy() for k, v in m.state_dict().items()}
     bad = dict(sd, weight_hh_l1=np.zeros((3, 3)))
     bad = {k: v + 1 for k, v in bad.items()}
     with pytest.raises(ValueError, match=r"weight_hh_l1 expected shape \(12, 4\), got \(3, 3\)"):

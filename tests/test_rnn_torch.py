@@ -171,7 +171,7 @@ def test_weights_round_trip_and_init_distribution():
     assert list(ours.state_dict()) == list(theirs.state_dict())
     assert all(tuple(v.shape) == ours.state_dict()[k].shape for k, v in theirs.state_dict().items())
     # and back: our weights load into torch by name
-    theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
     # same init distribution U(-1/sqrt(H), 1/sqrt(H))
     ours_vals = np.concatenate([p.numpy().ravel() for p in ours.parameters()])
     torch_vals = np.concatenate([p.detach().numpy().ravel()

@@ -235,10 +235,17 @@ class Module:
         return sum(p._array.size for p in self.parameters())
 
     # ---- state -----------------------------------------------------------------------
-    def state_dict(self):
-        """An ordered dict name -> numpy array (copies) of ``_named_state()``: a tied (shared)
-        parameter or buffer under each of its names, as in PyTorch."""
-        return collections.OrderedDict((k, t._array.copy()) for k, t in self._named_state())
+    def state_dict(self, destination=None, prefix="", keep_vars=False):
+        """An ordered dict name -> Tensor of ``_named_state()``, as in PyTorch: each value is
+        ``detach()``-ed (it shares the parameter's memory and version counter; copy it, e.g.
+        ``copy.deepcopy(model.state_dict())``, to keep a snapshot); ``keep_vars=True`` gives
+        the parameters and buffers themselves. A tied (shared) parameter or buffer appears
+        under each of its names. ``destination`` (a dict to fill) and ``prefix`` (put before
+        every name) are PyTorch's."""
+        out = collections.OrderedDict() if destination is None else destination
+        for k, t in self._named_state():
+            out[prefix + k] = t if keep_vars else t.detach()
+        return out
 
     def _named_state(self):
         """(dotted name, Tensor) of what a state dict holds, module by module (depth first, as
