@@ -1,0 +1,6 @@
+"""Cells defined once: ``Cell`` (one step in Tensor ops) and ``Recurrent`` (any cell over
+sequences, unrolled or compiled into fused kernels)."""
+
+from .base import Cell  # noqa: F401
+from .graph import CompileError  # noqa: F401
+from .recurrent import Recurrent  # noqa: F401

@@ -1,0 +1,243 @@
+"""A cell compiled for one dtype, and the primitive ``cell_fused`` that runs it over a
+sequence.
+
+``compile_cell(cell, dtype)`` traces the step (``graph``), splits it (``lower``), generates
+the forward and backward kernels (``codegen``) and keeps the result on the cell, per dtype.
+``run(compiled, cell, x, states0, lengths, reverse)`` evaluates the weight-level part and
+the input-level part (over all T B rows) through the engine and the state-level part
+through ``cell_fused``, whose backward runs the generated backward kernel and then the sums
+over rows (weight and bias gradients) once over all steps.
+
+``cell_fused`` is first order only, as ``rnn_fused`` is: differentiating its gradient
+(``create_graph=True``) raises and points to ``fused=False``.
+"""
+
+import numpy as np
+
+import minigrad as mg
+from models.rnn.kernels import family as families
+from models.rnn.kernels import launch
+
+from .codegen import generate
+from .graph import replay, trace
+from .loader import load
+from .lower import lower_backward, lower_forward
+
+_SECOND_ORDER = (
+    "cell_fused: a compiled cell's backward pass is one generated kernel that cannot itself "
+    "be differentiated, so create_graph=True (double backward, Hessian-vector products, "
+    "gradient penalties) is not supported through it. Build the layer with fused=False.")
+
+cell_fused_p = mg.Primitive("cell_fused", has_residuals=True)
+
+
+class CompiledCell:
+    """The plans and kernels of one cell in one dtype."""
+
+    def __init__(self, cell, dtype):
+        who = type(cell).__name__
+        self.who, self.dtype = who, np.dtype(dtype)
+        self.graph = trace(cell, dtype)
+        self.fplan = lower_forward(self.graph)
+        self.bplan = lower_backward(self.fplan)
+        self.fplan.program.outputs = list(self.bplan.saved)
+        n_seq, n_saved = len(self.fplan.seq), len(self.bplan.saved)
+        B0 = self.graph.batch
+        self.fsource, self.fspec = generate(self.fplan.program, B0, n_seq, 0, True, who)
+        self.bsource, self.bspec = generate(self.bplan.program, B0, n_seq, n_saved, False,
+                                            who)
+        self.fkernel = load(self.fsource)
+        self.bkernel = load(self.bsource)
+        self.state_count = len(self.graph.states)
+        self.hidden_size = self.graph.hidden_size
+        fwd_weights = {id(v): k for k, v in enumerate(self.fplan.weights)}
+        self.bweight_source = []  # per backward weight: ('fwd', k) | ('value', Value)
+        for v in self.bplan.program.weights:
+            f = self.bplan.fwd.get(v)
+            if f is not None and id(f) in fwd_weights:
+                self.bweight_source.append(("fwd", fwd_weights[id(f)]))
+            else:
+                self.bweight_source.append(("value", v))
+
+
+def compile_cell(cell, dtype):
+    """The CompiledCell of ``cell`` for ``dtype``, made on first use and kept on the cell."""
+    kept = cell.__dict__.setdefault("_compiled", {})
+    key = np.dtype(dtype).name
+    if key not in kept:
+        kept[key] = CompiledCell(cell, dtype)
+    return kept[key]
+
+
+def run(compiled, cell, x, states0, lengths=None, reverse=False):
+    """One layer-direction: x (T, B, I) Tensor, states0 a tuple of (B, H) Tensors ->
+    (T, S, B, H) Tensor of every state after every step (original time order; a sequence
+    past its end holds its last state, or with ``reverse`` its initial one)."""
+    T, B = x.shape[0], x.shape[1]
+    graph, plan = compiled.graph, compiled.fplan
+    env = {}
+    params = dict(cell.named_parameters())
+    for v in graph.values:
+        if v.origin == "param":
+            env[v] = params[v.name]
+        elif v.origin in ("const", "captured"):
+            env[v] = v.tensor
+    if graph.x is not None:
+        env[graph.x] = mg.reshape(x, (T * B, x.shape[2]))
+    replay(plan.prelude, env)
+    replay(plan.hoisted, env, batch=graph.batch, rows=T * B)
+    seq = [mg.reshape(env[v], (T, B) + tuple(v.shape[1:])) for v in plan.seq]
+    weights = [env[v] for v in plan.weights]
+    lens = np.full(B, T, np.int64) if lengths is None else np.asarray(lengths, np.int64)
+    save = mg.is_grad_enabled() and any(t.requires_grad for t in seq + weights + list(states0))
+    return mg.bind(cell_fused_p, *seq, *weights, *states0, compiled=compiled, lengths=lens,
+                   reverse=bool(reverse), save=save, steps=T)
+
+
+def _split(compiled, arrays):
+    n_seq, n_w = len(compiled.fplan.seq), len(compiled.fplan.weights)
+    return (list(arrays[:n_seq]), list(arrays[n_seq:n_seq + n_w]),
+            list(arrays[n_seq + n_w:]))
+
+
+def _operands(fam, spec, weights):
+    ops, pads = [], []
+    for _v, k in spec.products:
+        w = weights[k]
+        wp, wt = launch._operand(fam, w)
+        ops += [wp, wt]
+        pads.append(fam.padded_cols(w.shape[1], w.dtype))
+    return ops, np.asarray(pads, np.int64)
+
+
+def _vectors(weights):
+    return [np.ascontiguousarray(w).reshape(-1) for w in weights]
+
+
+@cell_fused_p.def_forward
+def _forward(*arrays, compiled, lengths, reverse, save, steps):
+    seq, weights, h0 = _split(compiled, arrays)
+    dtype = compiled.dtype
+    seq = [np.ascontiguousarray(a, dtype) for a in seq]
+    weights = [np.asarray(w, dtype) for w in weights]
+    h0 = [np.ascontiguousarray(h, dtype) for h in h0]
+    T, B, H, S = steps, lengths.shape[0], compiled.hidden_size, compiled.state_count
+    fam = families.active()
+    ops, pads = _operands(fam, compiled.fspec, weights)
+    hist = np.empty((T, S, B, H), dtype)
+    saved_values = compiled.fplan.program.outputs
+    outs = [np.empty((T if save else 1, B, _width(v)), dtype) for v in saved_values]
+    fin = [np.empty((B, H), dtype) for _ in range(S)]
+    compiled.fkernel(fam.token, lengths, reverse, save, *h0, hist, _dummy(dtype), *h0, *seq,
+                     *_vectors(weights), *ops, pads, *outs, *fin)
+    res = None
+    if save:
+        res = {"seq": seq, "weights": weights, "h0": h0, "hist": hist, "saved": outs}
+    return hist, res
+
+
+def _width(v):
+    return v.shape[1] if len(v.shape) == 2 else 1
+
+
+_DUMMIES = {}
+
+
+def _dummy(dtype):
+    d = _DUMMIES.get(dtype)
+    if d is None:
+        d = _DUMMIES[dtype] = np.zeros((1, 1, 1, 1), dtype)
+    return d
+
+
+@cell_fused_p.def_backward
+def _backward(ctx, g):
+    if mg.is_grad_enabled():
+        raise RuntimeError(_SECOND_ORDER)
+    res = ctx.saved
+    if res is None:
+        raise RuntimeError("cell_fused: the forward pass saved nothing for backward")
+    compiled, lengths = ctx.params["compiled"], ctx.params["lengths"]
+    reverse = ctx.params["reverse"]
+    grads = backward_arrays(compiled, res, np.ascontiguousarray(g.numpy(), compiled.dtype),
+                            lengths, reverse)
+    return tuple(None if a is None else mg.from_numpy(a) for a in grads)
+
+
+def backward_arrays(compiled, res, gout, lengths, reverse):
+    """The gradients w.r.t. (seq..., weights..., states0...) as arrays (None: zero)."""
+    bplan, dtype = compiled.bplan, compiled.dtype
+    seq, weights, h0, hist, saved = (res["seq"], res["weights"], res["h0"], res["hist"],
+                                     res["saved"])
+    T, S, B, H = hist.shape
+    fam = families.active()
+    # weight-level values of the backward kernel (transposes of the weights, ...)
+    env = {}
+    for v, f in bplan.fwd.items():
+        if not f.row:
+            k = [i for i, w in enumerate(compiled.fplan.weights) if w is f]
+            if k:
+                env[v] = mg.from_numpy(weights[k[0]])
+            elif f.tensor is not None:
+                env[v] = f.tensor
+    for v in _leaves(bplan.weight_prelude + bplan.post):
+        if v.origin == "const" and v not in env:
+            env[v] = v.tensor
+    with mg.no_grad():
+        replay(bplan.weight_prelude, env)
+    bweights = []
+    for v, (kind, k) in zip(bplan.program.weights, compiled.bweight_source, strict=True):
+        if kind == "fwd":
+            bweights.append(weights[k])
+        elif v.origin == "const":
+            bweights.append(v.tensor.numpy().astype(dtype))
+        else:
+            bweights.append(env[v].numpy())
+    ops, pads = _operands(fam, compiled.bspec, bweights)
+    outs = [np.empty((T, B, _width(v)), dtype) for v in bplan.program.outputs]
+    zeros = [np.zeros((B, H), dtype) for _ in range(S)]
+    fin = [np.empty((B, H), dtype) for _ in range(S)]
+    compiled.bkernel(fam.token, lengths, reverse, True, *zeros, hist, gout, *h0, *seq, *saved,
+                     *_vectors(bweights), *ops, pads, *outs, *fin)
+    out_index = {id(v): k for k, v in enumerate(bplan.program.outputs)}
+
+    def rows_of(v):
+        if id(v) in out_index:
+            a = outs[out_index[id(v)]]
+        else:
+            kind, i = bplan.sources[v]
+            if kind == "hist":
+                a = hist[:, i]
+            elif kind == "prev":
+                a = (np.concatenate([hist[1:, i], h0[i][None]]) if reverse else
+                     np.concatenate([h0[i][None], hist[:-1, i]]))
+            elif kind == "seq":
+                a = seq[i]
+            else:
+                a = saved[i]
+        return mg.from_numpy(np.ascontiguousarray(a).reshape((T * B,) + a.shape[2:]))
+
+    with mg.no_grad():
+        for r in bplan.reductions:
+            for v in r.rows:
+                env[v] = rows_of(v)
+            replay(r.nodes, env, batch=compiled.graph.batch, rows=T * B)
+        replay(bplan.post, env)
+    result = []
+    for k, gv in enumerate(bplan.grads["seq"]):
+        result.append(None if gv is None else outs[out_index[id(gv)]].reshape(seq[k].shape))
+    for k, gv in enumerate(bplan.grads["weight"]):
+        if gv is None:
+            result.append(None)
+        else:
+            a = env[gv].numpy()
+            result.append(np.asarray(a, dtype).reshape(weights[k].shape))
+    result += fin
+    return result
+
+
+def _leaves(values):
+    for v in values:
+        for i in v.inputs:
+            if i.origin != "op":
+                yield i

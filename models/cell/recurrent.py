@@ -1,0 +1,162 @@
+r"""``Recurrent``: any ``Cell`` as a multi-layer, optionally bidirectional layer, unrolled or
+compiled.
+
+``Recurrent(cell, input_size, hidden_size, num_layers=1, batch_first=False, dropout=0.0,
+bidirectional=False, fused=True, dtype=None)`` makes ``cell(layer_input_size, hidden_size)``
+for each layer and direction (sub-modules ``cell_l{k}`` and ``cell_l{k}_reverse``, so the
+parameters are named e.g. ``cell_l0.weight_hh``) and is called like PyTorch's layers::
+
+    output, h_n = layer(x)                    # one state: h_n (L D, B, H)
+    output, (h_n, c_n) = layer(x, (h0, c0))   # several: a tuple, in state_names order
+
+x: (T, B, I), (B, T, I) with ``batch_first``, or unbatched (T, I); output: the first state
+of the last layer at every step, both directions side by side, (T, B, D H); zero past a
+sequence's end with ``lengths=``. ``fused=False`` runs ``cell.forward`` once per step (the
+graph can be drawn, hooked and traced symbolically); ``fused=True`` compiles the cell
+(``models.cell.compiled``; first order only) and gives the same numbers.
+"""
+
+import contextlib
+
+import numpy as np
+
+import minigrad as mg
+from models.rnn.checks import (
+    check_lengths,
+    check_probability,
+    check_sequence,
+    check_size,
+    check_state,
+)
+
+from .base import Cell
+from .compiled import compile_cell, run
+
+
+class Recurrent(mg.nn.Module):
+    """A recurrence of ``cell`` (a ``Cell`` subclass) over sequences; see the module
+    docstring."""
+
+    def __init__(self, cell, input_size, hidden_size, num_layers=1, batch_first=False,
+                 dropout=0.0, bidirectional=False, fused=True, dtype=None):
+        super().__init__()
+        who = "Recurrent"
+        if not (isinstance(cell, type) and issubclass(cell, Cell)):
+            raise TypeError(f"{who}: cell expected a Cell subclass (the class, not an "
+                            f"instance), got {cell!r}")
+        self.cell_type = cell
+        self.input_size = check_size(who, "input_size", input_size)
+        self.hidden_size = check_size(who, "hidden_size", hidden_size)
+        self.num_layers = check_size(who, "num_layers", num_layers)
+        self.dropout = check_probability(who, "dropout", dropout)
+        self.batch_first, self.bidirectional = bool(batch_first), bool(bidirectional)
+        self.fused = bool(fused)
+        self.state_names = cell.state_names
+        self._cells = []
+        for layer in range(self.num_layers):
+            size = self.input_size if layer == 0 else self.num_directions * self.hidden_size
+            for direction in range(self.num_directions):
+                made = cell(size, self.hidden_size)
+                if dtype is not None:
+                    made.to(dtype)
+                name = f"cell_l{layer}" + ("_reverse" if direction else "")
+                setattr(self, name, made)
+                self._cells.append(name)
+
+    @property
+    def num_directions(self):
+        return 2 if self.bidirectional else 1
+
+    def cells(self):
+        """The cells, per layer and direction (index layer * D + direction)."""
+        return [getattr(self, n) for n in self._cells]
+
+    def _dtype(self):
+        for p in self.parameters():
+            return p.dtype
+        return np.dtype(mg.get_default_dtype())
+
+    def forward(self, input, hx=None, *, lengths=None):  # noqa: A002
+        """input: (T, B, I) / (B, T, I) / (T, I); hx: initial states, (L D, B, H) each (a
+        tuple when the cell has several; zeros when omitted); lengths: B ints in [1, T].
+        Returns ``output, h_n`` or ``output, (h_n, c_n, ...)``."""
+        who = "Recurrent"
+        dtype = self._dtype()
+        x, batched = check_sequence(who, input, self.input_size, self.batch_first, dtype)
+        T, B = x.shape[0], x.shape[1]
+        lens = None if lengths is None else check_lengths(who, lengths, T, B)
+        h0 = self._initial(hx, B, batched, dtype)
+        valid = None
+        if lens is not None:
+            valid = mg.as_tensor((np.arange(T)[:, None] < lens[None, :])[:, :, None])
+        finals = [[] for _ in self.state_names]
+        layer_input = x
+        cells = self.cells()
+        D = self.num_directions
+        with mg.scope(who):
+            for layer in range(self.num_layers):
+                outs = []
+                for direction in range(D):
+                    k = layer * D + direction
+                    scope = ("reverse" if direction else "forward") if D == 2 else None
+                    with mg.scope(f"layer{layer}"), (
+                            mg.scope(scope) if scope else contextlib.nullcontext()):
+                        init = tuple(s[k] for s in h0)
+                        states, last = self._direction(cells[k], layer_input, init, lens,
+                                                       bool(direction), valid)
+                    outs.append(states)
+                    for i, s in enumerate(last):
+                        finals[i].append(s)
+                out = outs[0] if D == 1 else mg.concat(outs, dim=2)
+                if valid is not None:
+                    out = mg.where(valid, out, mg.zeros((), dtype=dtype))
+                if layer + 1 < self.num_layers and self.training and self.dropout > 0:
+                    out = mg.nn.functional.dropout(out, self.dropout, training=True)
+                layer_input = out
+        output = layer_input
+        h_n = [mg.stack(f) for f in finals]
+        if not batched:
+            output = mg.squeeze(output, 1)
+            h_n = [mg.squeeze(h, 1) for h in h_n]
+        elif self.batch_first:
+            output = mg.transpose(output, 0, 1)
+        return output, (h_n[0] if len(h_n) == 1 else tuple(h_n))
+
+    def _initial(self, hx, B, batched, dtype):
+        who = "Recurrent"
+        S, LD = len(self.state_names), self.num_layers * self.num_directions
+        shape = (LD, B, self.hidden_size) if batched else (LD, self.hidden_size)
+        if hx is None:
+            zero = mg.zeros(LD, B, self.hidden_size, dtype=dtype)
+            return [zero] * S
+        given = (hx,) if isinstance(hx, mg.Tensor) else hx
+        if not isinstance(given, (tuple, list)) or len(given) != S:
+            raise ValueError(f"{who}: hx expected {S} initial state(s) "
+                             f"({', '.join(self.state_names)}) of shape {shape}, got "
+                             f"{type(hx).__name__}")
+        out = []
+        for name, s in zip(self.state_names, given, strict=True):
+            s = check_state(who, f"{name}0", s, shape, dtype)
+            out.append(s if batched else mg.unsqueeze(s, 1))
+        return out
+
+    def _direction(self, cell, x, init, lens, reverse, valid):
+        """x: (T, B, I) -> (the first state at every step (T, B, H), the last states)."""
+        T = x.shape[0]
+        if self.fused:
+            xin = x if valid is None else mg.where(valid, x, mg.zeros((), dtype=x.dtype))
+            hist = run(compile_cell(cell, x.dtype), cell, xin, init, lens, reverse)
+            last = tuple(hist[0 if reverse else T - 1, i] for i in range(len(init)))
+            return hist[:, 0], last
+        state = init
+        firsts = [None] * T
+        for t in (range(T - 1, -1, -1) if reverse else range(T)):
+            with mg.scope(f"t={t}"):
+                new = cell(x[t], state)
+                new = (new,) if isinstance(new, mg.Tensor) else tuple(new)
+                if lens is not None:
+                    live = mg.as_tensor((t < lens)[:, None])
+                    new = tuple(mg.where(live, n, s) for n, s in zip(new, state, strict=True))
+            state = new
+            firsts[t] = state[0]
+        return mg.stack(firsts), state
