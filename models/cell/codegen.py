@@ -332,7 +332,7 @@ class Generator:
 
     def const(self, v):
         t = v.tensor
-        if t is None or t.size != 1:
+        if t is None or _numel(t.shape) != 1:
             raise CompileError(f"{self.who}: cell compiler: a constant of shape "
                                f"{v.shape} inside the step")
         return f"DT({literal(t.numpy().reshape(-1)[0])})"

@@ -180,9 +180,10 @@ def lower_backward(fplan):
         B0, H = graph.batch, graph.hidden_size
         gs = [mg.tensor(rng.uniform(-1, 1, (B0, H)).astype(v.dtype), requires_grad=True)
               for v in fprog.carries]
-        wrt = [env[v] for v in leaves]
-        grads = mg.grad([env[o] for o in fprog.carry_next], wrt, grad_outputs=gs,
-                        create_graph=True, allow_unused=True)
+        wrt = [env[v] for v in leaves if env[v].requires_grad]
+        found = iter(mg.grad([env[o] for o in fprog.carry_next], wrt, grad_outputs=gs,
+                             create_graph=True, allow_unused=True))
+        grads = [next(found) if env[v].requires_grad else None for v in leaves]
     return _build_backward(fplan, leaves, env, fwd_of, gs, grads)
 
 
