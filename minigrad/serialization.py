@@ -7,15 +7,29 @@ and None. Each array is one ``.npy`` member of the zip file, named by its place 
 the tree itself is a JSON manifest in the member ``__minigrad__`` (kept as a uint8 array).
 Nothing is ever pickled, and ``load`` reads with ``allow_pickle=False``.
 
+A whole Module (``mg.save(model, f)``, also inside a tree) is saved as data too: its class by
+import path, the arguments its constructor was called with (recorded by ``Module.__new__``:
+numbers, strings, dtypes, tensors, arrays, modules and containers of them), the public plain
+attributes (numbers, strings, bools, None: ``training`` and the like) of it and its
+sub-modules, and its state dict. ``load`` rebuilds it by calling the class with those
+arguments (the random generator's state is kept, so loading draws nothing) and loading the
+state dict. Like PyTorch's ``weights_only=True`` loading (the default), a class is made only
+when it is allowed: minigrad's and ``models``' own classes, and those given to
+``add_safe_globals`` / ``safe_globals``; ``weights_only=False`` allows any importable Module
+class. Nothing but importing an allowed class and calling it runs.
+
 A file written by older versions (a flat ``.npz`` of name -> array, no manifest) loads as the
 same dict of numpy arrays as before.
 """
 
 import collections
+import contextlib
 import errno
+import importlib
 import io
 import json
 import os
+import pickle
 import uuid
 import zipfile
 import zlib
@@ -29,8 +43,65 @@ FORMAT = "minigrad-checkpoint"
 VERSION = 1
 _RESERVED = {MANIFEST, "file", "allow_pickle", "args", "kwds"}  # numpy.savez's own names
 _NUMERIC = "biufc"
-_WHAT = ("a checkpoint holds Tensors, numpy arrays of numbers, numbers, bools, None, and "
-         "dicts (str or int keys), lists and tuples of them")
+_WHAT = ("a checkpoint holds Tensors, numpy arrays of numbers, numbers, bools, None, whole "
+         "Modules, and dicts (str or int keys), lists and tuples of them")
+_TRUSTED = ("minigrad", "models")  # packages whose Module classes load without safe_globals
+_ARGS_WHAT = ("a whole module is saved as its class, its constructor's arguments (numbers, "
+              "strings, dtypes, tensors, arrays, modules and containers of them) and its "
+              "state dict; save model.state_dict() instead and load it into a model you build "
+              "(model.load_state_dict(load(f)))")
+
+
+# ---- allowed classes (PyTorch's safe globals) --------------------------------------------------
+_safe = []  # add_safe_globals
+_scoped = []  # the lists of the active safe_globals contexts
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint names a class that is not allowed (PyTorch raises ``UnpicklingError``
+    there too). Nothing is unpickled: the name is refused before it is imported."""
+
+
+def _checked_globals(entries, who):
+    if not isinstance(entries, (list, tuple)):
+        raise TypeError(f"{who}: expected a list of classes or functions, got "
+                        f"{type(entries).__name__}")
+    out = []
+    for e in entries:
+        if isinstance(e, tuple) and len(e) == 2:  # (object, "module.name"), as PyTorch allows
+            e = e[0]
+        if not callable(e):
+            raise TypeError(f"{who}: expected classes or functions, got {e!r}")
+        out.append(e)
+    return out
+
+
+def add_safe_globals(safe_globals):
+    """Allow these classes (a list) in whole-module checkpoints loaded with
+    ``weights_only=True`` (PyTorch's ``torch.serialization.add_safe_globals``)."""
+    _safe.extend(_checked_globals(safe_globals, "add_safe_globals"))
+
+
+def get_safe_globals():
+    return list(_safe)
+
+
+def clear_safe_globals():
+    _safe.clear()
+
+
+@contextlib.contextmanager
+def safe_globals(safe_globals):
+    """``with safe_globals([MyModel]):`` allows these classes while the block runs."""
+    _scoped.append(_checked_globals(safe_globals, "safe_globals"))
+    try:
+        yield
+    finally:
+        _scoped.pop()
+
+
+def _class_path(cls):
+    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 # ---- save ------------------------------------------------------------------------------------
@@ -122,6 +193,7 @@ class _Encoder:
         self.target = target
         self.arrays = {}
         self.open = set()  # ids of the containers on the current path (to refuse cycles)
+        self.in_args = 0  # > 0 inside a module's constructor arguments
 
     def refuse(self, where, message):
         raise TypeError(f"save: cannot save {_where(where)} to {self.target}: {message}")
@@ -155,6 +227,13 @@ class _Encoder:
             return int(obj)
         if isinstance(obj, float):
             return float(obj)
+        from .nn.module import Module
+        if isinstance(obj, Module):
+            return self.module(obj, where)
+        if self.in_args and isinstance(obj, str):
+            return {"str": obj}
+        if self.in_args and _is_dtype(obj):
+            return {"dtype": np.dtype(obj).name}
         if isinstance(obj, (dict, list, tuple)):
             if id(obj) in self.open:
                 self.refuse(where, "it contains itself")
@@ -163,7 +242,44 @@ class _Encoder:
                 return self.container(obj, where)
             finally:
                 self.open.discard(id(obj))
+        if self.in_args:
+            self.refuse(where, f"a {type(obj).__name__} constructor argument is not data; "
+                               f"{_ARGS_WHAT}")
         self.refuse(where, _hint(obj))
+
+    def module(self, obj, where):
+        """A whole module: its class path, constructor arguments, plain attributes, frozen
+        parameters and state dict (see the module docstring)."""
+        cls = type(obj)
+        recorded = obj.__dict__.get("_init_args")
+        if recorded is None:
+            self.refuse(where, f"this {cls.__name__} has no recorded constructor arguments; "
+                               f"{_ARGS_WHAT}")
+        if "<locals>" in cls.__qualname__:
+            self.refuse(where, f"its class {cls.__qualname__} is defined inside a function, so "
+                               f"it cannot be found by name when loading; {_ARGS_WHAT}")
+        if id(obj) in self.open:
+            self.refuse(where, "it contains itself")
+        self.open.add(id(obj))
+        self.in_args += 1
+        try:
+            args, kwargs = recorded
+            enc_args = [self.encode(v, where + ("args", i)) for i, v in enumerate(args)]
+            enc_kwargs = []
+            for k, v in kwargs.items():
+                enc_kwargs.append([k, self.encode(v, where + ("kwargs", k))])
+        finally:
+            self.in_args -= 1
+            self.open.discard(id(obj))
+        attrs = []
+        for name, m in obj.named_modules():
+            plain = [[k, v] for k, v in m.__dict__.items()
+                     if not k.startswith("_") and (v is None or type(v) in (bool, int, float, str))]
+            attrs.append([name, plain])
+        frozen = [k for k, p in obj.named_parameters() if not p.requires_grad]
+        state = self.encode(obj.state_dict(), where + ("state",))
+        return {"module": _class_path(cls), "args": enc_args, "kwargs": enc_kwargs,
+                "attrs": attrs, "frozen": frozen, "state": state}
 
     def container(self, obj, where):
         if isinstance(obj, dict):
@@ -180,6 +296,10 @@ class _Encoder:
         return {kind: [self.encode(v, where + (i,)) for i, v in enumerate(obj)]}
 
 
+def _is_dtype(obj):
+    return isinstance(obj, np.dtype) or (isinstance(obj, type) and issubclass(obj, np.generic))
+
+
 def _where(where):
     return "checkpoint" + "".join(f"[{k!r}]" for k in where)
 
@@ -187,9 +307,8 @@ def _where(where):
 def _hint(obj):
     name = type(obj).__name__
     a = "an" if name[:1].lower() in "aeiou" else "a"
-    from .nn.module import Module
     from .optim.optimizer import Optimizer
-    if isinstance(obj, (Module, Optimizer)) or callable(getattr(obj, "state_dict", None)):
+    if isinstance(obj, Optimizer) or callable(getattr(obj, "state_dict", None)):
         return (f"{a} {name} object is not data (mg.save never pickles); save its state_dict() "
                 f"instead, e.g. mg.save({{'model': model.state_dict(), 'optimizer': "
                 f"opt.state_dict()}}, path), and restore with load_state_dict")
@@ -206,8 +325,11 @@ def load(f, map_location=None, weights_only=None):
     ``requires_grad``), numpy arrays as numpy arrays, numbers as Python numbers, tuples as
     tuples, int keys as ints. A flat file written by older versions loads as before (a dict
     name -> numpy array). ``map_location`` may be None, ``"cpu"`` or a device whose type is
-    cpu (minigrad runs on the CPU only); ``weights_only`` is accepted and ignored for
-    PyTorch's sake (a checkpoint holds only data: nothing is ever unpickled).
+    cpu (minigrad runs on the CPU only). A whole module is rebuilt from its class (see the
+    module docstring): with ``weights_only`` True or None (PyTorch's default) only an allowed
+    class (minigrad's and models' own, and ``add_safe_globals`` / ``safe_globals``) is made,
+    else ``UnsafeCheckpointError`` (an ``UnpicklingError``, as PyTorch raises) names it;
+    ``weights_only=False`` allows any importable Module class. Nothing is ever unpickled.
 
     Raises ``FileNotFoundError`` for a missing path and ``ValueError`` naming the file for
     anything that is not a readable checkpoint (empty, truncated, a pickle, a lone ``.npy``).
@@ -215,8 +337,9 @@ def load(f, map_location=None, weights_only=None):
     _check_location(map_location)
     if weights_only is not None and not isinstance(weights_only, (bool, np.bool_)):
         raise TypeError(f"load: weights_only must be a bool or None, got {weights_only!r}")
+    strict = weights_only is None or bool(weights_only)
     if hasattr(f, "read"):
-        return _load_stream(f, _describe(f))
+        return _load_stream(f, _describe(f), strict)
     path = os.fsdecode(_fspath(f, "load"))
     try:
         fh = open(path, "rb")
@@ -226,7 +349,7 @@ def load(f, map_location=None, weights_only=None):
     except OSError as err:
         raise _os_error(err, "load: cannot read the checkpoint", repr(path)) from None
     with fh:
-        return _load_stream(fh, repr(path))
+        return _load_stream(fh, repr(path), strict)
 
 
 def _check_location(loc):
@@ -241,7 +364,7 @@ def _check_location(loc):
                          "map_location='cpu' or None")
 
 
-def _load_stream(fh, name):
+def _load_stream(fh, name, weights_only=True):
     if isinstance(fh, io.TextIOBase):
         raise TypeError(f"load: {name} is opened in text mode; open it with 'rb'")
     head = fh.read(6)
@@ -265,7 +388,7 @@ def _load_stream(fh, name):
     arrays = _read_members(fh, name)
     if MANIFEST not in arrays:
         return arrays  # a flat file written before the manifest existed
-    return _Decoder(arrays, name).decode_file()
+    return _Decoder(arrays, name, weights_only).decode_file()
 
 
 def _read_members(fh, name):
@@ -296,9 +419,10 @@ def _read_members(fh, name):
 class _Decoder:
     """Rebuilds the tree of a manifest from the archive's arrays."""
 
-    def __init__(self, arrays, name):
+    def __init__(self, arrays, name, weights_only=True):
         self.arrays = arrays
         self.name = name
+        self.weights_only = weights_only
 
     def damaged(self, why):
         raise ValueError(f"load: {self.name} has a damaged manifest ({why})")
@@ -335,6 +459,15 @@ class _Decoder:
         value = node[kind]
         if kind in ("tensor", "parameter"):
             return self.tensor(kind, self.take(value), node.get("requires_grad", False))
+        if kind == "str" and isinstance(value, str):
+            return value
+        if kind == "dtype" and isinstance(value, str):
+            try:
+                return np.dtype(value)
+            except TypeError:
+                self.damaged(f"an unknown dtype {value!r}")
+        if kind == "module" and isinstance(value, str):
+            return self.module(node)
         if kind == "array":
             return self.take(value)
         if kind == "scalar":
@@ -355,6 +488,80 @@ class _Decoder:
             return out
         self.damaged(f"an unknown entry kind {kind!r}")
 
+    def resolve(self, path):
+        """The Module class ``path`` ("module:Qual.Name") names, if it may be made."""
+        from .nn.module import Module
+        for allowed in [*_safe, *(e for scoped in _scoped for e in scoped)]:
+            if isinstance(allowed, type) and _class_path(allowed) == path:
+                cls = allowed
+                break
+        else:
+            module_name, _, qualname = path.partition(":")
+            trusted = module_name.split(".")[0] in _TRUSTED
+            if self.weights_only and not trusted:
+                short = qualname.rsplit(".", 1)[-1]
+                raise UnsafeCheckpointError(
+                    f"load: {self.name} holds a whole module of class {path}, which is not an "
+                    f"allowed class for weights_only=True loading (the default, as in "
+                    f"PyTorch). If you trust it, allow it with add_safe_globals([{short}]) or "
+                    f"`with safe_globals([{short}]):` (torch.serialization's names), or load "
+                    f"with weights_only=False; or save model.state_dict() and load it into a "
+                    f"model you build")
+            try:
+                cls = importlib.import_module(module_name)
+                for part in qualname.split("."):
+                    cls = getattr(cls, part)
+            except (ImportError, AttributeError) as err:
+                raise ValueError(f"load: {self.name} holds a whole module of class {path}, "
+                                 f"which cannot be found ({err}); import it, or pass it to "
+                                 "safe_globals") from None
+        if not (isinstance(cls, type) and issubclass(cls, Module)):
+            raise ValueError(f"load: {self.name}: {path} is not a Module class")
+        return cls
+
+    def module(self, node):
+        """Rebuild a whole module: class(*args, **kwargs) without drawing random numbers, its
+        plain attributes, its state dict."""
+        path = node["module"]
+        cls = self.resolve(path)
+        try:
+            args = [self.decode(v) for v in node.get("args", [])]
+            kwargs = {k: self.decode(v) for k, v in node.get("kwargs", [])}
+            attrs, frozen = list(node.get("attrs", [])), list(node.get("frozen", []))
+        except (TypeError, ValueError, AttributeError) as err:
+            if str(err).startswith("load:"):
+                raise
+            self.damaged(f"the module entry of {path}: {err}")
+        state = self.decode(node.get("state"))
+        with _random_state_kept():
+            try:
+                obj = cls(*args, **kwargs)
+            except Exception as err:
+                raise ValueError(f"load: {self.name}: rebuilding {path} from its saved "
+                                 f"constructor arguments failed ({type(err).__name__}: "
+                                 f"{err})") from err
+        mismatch = (f"load: {self.name}: the {cls.__name__} rebuilt from its constructor "
+                    "arguments does not match the saved one (was it changed after it was "
+                    "made?); save model.state_dict() instead and load it into a model you "
+                    "build")
+        mods = dict(obj.named_modules())
+        params = dict(obj.named_parameters())
+        try:
+            obj.load_state_dict(state)
+        except (KeyError, ValueError) as err:
+            raise ValueError(f"{mismatch}: {err}") from None
+        for entry in attrs:
+            name, plain = entry
+            if name not in mods:
+                raise ValueError(f"{mismatch}: it has no sub-module {name!r}")
+            for k, v in plain:
+                setattr(mods[name], k, v)
+        for name in frozen:
+            if name not in params:
+                raise ValueError(f"{mismatch}: it has no parameter {name!r}")
+            params[name].requires_grad_(False)
+        return obj
+
     def tensor(self, kind, arr, requires_grad):
         try:
             if kind == "parameter":
@@ -363,3 +570,18 @@ class _Decoder:
             return Tensor(arr, dtype=arr.dtype, requires_grad=bool(requires_grad))
         except (TypeError, ValueError) as err:
             self.damaged(f"a {kind} of dtype {arr.dtype}: {err}")
+
+
+@contextlib.contextmanager
+def _random_state_kept():
+    """Run a block (a module's constructor) without moving the library's random stream: the
+    random initialisation it draws is overwritten by the state dict, as PyTorch's load draws
+    nothing."""
+    from . import random as _random
+    generator = _random.default_generator()
+    state = generator.bit_generator.state
+    try:
+        yield
+    finally:
+        _random._generator = generator
+        generator.bit_generator.state = state

@@ -4,7 +4,8 @@ choice of kernel family (``models.rnn.kernels.family``, ``MINIGRAD_RNN_KERNELS``
 A kept operand must be used only while it still equals what the parameter would give now:
 checked by comparing a layer's outputs with those of a fresh copy of it after every way a
 parameter changes (in-place edits that bump ``_version``, ``load_state_dict``, a new tensor
-assigned to ``.data``, in-place edits through ``.data`` that bump only its own counter), and by counting how often the operands are made."""
+assigned to ``.data``, in-place edits through ``.data`` that bump only its own counter), and
+by counting how often the operands are made."""
 
 import gc
 import os

@@ -137,12 +137,26 @@ class TiedLM(nn.Module):
 ALLOWED = [TiedLM, nn.Embedding, nn.GRU, nn.Linear]
 
 
-def test_a_whole_model_is_refused_and_points_to_state_dict(tmp_path):
+def test_a_whole_model_loads_only_when_its_class_is_allowed(tmp_path):
+    """``torch.save(model, f)`` then ``torch.load(f)``: PyTorch's weights_only=True default
+    refuses a class nobody allowed (an UnpicklingError naming it); ``safe_globals`` allows it."""
+    mg.manual_seed(0)
+    model = TiedLM()
     path = tmp_path / "model.pt"
-    for obj in (TiedLM(), {"model": TiedLM()}, mg.optim.SGD(TiedLM().parameters(), lr=0.1)):
+    with open(path, "wb") as f:
+        torch.save(model, f)
+    with pytest.raises(pickle.UnpicklingError, match=r"TiedLM.*safe_globals"):
+        torch.load(path)
+    with open(path, "rb") as f, torch.serialization.safe_globals(ALLOWED):
+        whole = torch.load(f, map_location=torch.device("cpu"))
+    assert type(whole) is TiedLM and whole.decoder.weight is whole.encoder.weight
+    tokens = torch.tensor([[1, 2], [3, 4]])
+    np.testing.assert_array_equal(whole(tokens).numpy(), model(tokens).numpy())
+    assert type(torch.load(path, weights_only=False)) is TiedLM
+    for obj in (mg.optim.SGD(TiedLM().parameters(), lr=0.1), {"f": print}):
         with pytest.raises(TypeError, match=r"never pickles.*state_dict\(\)"):
-            torch.save(obj, path)
-        assert not path.exists()  # refused before anything is written
+            torch.save(obj, tmp_path / "other.pt")
+        assert not (tmp_path / "other.pt").exists()  # refused before anything is written
     with pytest.raises(TypeError, match="never pickles"):
         torch.save({}, path, pickle_module=pickle)
 
@@ -161,14 +175,20 @@ def test_the_state_dict_way_round_trips_tied_weights(tmp_path):
     np.testing.assert_array_equal(fresh(tokens).numpy(), model(tokens).numpy())
 
 
-def test_safe_globals_are_accepted_and_allow_nothing_more():
+def test_safe_globals_allow_while_listed(tmp_path):
+    path = tmp_path / "model.pt"
+    torch.save(TiedLM(), path)
     with torch.serialization.safe_globals([TiedLM]):
-        pass
+        assert torch.serialization.get_safe_globals() == []  # the context's are not global
+        assert type(torch.load(path)) is TiedLM
     torch.serialization.add_safe_globals(ALLOWED)
     try:
         assert TiedLM in torch.serialization.get_safe_globals()
+        assert type(torch.load(path)) is TiedLM
     finally:
         torch.serialization.clear_safe_globals()
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(path)
     with pytest.raises(TypeError, match="list of classes"):
         torch.serialization.add_safe_globals(TiedLM)
 

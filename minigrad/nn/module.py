@@ -16,6 +16,13 @@ class Module:
     """Base class: subclasses set parameters/sub-modules in ``__init__`` and define
     ``forward``; calling the module calls ``forward``."""
 
+    def __new__(cls, *args, **kwargs):
+        """Record the constructor's arguments (``_init_args``): a whole-module checkpoint
+        (``mg.save(model, f)``) is the class, these arguments and the state dict."""
+        obj = super().__new__(cls)
+        obj.__dict__["_init_args"] = (args, kwargs)
+        return obj
+
     def __init__(self):
         object.__setattr__(self, "_parameters", collections.OrderedDict())
         object.__setattr__(self, "_modules", collections.OrderedDict())
