@@ -423,9 +423,16 @@ class Tensor(InPlaceOps):
         return _ew.neg(self)
 
     def add(self, other, alpha=1):
+        """self + alpha * other (PyTorch's deprecated ``add(alpha, other)`` order is accepted
+        with its warning)."""
+        from .tensor_inplace import _legacy_order
+        other, alpha = _legacy_order(other, alpha, "add")
         return _ew.add(self, other if alpha == 1 else other * alpha)
 
     def sub(self, other, alpha=1):
+        """self - alpha * other (``sub(alpha, other)`` as for ``add``)."""
+        from .tensor_inplace import _legacy_order
+        other, alpha = _legacy_order(other, alpha, "sub")
         return _ew.sub(self, other if alpha == 1 else other * alpha)
 
     def mul(self, other):

@@ -9,6 +9,9 @@ tensor's value, and the tensor is rebound to the result (``primitive.rebind``), 
 recorded before keep reading the earlier value.
 """
 
+import numbers
+import warnings
+
 import numpy as np
 
 from . import primitive
@@ -76,14 +79,17 @@ class InPlaceOps:
         return self._ufunc_in_place(other, np.divide, _t._ew.div, "/=")
 
     def add_(self, other, alpha=1):
-        """self += alpha * other, in place."""
+        """self += alpha * other, in place (PyTorch's deprecated ``add_(alpha, other)``
+        order, a number then a tensor, is accepted with its warning)."""
+        other, alpha = _legacy_order(other, alpha, "add_")
         if alpha != 1:
             other = other * alpha if isinstance(other, _t.Tensor) else _t._operand(
                 other, "add_") * alpha
         return self._ufunc_in_place(other, np.add, _t._ew.add, "add_")
 
     def sub_(self, other, alpha=1):
-        """self -= alpha * other, in place."""
+        """self -= alpha * other, in place (``sub_(alpha, other)`` as for ``add_``)."""
+        other, alpha = _legacy_order(other, alpha, "sub_")
         if alpha != 1:
             other = other * alpha if isinstance(other, _t.Tensor) else _t._operand(
                 other, "sub_") * alpha
@@ -220,6 +226,17 @@ class InPlaceOps:
         def direct(a):
             np.copyto(a, v, where=np.broadcast_to(m._array, a.shape), casting="unsafe")
         return self._in_place("masked_fill_", lambda e: e.masked_fill(m, value), direct, value)
+
+
+def _legacy_order(other, alpha, name):
+    """``(other, alpha)``, swapped when called in PyTorch's deprecated ``name(alpha, other)``
+    order (a number, then a tensor), with PyTorch's deprecation warning."""
+    if isinstance(alpha, _t.Tensor) and isinstance(other, numbers.Number):
+        warnings.warn(f"This overload of {name} is deprecated: {name}(Number alpha, Tensor "
+                      f"other); use {name}(Tensor other, *, Number alpha=1)", UserWarning,
+                      stacklevel=3)
+        return alpha, other
+    return other, alpha
 
 
 def _replace(earlier, value):

@@ -229,3 +229,24 @@ def test_against_pytorch():
     assert torch.randint(5, (2, 3)).shape == mg.randint(5, (2, 3)).shape
     assert str(torch.tensor([1.0]).new_zeros(2, 3).dtype) == "torch.float32"
     assert mg.tensor([1.0]).new_zeros(2, 3).dtype == np.float32
+
+
+def test_add_and_sub_take_the_deprecated_alpha_first_order():
+    """``p.add_(-lr, grad)`` (older tutorials): PyTorch still accepts a number then a tensor,
+    with a deprecation warning, as ``p.add_(grad, alpha=-lr)``."""
+    grad = mg.tensor([2.0, 4.0], dtype=mg.float64)
+    for name in ("add_", "sub_", "add", "sub"):
+        x = mg.tensor([1.0, 1.0], dtype=mg.float64)
+        with pytest.warns(UserWarning, match="deprecated"):
+            got = getattr(x, name)(-0.5, grad)
+        want = getattr(mg.tensor([1.0, 1.0], dtype=mg.float64), name)(grad, alpha=-0.5)
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+        assert (got is x) == name.endswith("_")
+    torch = pytest.importorskip("torch")
+    t = torch.ones(2, dtype=torch.float64)
+    with pytest.warns(UserWarning, match="deprecated"):
+        t.add_(-0.5, torch.tensor([2.0, 4.0], dtype=torch.float64))
+    x = mg.ones(2, dtype=mg.float64)
+    with pytest.warns(UserWarning):
+        x.add_(-0.5, grad)
+    np.testing.assert_array_equal(x.numpy(), t.numpy())
