@@ -11,7 +11,7 @@ import sys
 import numpy as np
 
 from .grad_mode import STATE, set_grad_enabled
-from .primitive import PartialGrad, _check_finite
+from .primitive import EDITS, PartialGrad, _check_finite
 from .tensor import Tensor
 
 
@@ -20,26 +20,35 @@ def topological_order(roots):
     parents (a deterministic depth-first post-order over the ordered parents). Only tensors
     that require grad are listed."""
     order = []
+    append = order.append
     seen = set()
-    empty = ()
+    add = seen.add
+    edits = EDITS
     for root in roots:
         if not root.requires_grad or id(root) in seen:
             continue
-        seen.add(id(root))
+        add(id(root))
         node = root._node
-        stack = [(root, iter(node.resolve_inputs() if node is not None else empty))]
+        if node is None:
+            append(root)
+            continue
+        stack = [(root, iter(node.inputs if node.epoch == edits[0] else
+                             node.resolve_inputs()))]
         while stack:
             t, parents = stack[-1]
             for p in parents:
                 if p.requires_grad and id(p) not in seen:
-                    seen.add(id(p))
+                    add(id(p))
                     node = p._node
-                    stack.append((p, iter(node.resolve_inputs() if node is not None else
-                                          empty)))
+                    if node is None:  # a leaf: no parents, it comes next in the post-order
+                        append(p)
+                        continue
+                    stack.append((p, iter(node.inputs if node.epoch == edits[0] else
+                                          node.resolve_inputs())))
                     break
             else:
                 stack.pop()
-                order.append(t)
+                append(t)
     return order
 
 
@@ -65,14 +74,154 @@ def _run(roots, seeds, retain_graph, create_graph, capture=None):
     ``(tensor, gradient)`` pairs to accumulate into ``.grad`` (``_write_leaves``) once the whole
     pass has succeeded; with ``capture`` (a dict id -> None of wanted tensors), returns it with
     the wanted gradients filled in."""
+    if create_graph:
+        return _run_tensors(roots, seeds, retain_graph, create_graph, capture)
+    return _run_arrays(roots, seeds, retain_graph, capture)
+
+
+def _wanted(order, capture):
+    """The ids of the tensors in ``order`` from which a tensor in ``capture`` can be reached
+    (None without ``capture``): only those need gradients."""
+    if capture is None:
+        return None
+    wanted = set()
+    for t in order:
+        if id(t) in capture or any(id(p) in wanted for p in t.parents):
+            wanted.add(id(t))
+    return wanted
+
+
+def _run_arrays(roots, seeds, retain_graph, capture):
+    """``_run`` for a first-order pass (nothing recorded for the gradients): the gradients in
+    flight are numpy arrays, wrapped in Tensors only where they leave the engine (hooks,
+    ``.grad``, ``grad``'s results). A primitive's array rule (``backward_arrays``) runs when
+    it has one, else its Tensor rule on a wrapped gradient; both give the same numbers."""
     order = topological_order(roots)
-    wanted = None
-    if capture is not None:
-        # Only propagate into tensors from which a wanted tensor can be reached.
-        wanted = set()
-        for t in order:
-            if id(t) in capture or any(id(p) in wanted for p in t.parents):
-                wanted.add(id(t))
+    wanted = _wanted(order, capture)
+    grads = {}
+    for r, s in zip(roots, seeds, strict=True):
+        if r.requires_grad:
+            k = id(r)
+            grads[k] = _as_ndarray(grads[k] + s._array) if k in grads else s._array
+    anomaly = STATE.anomaly
+    collect = capture is None
+    partials = {}
+    staged = []  # leaf gradients, written only once the whole pass has succeeded
+    wrap = Tensor._wrap
+    ndarray = np.ndarray
+    edits = EDITS
+    with set_grad_enabled(False):
+        for t in reversed(order):
+            k = id(t)
+            g = grads.pop(k, None)
+            if partials:
+                parts = partials.pop(k, None)
+                if parts is not None:
+                    g = _densify_array(g, parts, t)
+            if g is None:
+                continue
+            if t._hooks:
+                gt = wrap(g)
+                for hook in list(t._hooks):
+                    new = hook(gt)
+                    if new is not None:
+                        gt = _check_hook_result(new, t)
+                g = gt._array
+                del gt
+            if not collect and k in capture:
+                capture[k] = wrap(g)
+            node = t._node
+            if node is None:
+                if collect:
+                    staged.append((t, wrap(g)))
+                continue
+            if t._retains_grad and collect:
+                staged.append((t, wrap(g)))
+            prim = node.prim
+            if node.freed:
+                raise RuntimeError(
+                    f"backward: trying to go through the graph a second time (op "
+                    f"{prim.name}); its saved values were freed after the first backward. "
+                    "Pass retain_graph=True to the first backward (or grad) call.")
+            rule = prim.backward_arrays
+            if rule is None:
+                if prim.backward is None:
+                    raise NotImplementedError(f"backward: op {prim.name} has no backward rule")
+                rule = _tensor_rule
+            if node.epoch != edits[0]:
+                node.check_versions()
+            node._out = t  # for ctx.output(); cleared after, so no reference cycle stays
+            if anomaly:  # the rule's own ops are not blamed: its results are checked below
+                STATE.anomaly = False
+                try:
+                    in_grads = rule(node, g)
+                finally:
+                    STATE.anomaly = True
+            else:
+                in_grads = rule(node, g)
+            node._out = None
+            if not retain_graph:
+                node.saved = None
+                node.freed = True
+            for inp, ig, need in zip(node.inputs, in_grads, node.needs_input_grad, strict=True):
+                if not need or ig is None:
+                    continue
+                ki = id(inp)
+                if wanted is not None and ki not in wanted:
+                    continue
+                ind = inp._array
+                if type(ig) is not ndarray:
+                    if type(ig) is PartialGrad:
+                        if ig.shape != ind.shape:
+                            raise RuntimeError(f"backward: op {prim.name} returned a gradient "
+                                               f"of shape {ig.shape} for an input of shape "
+                                               f"{ind.shape}")
+                        if anomaly:
+                            _check_finite(prim.name, "backward gradient", ig.values,
+                                          node.scope)
+                        partials.setdefault(ki, []).append(ig)
+                        continue
+                    ig = ig._array if isinstance(ig, Tensor) else np.asarray(ig)
+                if ig.shape != ind.shape:
+                    raise RuntimeError(f"backward: op {prim.name} returned a gradient of "
+                                       f"shape {ig.shape} for an input of shape {ind.shape}")
+                if ig.dtype is not ind.dtype and ig.dtype != ind.dtype:
+                    ig = ig.astype(ind.dtype)
+                if anomaly:
+                    _check_finite(prim.name, "backward gradient", ig, node.scope)
+                prev = grads.get(ki)
+                grads[ki] = ig if prev is None else _as_ndarray(prev + ig)
+    if collect:
+        return staged
+    return capture
+
+
+def _tensor_rule(node, g):
+    """A primitive's Tensor rule in a first-order pass: on the wrapped gradient, its results
+    as they come (the engine takes the arrays of Tensors)."""
+    return node.prim.backward(node, Tensor._wrap(g))
+
+
+def _as_ndarray(a):
+    """numpy gives scalars for 0-d sums: a gradient is always an ndarray."""
+    return a if type(a) is np.ndarray else np.asarray(a)
+
+
+def _densify_array(g, parts, t):
+    """Sum a dense gradient array (or None) and a list of PartialGrads into one array of t's
+    dtype (see ``_densify``)."""
+    out = np.zeros(t._array.shape, dtype=t._array.dtype) if g is None else np.array(
+        g, dtype=t._array.dtype, order="C")
+    for p in parts:
+        p.add(out, p.values, p.index)
+    return out
+
+
+def _run_tensors(roots, seeds, retain_graph, create_graph, capture=None):
+    """``_run`` with the gradients as Tensors and the Tensor rules (``create_graph=True``: the
+    rules' ops are recorded, so the gradients can be differentiated again)."""
+    order = topological_order(roots)
+    wanted = _wanted(order, capture)
     grads = {}
     for r, s in zip(roots, seeds, strict=True):
         if r.requires_grad:

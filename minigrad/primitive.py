@@ -37,7 +37,7 @@ class Primitive:
     ``symbolic`` (the same op on object arrays of sympy expressions)."""
 
     __slots__ = ("name", "forward", "backward", "symbolic", "has_residuals", "nondiff_inputs",
-                 "module", "saves_inputs", "view")
+                 "module", "saves_inputs", "view", "backward_arrays")
 
     def __init__(self, name, has_residuals=False, nondiff_inputs=(), saves_inputs=None,
                  view=False):
@@ -51,6 +51,7 @@ class Primitive:
         self.module = sys._getframe(1).f_globals.get("__name__", "")  # who declared it
         self.forward = None
         self.backward = None
+        self.backward_arrays = None
         self.symbolic = None
         self.has_residuals = has_residuals
         self.nondiff_inputs = frozenset(nondiff_inputs)
@@ -64,6 +65,16 @@ class Primitive:
 
     def def_backward(self, fn):
         self.backward = fn
+        return fn
+
+    def def_backward_arrays(self, fn):
+        """Optional: the backward rule's first-order form on numpy arrays, ``fn(ctx, g)`` with
+        ``g`` an ndarray, returning per input an ndarray, ``None`` or a ``PartialGrad``. The
+        engine uses it when no graph is recorded for the gradients (``create_graph=False``)
+        and the Tensor rule otherwise; it must give the Tensor rule's numbers (it computes
+        them with the same array functions: ``tests/test_backward_arrays.py`` checks every
+        primitive that has one). It spares the Tensors and binds of a first-order pass."""
+        self.backward_arrays = fn
         return fn
 
     def def_symbolic(self, fn):

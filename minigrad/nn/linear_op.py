@@ -9,9 +9,10 @@ validates, reshapes (*, in) inputs to rows and falls back to matmul for mixed dt
 import numpy as np
 
 from ..ops import reduce as red
-from ..ops.linalg import matmul
+from ..ops.linalg import _matmul_forward, matmul
 from ..ops.shape import permute_p
 from ..primitive import Primitive, bind
+from ..tensor import Tensor
 
 linear_p = Primitive("linear")
 
@@ -33,6 +34,19 @@ def _linear_backward(ctx, g):
     if len(ctx.inputs) == 2:
         return gx, gw
     return gx, gw, (red.sum(g, dim=0) if need[2] else None)
+
+
+@linear_p.def_backward_arrays
+def _linear_backward_arrays(ctx, g):
+    x, weight = ctx.inputs[0]._array, ctx.inputs[1]._array
+    if not g.dtype is x.dtype is weight.dtype:  # the Tensor rule's dtype conversions
+        return _linear_backward(ctx, Tensor._wrap(g))
+    need = ctx.needs_input_grad
+    gx = _matmul_forward(g, weight) if need[0] else None
+    gw = _matmul_forward(g.transpose(1, 0), x) if need[1] else None
+    if len(ctx.inputs) == 2:
+        return gx, gw
+    return gx, gw, (red.sum_p.forward(g, dims=(0,), keepdim=False) if need[2] else None)
 
 
 @linear_p.def_symbolic

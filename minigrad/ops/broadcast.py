@@ -13,3 +13,11 @@ def unbroadcast(grad, shape):
     if grad._array.shape == shape:
         return grad
     return bind(sum_to_p, grad, shape=tuple(shape))
+
+
+def unbroadcast_array(grad, shape):
+    """``unbroadcast`` on arrays (the first-order array rules): ``grad`` itself when it has
+    ``shape``, else its sum down to ``shape`` by ``sum_to``'s own forward."""
+    if grad.shape == shape:
+        return grad
+    return sum_to_p.forward(grad, shape=tuple(shape))

@@ -12,7 +12,7 @@ from .. import dtypes
 from ..kernels import elementwise as kern
 from ..primitive import Primitive, bind
 from ..tensor import Tensor, as_tensor
-from .broadcast import unbroadcast
+from .broadcast import unbroadcast, unbroadcast_array
 from .sym import sym_map, sym_number
 
 
@@ -104,6 +104,16 @@ def _const(array):
     return Tensor._wrap(array)
 
 
+def _number(value, like):
+    """A Python number as the 0-d array the Tensor rules combine with ``like`` (an array):
+    what ``_scalar_like`` makes of it."""
+    return np.asarray(value, dtype=like.dtype)
+
+
+# First-order array rules (``Primitive.def_backward_arrays``) sit after each Tensor rule and
+# call the same forward functions the Tensor rule's ops bind, so both give the same numbers.
+
+
 # ---- add / sub / mul / div ---------------------------------------------------------------
 add_p = Primitive("add", saves_inputs=())
 add_p.def_forward(_binary(np.add, "add"))
@@ -118,6 +128,15 @@ def _add_backward(ctx, g):
 
 add_p.def_symbolic(np.add)
 
+
+@add_p.def_backward_arrays
+def _add_backward_arrays(ctx, g):
+    a, b = ctx.inputs
+    need = ctx.needs_input_grad
+    return (unbroadcast_array(g, a._array.shape) if need[0] else None,
+            unbroadcast_array(g, b._array.shape) if need[1] else None)
+
+
 sub_p = Primitive("sub", saves_inputs=())
 sub_p.def_forward(_binary(np.subtract, "sub"))
 
@@ -131,8 +150,17 @@ def _sub_backward(ctx, g):
 
 sub_p.def_symbolic(np.subtract)
 
+
+@sub_p.def_backward_arrays
+def _sub_backward_arrays(ctx, g):
+    a, b = ctx.inputs
+    need = ctx.needs_input_grad
+    return (unbroadcast_array(g, a._array.shape) if need[0] else None,
+            unbroadcast_array(_neg_forward(g), b._array.shape) if need[1] else None)
+
+
 mul_p = Primitive("mul")
-mul_p.def_forward(_binary(np.multiply, "mul"))
+_mul_forward = mul_p.def_forward(_binary(np.multiply, "mul"))
 
 
 @mul_p.def_backward
@@ -144,8 +172,18 @@ def _mul_backward(ctx, g):
 
 mul_p.def_symbolic(np.multiply)
 
+
+@mul_p.def_backward_arrays
+def _mul_backward_arrays(ctx, g):
+    a, b = ctx.inputs
+    a, b = a._array, b._array
+    need = ctx.needs_input_grad
+    return (unbroadcast_array(_mul_forward(g, b), a.shape) if need[0] else None,
+            unbroadcast_array(_mul_forward(g, a), b.shape) if need[1] else None)
+
+
 div_p = Primitive("div")
-div_p.def_forward(_binary(np.divide, "div"))
+_div_forward = div_p.def_forward(_binary(np.divide, "div"))
 
 
 @div_p.def_backward
@@ -160,6 +198,20 @@ def _div_backward(ctx, g):
 
 
 div_p.def_symbolic(np.divide)
+
+
+@div_p.def_backward_arrays
+def _div_backward_arrays(ctx, g):
+    a, b = ctx.inputs
+    a, b = a._array, b._array
+    ga = gb = None
+    if ctx.needs_input_grad[0]:
+        ga = unbroadcast_array(_div_forward(g, b), a.shape)
+    if ctx.needs_input_grad[1]:
+        gb = unbroadcast_array(
+            _neg_forward(_div_forward(_mul_forward(g, ctx.output()._array), b)), b.shape)
+    return ga, gb
+
 
 
 def add(a, b):
@@ -201,6 +253,21 @@ def _pow_scalar_backward(ctx, g):
     if p == 2:
         return (mul(g, mul(x, 2.0)),)
     return (mul(g, mul(pow_scalar(x, p - 1), float(p))),)
+
+
+@pow_scalar_p.def_backward_arrays
+def _pow_scalar_backward_arrays(ctx, g):
+    x, p = ctx.inputs[0]._array, ctx.params["exponent"]
+    if x.dtype.kind != "f" or g.dtype is not x.dtype:
+        return _pow_scalar_backward(ctx, Tensor._wrap(g))  # the Tensor rule's dtype rules
+    if p == 0:
+        return (_mul_forward(g, _number(0.0, g)),)
+    if p == 1:
+        return (g,)
+    if p == 2:
+        return (_mul_forward(g, _mul_forward(x, _number(2.0, x))),)
+    powered = _pow_scalar_forward(x, exponent=float(p - 1))
+    return (_mul_forward(g, _mul_forward(powered, _number(float(p), powered))),)
 
 
 @pow_scalar_p.def_symbolic
@@ -253,8 +320,9 @@ def pow(a, b):  # noqa: A001 - PyTorch's name
 
 # ---- unary arithmetic ----------------------------------------------------------------------
 neg_p = Primitive("neg", saves_inputs=())
-neg_p.def_forward(_unary(np.negative))
+_neg_forward = neg_p.def_forward(_unary(np.negative))
 neg_p.def_backward(lambda ctx, g: (neg(g),))
+neg_p.def_backward_arrays(lambda ctx, g: (_neg_forward(g),))
 neg_p.def_symbolic(np.negative)
 
 
@@ -266,6 +334,7 @@ def neg(x):
 exp_p = Primitive("exp")
 exp_p.def_forward(_unary(np.exp))
 exp_p.def_backward(lambda ctx, g: (mul(g, ctx.output()),))
+exp_p.def_backward_arrays(lambda ctx, g: (_mul_forward(g, ctx.output()._array),))
 
 
 @exp_p.def_symbolic
@@ -282,6 +351,7 @@ def exp(x):
 log_p = Primitive("log")
 log_p.def_forward(_unary(np.log))
 log_p.def_backward(lambda ctx, g: (div(g, ctx.inputs[0]),))
+log_p.def_backward_arrays(lambda ctx, g: (_div_forward(g, ctx.inputs[0]._array),))
 
 
 @log_p.def_symbolic
@@ -357,6 +427,13 @@ def _tanh_backward_symbolic(g, y):
     return g * (1 - y * y)
 
 
+def _same_shape(g, y, who):
+    """y, after checking that it has g's shape (as ``tanh_backward`` and the like do)."""
+    if g.shape != y.shape:
+        raise ValueError(f"{who}: grad_out {g.shape} and y {y.shape} differ")
+    return y
+
+
 def tanh_backward(grad_out, y):
     """grad_out * (1 - y**2): the backward of tanh given its output y (same shapes)."""
     if grad_out.shape != y.shape:
@@ -367,6 +444,8 @@ def tanh_backward(grad_out, y):
 tanh_p = Primitive("tanh")
 tanh_p.def_forward(_unary(np.tanh))
 tanh_p.def_backward(lambda ctx, g: (tanh_backward(g, ctx.output()),))
+tanh_p.def_backward_arrays(lambda ctx, g: (
+    _tanh_backward_forward(g, _same_shape(g, ctx.output()._array, "tanh_backward")),))
 
 
 @tanh_p.def_symbolic
@@ -427,6 +506,8 @@ def _sigmoid_forward(x):
 
 
 sigmoid_p.def_backward(lambda ctx, g: (sigmoid_backward(g, ctx.output()),))
+sigmoid_p.def_backward_arrays(lambda ctx, g: (
+    _sigmoid_backward_forward(g, _same_shape(g, ctx.output()._array, "sigmoid_backward")),))
 
 
 @sigmoid_p.def_symbolic
@@ -476,6 +557,8 @@ def _relu_forward(x):
 
 
 relu_p.def_backward(lambda ctx, g: (leaky_relu_backward(g, ctx.inputs[0], 0.0),))
+relu_p.def_backward_arrays(lambda ctx, g: (
+    _leaky_relu_backward_forward(g, ctx.inputs[0]._array, negative_slope=0.0),))
 
 
 @relu_p.def_symbolic
@@ -501,6 +584,8 @@ def _leaky_relu_forward(x, negative_slope):
 
 leaky_relu_p.def_backward(lambda ctx, g: (
     leaky_relu_backward(g, ctx.inputs[0], ctx.params["negative_slope"]),))
+leaky_relu_p.def_backward_arrays(lambda ctx, g: (_leaky_relu_backward_forward(
+    g, ctx.inputs[0]._array, negative_slope=float(ctx.params["negative_slope"])),))
 
 
 @leaky_relu_p.def_symbolic
@@ -673,6 +758,8 @@ def where(condition, a, b):
 cast_p = Primitive("cast", saves_inputs=())
 cast_p.def_forward(lambda x, dtype: x.astype(dtype))
 cast_p.def_backward(lambda ctx, g: (cast(g, ctx.inputs[0].dtype),))
+cast_p.def_backward_arrays(lambda ctx, g: (
+    g if g.dtype == ctx.inputs[0]._array.dtype else g.astype(ctx.inputs[0]._array.dtype),))
 cast_p.def_symbolic(lambda x, dtype: x)
 
 

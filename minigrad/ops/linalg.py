@@ -5,7 +5,7 @@ import numpy as np
 from .. import dtypes
 from ..primitive import Primitive, bind
 from ..tensor import Tensor, as_tensor
-from .broadcast import unbroadcast
+from .broadcast import unbroadcast, unbroadcast_array
 from .shape import permute_p, reshape
 
 matmul_p = Primitive("matmul")
@@ -40,12 +40,30 @@ def _matmul_backward(ctx, g):
 _SWAPS = {}
 
 
+def _swap_dims(ndim):
+    """The permutation swapping the last two of ``ndim`` >= 2 dims."""
+    dims = _SWAPS.get(ndim)
+    if dims is None:
+        dims = _SWAPS[ndim] = tuple(range(ndim - 2)) + (ndim - 1, ndim - 2)
+    return dims
+
+
 def _swap_last_two(x):
     """x with its last two dims swapped (x.ndim >= 2): one permute, no argument checks."""
-    dims = _SWAPS.get(x.ndim)
-    if dims is None:
-        dims = _SWAPS[x.ndim] = tuple(range(x.ndim - 2)) + (x.ndim - 1, x.ndim - 2)
-    return bind(permute_p, x, dims=dims)
+    return bind(permute_p, x, dims=_swap_dims(x.ndim))
+
+
+@matmul_p.def_backward_arrays
+def _matmul_backward_arrays(ctx, g):
+    a, b = ctx.inputs[0]._array, ctx.inputs[1]._array
+    if not g.dtype is a.dtype is b.dtype:  # mixed dtypes: the Tensor rule's conversions
+        return _matmul_backward(ctx, Tensor._wrap(g))
+    ga = gb = None
+    if ctx.needs_input_grad[0]:
+        ga = unbroadcast_array(_matmul_forward(g, b.transpose(_swap_dims(b.ndim))), a.shape)
+    if ctx.needs_input_grad[1]:
+        gb = unbroadcast_array(_matmul_forward(a.transpose(_swap_dims(a.ndim)), g), b.shape)
+    return ga, gb
 
 
 matmul_p.def_symbolic(np.matmul)

@@ -73,6 +73,15 @@ def _expand_back(g, x_shape, dims, keepdim):
     return expand(g, x_shape)
 
 
+def _expand_back_array(g, x_shape, dims, keepdim):
+    """``_expand_back`` on arrays: the same reshape and read-only broadcast view."""
+    if not keepdim:
+        kept = _kept_shape(x_shape, dims)
+        if kept != g.shape:
+            g = g.reshape(kept)
+    return g if g.shape == x_shape else np.broadcast_to(g, x_shape)
+
+
 def _reduce_objects(x, dims, keepdim, fn):
     """Reduce an object array over ``dims`` with a binary sympy function (Max, Min)."""
     moved = np.moveaxis(x, dims, tuple(range(x.ndim - len(dims), x.ndim)))
@@ -90,6 +99,12 @@ sum_p.def_forward(lambda x, dims, keepdim: np.asarray(np.sum(x, axis=dims, keepd
 sum_p.def_backward(lambda ctx, g: (
     _expand_back(g, ctx.inputs[0].shape, ctx.params["dims"], ctx.params["keepdim"]),))
 sum_p.def_symbolic(lambda x, dims, keepdim: np.asarray(np.sum(x, axis=dims, keepdims=keepdim)))
+
+
+@sum_p.def_backward_arrays
+def _sum_backward_arrays(ctx, g):
+    return (_expand_back_array(g, ctx.inputs[0]._array.shape, ctx.params["dims"],
+                               ctx.params["keepdim"]),)
 
 
 def sum(x, dim=None, keepdim=False, **aliases):  # noqa: A001 - PyTorch's name
@@ -120,6 +135,12 @@ sum_to_p.def_forward(_sum_to_forward)
 def _sum_to_backward(ctx, g):
     from .shape import expand
     return (expand(g, ctx.inputs[0].shape),)
+
+
+@sum_to_p.def_backward_arrays
+def _sum_to_backward_arrays(ctx, g):
+    shape = ctx.inputs[0]._array.shape
+    return (g if g.shape == shape else np.broadcast_to(g, shape),)
 
 
 @sum_to_p.def_symbolic

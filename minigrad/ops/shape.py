@@ -11,7 +11,7 @@ from ..grad_mode import is_grad_enabled
 from ..kernels import rows as rows_kern
 from ..primitive import PartialGrad, Primitive, bind
 from ..tensor import Tensor, as_tensor
-from .reduce import normalize_dims, sum_to
+from .reduce import normalize_dims, sum_to, sum_to_p
 
 
 def _shape_arg(shape, who):
@@ -27,6 +27,7 @@ def _shape_arg(shape, who):
 reshape_p = Primitive("reshape", saves_inputs=(), view=True)
 reshape_p.def_forward(lambda x, shape: x.reshape(shape))
 reshape_p.def_backward(lambda ctx, g: (reshape(g, ctx.inputs[0].shape),))
+reshape_p.def_backward_arrays(lambda ctx, g: (_reshape_array(g, ctx.inputs[0]._array.shape),))
 reshape_p.def_symbolic(lambda x, shape: x.reshape(shape))
 
 
@@ -41,6 +42,11 @@ def reshape(x, *shape):
 
 
 view = reshape
+
+
+def _reshape_array(g, shape):
+    """What ``reshape(g, shape)`` gives, on arrays (g has shape's size)."""
+    return g if g.shape == shape else g.reshape(shape)
 
 
 def _resolve_shape(shape, size, old_shape):
@@ -94,7 +100,20 @@ permute_p = Primitive("permute", saves_inputs=(), view=True)
 permute_p.def_forward(lambda x, dims: x.transpose(dims))  # the method: no dispatch
 permute_p.def_backward(lambda ctx, g: (
     bind(permute_p, g, dims=tuple(np.argsort(ctx.params["dims"]).tolist())),))
+permute_p.def_backward_arrays(lambda ctx, g: (g.transpose(_inverse(ctx.params["dims"])),))
 permute_p.def_symbolic(lambda x, dims: np.transpose(x, dims))
+
+_INVERSES = {}
+
+
+def _inverse(dims):
+    """The permutation that undoes ``dims`` (kept per permutation)."""
+    inv = _INVERSES.get(dims)
+    if inv is None:
+        if len(_INVERSES) >= 256:
+            _INVERSES.clear()
+        inv = _INVERSES[dims] = tuple(np.argsort(dims).tolist())
+    return inv
 
 
 def permute(x, *dims):
@@ -124,7 +143,14 @@ def transpose(x, dim0, dim1):
 expand_p = Primitive("expand", saves_inputs=(), view=True)
 expand_p.def_forward(lambda x, shape: np.broadcast_to(x, shape))
 expand_p.def_backward(lambda ctx, g: (sum_to(g, ctx.inputs[0].shape),))
+expand_p.def_backward_arrays(lambda ctx, g: (
+    _sum_to_array(g, ctx.inputs[0]._array.shape),))
 expand_p.def_symbolic(lambda x, shape: np.broadcast_to(x, shape).copy())
+
+
+def _sum_to_array(g, shape):
+    """What ``sum_to(g, shape)`` gives, on arrays (shape broadcasts to g's shape)."""
+    return sum_to_p.forward(g, shape=shape)
 
 
 def expand(x, *shape):
@@ -230,6 +256,13 @@ def _getitem_backward(ctx, g):
         return (PartialGrad(shape, g._array, index, scatter_add_into),)
     return (index_scatter(g, shape, index),)
 
+
+
+@getitem_p.def_backward_arrays
+def _getitem_backward_arrays(ctx, g):
+    return (PartialGrad(ctx.inputs[0]._array.shape, g, ctx.params["index"], scatter_add_into),)
+
+
 getitem_p.def_symbolic(lambda x, index: np.asarray(x[index], dtype=object))
 
 
@@ -255,6 +288,17 @@ def _concat_backward(ctx, g):
         stop = start + t.shape[dim]
         index = (slice(None),) * dim + (slice(start, stop),)
         grads.append(getitem(g, index) if need else None)
+        start = stop
+    return tuple(grads)
+
+
+@concat_p.def_backward_arrays
+def _concat_backward_arrays(ctx, g):
+    dim = ctx.params["dim"]
+    grads, start = [], 0
+    for t, need in zip(ctx.inputs, ctx.needs_input_grad, strict=True):
+        stop = start + t._array.shape[dim]
+        grads.append(g[(slice(None),) * dim + (slice(start, stop),)] if need else None)
         start = stop
     return tuple(grads)
 

@@ -196,13 +196,34 @@ def _fused_forward(*arrays, mode, names, nonlinearity, lengths, reverse, hidden_
 def _fused_backward(ctx, g):
     if mg.is_grad_enabled():
         raise RuntimeError(_SECOND_ORDER)
+    _check_saved(ctx)
+    needs = tuple(ctx.needs_input_grad)
+    flat = mg.bind(rnn_fused_bptt_p, g, *ctx.inputs, saved=ctx.saved, needs=needs,
+                   **ctx.params).numpy()
+    return tuple(None if grad is None else mg.from_numpy(grad)
+                 for grad in _split_grads(ctx, flat, needs))
+
+
+@rnn_fused_p.def_backward_arrays
+def _fused_backward_arrays(ctx, g):
+    """The same BPTT kernel called directly (what the Tensor rule's bind runs): the
+    gradients as arrays, views of its one flat output."""
+    _check_saved(ctx)
+    needs = tuple(ctx.needs_input_grad)
+    flat = _bptt_forward(g, *[t.numpy() for t in ctx.inputs], saved=ctx.saved, needs=needs,
+                         **ctx.params)
+    return _split_grads(ctx, flat, needs)
+
+
+def _check_saved(ctx):
     if ctx.saved is None:
         raise RuntimeError("rnn_fused: the forward pass saved nothing for backward (it ran "
                            "without gradient recording)")
+
+
+def _split_grads(ctx, flat, needs):
+    """The BPTT kernel's flat output as one array per input (None where not needed)."""
     params = ctx.params
-    needs = tuple(ctx.needs_input_grad)
-    flat = mg.bind(rnn_fused_bptt_p, g, *ctx.inputs, saved=ctx.saved, needs=needs,
-                   **params).numpy()
     wanted = launch.grad_layout(params["names"], ctx.saved["arrays"], needs)
     grads, offset = {}, 0
     for name, shape in wanted:
@@ -210,7 +231,7 @@ def _fused_backward(ctx, g):
         grad = flat[offset:offset + size].reshape(shape)
         if name == "x" and params.get("batch_first"):  # (T, B, I) -> the input's layout
             grad = np.ascontiguousarray(grad.transpose(1, 0, 2))
-        grads[name] = mg.from_numpy(grad)
+        grads[name] = grad
         offset += size
     return tuple(grads.get(name) for name in params["names"])
 
