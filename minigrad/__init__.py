@@ -29,7 +29,7 @@ from .creation import (
     zeros,
     zeros_like,
 )
-from .device import device
+from .device import device, get_default_device, set_default_device
 from .dtypes import bool_, float32, float64, get_default_dtype, int64, set_default_dtype
 from .grad_mode import (
     detect_anomaly,
@@ -99,7 +99,7 @@ from .ops.sort import argsort, sort
 from .ops.trig import cos, sin
 from .parallel import get_num_threads, set_num_threads
 from .primitive import REGISTRY, Primitive, bind
-from .random import manual_seed
+from .random import Generator, manual_seed
 from .scope import current_scope, scope
 from .tensor import Tensor, is_tensor
 

@@ -54,6 +54,17 @@ class device:  # noqa: N801 - PyTorch's name
 CPU = device("cpu")
 
 
+def set_default_device(device):  # noqa: A002 - PyTorch's name
+    """PyTorch's ``torch.set_default_device``: only the CPU (or None) is accepted; another
+    device raises ``RuntimeError``, as for tensors."""
+    check_device(device, "set_default_device")
+
+
+def get_default_device():
+    """The device new tensors are made on: always the CPU."""
+    return CPU
+
+
 def is_device_like(x):
     """True for a ``device`` or a string naming a known device type (``"cpu"``, ``"cuda:0"``)."""
     if isinstance(x, device):

@@ -18,3 +18,31 @@ def manual_seed(seed):
 def default_generator():
     """The current ``numpy.random.Generator``."""
     return _generator
+
+
+class Generator(np.random.Generator):
+    """PyTorch's ``torch.Generator(device="cpu")``: a numpy ``Generator`` (so every
+    ``generator=`` argument takes it) with ``manual_seed(seed)`` (returns itself, so
+    ``Generator().manual_seed(1)`` chains), ``initial_seed()``, ``seed()`` and ``device``.
+    ``Generator().manual_seed(s)`` draws what ``mg.manual_seed(s)`` makes the library draw."""
+
+    def __init__(self, device="cpu"):
+        from .device import check_device
+        self.device = check_device(device, "Generator")
+        seed = int(np.random.SeedSequence().entropy % (1 << 63))
+        super().__init__(np.random.PCG64(seed))
+        self._seed = seed
+
+    def manual_seed(self, seed):
+        self.bit_generator.state = np.random.PCG64(int(seed)).state
+        self._seed = int(seed)
+        return self
+
+    def initial_seed(self):
+        return self._seed
+
+    def seed(self):
+        """Reseed from fresh entropy; returns the new seed."""
+        seed = int(np.random.SeedSequence().entropy % (1 << 63))
+        self.manual_seed(seed)
+        return seed

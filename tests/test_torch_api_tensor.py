@@ -250,3 +250,31 @@ def test_add_and_sub_take_the_deprecated_alpha_first_order():
     with pytest.warns(UserWarning):
         x.add_(-0.5, grad)
     np.testing.assert_array_equal(x.numpy(), t.numpy())
+
+
+def test_default_device_and_generator():
+    """``set_default_device`` / ``get_default_device`` (the CPU only) and ``Generator``
+    (``Generator(device=...).manual_seed(s)`` chains and repeats, as PyTorch's tutorials use
+    it for ``random_split``)."""
+    mg.set_default_device("cpu")
+    mg.set_default_device(None)
+    assert mg.get_default_device() == mg.device("cpu")
+    with pytest.raises(RuntimeError, match="CPU only"):
+        mg.set_default_device("cuda")
+    with pytest.raises(RuntimeError, match="CPU only"):
+        mg.Generator(device="cuda")
+    g = mg.Generator(device=mg.device("cpu")).manual_seed(7)
+    assert g.initial_seed() == 7 and g.device == "cpu"
+    first = mg.data.random_split(range(10), [0.8, 0.2], generator=g)
+    again = mg.data.random_split(range(10), [0.8, 0.2], generator=mg.Generator().manual_seed(7))
+    assert [list(s) for s in first] == [list(s) for s in again]
+    assert [len(s) for s in first] == [8, 2]
+    mg.manual_seed(3)
+    np.testing.assert_array_equal(mg.Generator().manual_seed(3).random(4),
+                                  mg.random.default_generator().random(4))
+    fresh = mg.Generator()
+    assert fresh.seed() == fresh.initial_seed()
+    torch = pytest.importorskip("torch")
+    tg = torch.Generator(device="cpu").manual_seed(7)
+    assert (tg.initial_seed(), str(tg.device)) == (g.initial_seed(), str(g.device))
+    assert str(torch.get_default_device()) == str(mg.get_default_device())
