@@ -2,8 +2,10 @@
 rewrite test (tests/test_torch_programs.py): it runs as written under PyTorch, and under
 minigrad after only its imports are rewritten (``import torch`` -> ``import models.torch as
 torch``, ...). Tied embedding / output weights, truncated BPTT by detaching the state,
-gradient clipping, a learning-rate schedule, a checkpoint round trip, sampling with
-``multinomial``, and a packed-sequence classifier. Not collected by pytest (no ``test_``)."""
+gradient clipping, a learning-rate schedule or the manual SGD step through ``p.data``,
+checkpoint round trips (a state dict, and the whole model loaded under ``safe_globals``),
+sampling with ``multinomial``, and a packed-sequence classifier. Not collected by pytest (no
+``test_``)."""
 
 import math
 
@@ -70,16 +72,18 @@ def detach(hidden):
 
 
 def make_optimizer(model, name, lr):
+    if name == "manual":  # word_language_model's own update, without an optimizer
+        return None
     if name == "sgd":
         return optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     return optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
 
 
 def train(model, data, epochs=2, bptt=6, lr=0.5, clip=0.25, optimizer="sgd"):
-    """Returns (optimizer, scheduler, the loss of every batch)."""
+    """Returns (optimizer, scheduler, the loss of every batch); both None for "manual"."""
     criterion = nn.NLLLoss()
     opt = make_optimizer(model, optimizer, lr)
-    scheduler = optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    scheduler = None if opt is None else optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
     losses = []
     for _ in range(epochs):
         model.train()
@@ -87,14 +91,24 @@ def train(model, data, epochs=2, bptt=6, lr=0.5, clip=0.25, optimizer="sgd"):
         for i in range(0, data.size(0) - 1, bptt):
             inputs, targets = get_batch(data, i, bptt)
             hidden = detach(hidden)
-            opt.zero_grad()
+            if opt is None:
+                model.zero_grad()
+            else:
+                opt.zero_grad()
             output, hidden = model(inputs, hidden)
             loss = criterion(output, targets)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), clip)
-            opt.step()
+            if opt is None:
+                for p in model.parameters():
+                    p.data.add_(p.grad, alpha=-lr)
+            else:
+                opt.step()
             losses.append(loss.item())
-        scheduler.step()
+        if scheduler is None:
+            lr /= 2.0
+        else:
+            scheduler.step()
     return opt, scheduler, losses
 
 
@@ -127,7 +141,8 @@ def sample(model, count, temperature=1.0, seed=0):
 
 
 def save_and_restore(model, opt, scheduler, path, kind, vocab, size):
-    """Checkpoint round trips: the training state, then the model's weights alone."""
+    """Checkpoint round trips: the training state, the model's weights alone, and the whole
+    model (loaded with PyTorch's weights_only default, its classes allowed)."""
     torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": scheduler.state_dict(), "epoch": 2}, path)
     checkpoint = torch.load(path, map_location="cpu")
@@ -137,7 +152,12 @@ def save_and_restore(model, opt, scheduler, path, kind, vocab, size):
     again = TinyLM(kind, vocab, size).to(device)
     again.load_state_dict(torch.load(path + ".weights", map_location=device,
                                      weights_only=True))
-    return checkpoint, fresh, again
+    with open(path + ".whole", "wb") as f:
+        torch.save(model, f)
+    allowed = [TinyLM, nn.Embedding, nn.LSTM, nn.GRU, nn.RNN, nn.LayerNorm, nn.Linear]
+    with open(path + ".whole", "rb") as f, torch.serialization.safe_globals(allowed):
+        whole = torch.load(f, map_location=device)
+    return checkpoint, fresh, again, whole
 
 
 class Classifier(nn.Module):
