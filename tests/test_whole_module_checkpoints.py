@@ -185,3 +185,23 @@ class OurNet(nn.Module):
         self.rnn = models.GRU(size, size)
         self.out = nn.Linear(size, 2)
 
+
+
+def test_recorded_arguments_do_not_get_in_the_way_of_deepcopy():
+    """The constructor's arguments are kept by reference: copying a module does not copy
+    them (a lock cannot be deep-copied), and the copy saves and loads like the original."""
+    import copy
+    import threading
+
+    model = nn.Sequential(nn.Linear(2, 2))
+    held = _HoldsALock(threading.Lock())
+    assert copy.deepcopy(held)._init_args is held._init_args
+    twin = copy.deepcopy(model)
+    again = _round_trip(twin)
+    np.testing.assert_array_equal(again[0].weight.numpy(), model[0].weight.numpy())
+
+
+class _HoldsALock(nn.Module):
+    def __init__(self, lock):
+        super().__init__()
+        self.inner = nn.Linear(1, 1)

@@ -12,6 +12,17 @@ from ..tensor import Tensor
 from .parameter import Parameter
 
 
+class _InitArgs(tuple):
+    """``(args, kwargs)`` a module was made with. ``copy.deepcopy`` of a module shares it
+    (the copy was made with the same arguments), so an argument that cannot be copied (a lock,
+    a file) never breaks copying a module."""
+
+    __slots__ = ()
+
+    def __deepcopy__(self, memo):
+        return self
+
+
 class Module:
     """Base class: subclasses set parameters/sub-modules in ``__init__`` and define
     ``forward``; calling the module calls ``forward``."""
@@ -20,7 +31,7 @@ class Module:
         """Record the constructor's arguments (``_init_args``): a whole-module checkpoint
         (``mg.save(model, f)``) is the class, these arguments and the state dict."""
         obj = super().__new__(cls)
-        obj.__dict__["_init_args"] = (args, kwargs)
+        obj.__dict__["_init_args"] = _InitArgs((args, kwargs))
         return obj
 
     def __init__(self):
