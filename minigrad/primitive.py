@@ -262,16 +262,25 @@ def bind(prim, *inputs, **params):
         va, vb = a._vc, b._vc
         versions = _ZEROS2 if va is None and vb is None else (
             0 if va is None else va.value, 0 if vb is None else vb.value)
+    elif n == 1:
+        va = inputs[0]._vc
+        versions = _ZEROS1 if va is None else (va.value,)
     else:
         versions = tuple([0 if t._vc is None else t._vc.value for t in inputs])
     result = _wrap(out, True)
     node = result._node = Node(prim, inputs, params, saved, needs, _STACK.path, versions)
-    if prim.view and out.base is not None and np.may_share_memory(out, inputs[0]._array):
-        vc = result._vc = inputs[0]._counter()
-        node.out_version = vc.value
+    if prim.view:
+        base = out.base
+        if base is not None:
+            src = inputs[0]._array
+            # a non-empty view of the input or of its base shares its memory: no need to ask
+            if ((base is src or base is src.base) and out.size) or np.may_share_memory(out, src):
+                vc = result._vc = inputs[0]._counter()
+                node.out_version = vc.value
     return result
 
 
+_ZEROS1 = (0,)
 _ZEROS2 = (0, 0)
 _wrap = None  # Tensor._wrap, set by tensor.py (which imports this module)
 

@@ -494,3 +494,25 @@ def test_missing_fused_module_is_reported(monkeypatch):
     m = LSTM(2, 3)
     with pytest.raises(ImportError, match="fused=False"):
         m(mg.zeros(3, 1, 2))
+
+
+@pytest.mark.parametrize("mode", ["lstm", "gru"])
+def test_one_layer_h_n_cut_from_the_fused_result_matches_the_states_path(mode):
+    """Without return_all_states a one-layer fused call cuts h_n / c_n from the primitive's
+    result directly; values and gradients are those of the path through the States."""
+    cls = LSTM if mode == "lstm" else GRU
+    x0 = np.random.default_rng(3).standard_normal((4, 6, 3))
+    got = []
+    for all_states in (False, True):
+        mg.manual_seed(0)
+        m = cls(3, 5, batch_first=True, dtype=mg.float64)
+        x = mg.tensor(x0, requires_grad=True)
+        res = m(x, return_all_states=all_states)
+        out, hn = res[0], res[1]
+        ends = list(hn) if mode == "lstm" else [hn]
+        loss = (out * out).sum() + sum((e * (k + 2.0)).sum() for k, e in enumerate(ends))
+        loss.backward()
+        got.append([out.numpy(), *[e.numpy() for e in ends], x.grad.numpy()]
+                   + [p.grad.numpy() for p in m.parameters()])
+    for a, b in zip(*got, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -118,24 +118,51 @@ def _inverse(dims):
 
 def permute(x, *dims):
     """Reorder the dims of x."""
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = tuple(dims[0])
+    ndim = x.ndim
+    key = (dims, ndim)
+    if all(type(d) is int for d in dims):  # plain ints: checked once per (dims, ndim)
+        known = _PERMUTATIONS.get(key)
+        if known is not None:
+            return x if known is _IDENTITY else bind(permute_p, x, dims=known)
     dims = _shape_arg(dims, "permute")
-    if sorted(d % max(x.ndim, 1) for d in dims) != list(range(x.ndim)):
-        raise ValueError(f"permute: expected a permutation of {x.ndim} dims, got {dims}")
-    dims = tuple(d % x.ndim for d in dims)
-    if dims == tuple(range(x.ndim)):
+    if sorted(d % max(ndim, 1) for d in dims) != list(range(ndim)):
+        raise ValueError(f"permute: expected a permutation of {ndim} dims, got {dims}")
+    dims = tuple(d % ndim for d in dims)
+    identity = dims == tuple(range(ndim))
+    if all(type(d) is int for d in key[0]):
+        if len(_PERMUTATIONS) >= 256:
+            _PERMUTATIONS.clear()
+        _PERMUTATIONS[key] = _IDENTITY if identity else dims
+    if identity:
         return x
     return bind(permute_p, x, dims=dims)
 
 
+_PERMUTATIONS = {}  # (dims as given, ndim) -> normalised dims, or _IDENTITY
+_IDENTITY = object()
+_SWAPS = {}  # (dim0, dim1, ndim) -> the permutation transpose makes
+
+
 def transpose(x, dim0, dim1):
     """Swap two dims. A 0-d x takes dims 0 and -1 and comes back unchanged, as in PyTorch."""
-    if x.ndim == 0:
+    ndim = x.ndim
+    if type(dim0) is int and type(dim1) is int:  # plain ints: checked once per (d0, d1, ndim)
+        dims = _SWAPS.get((dim0, dim1, ndim))
+        if dims is not None:
+            return permute(x, *dims)
+    if ndim == 0:
         for d in (dim0, dim1):
             normalize_dims(d, 0, "transpose")
         return x
-    d0, d1 = (normalize_dims(d, x.ndim, "transpose")[0] for d in (dim0, dim1))
-    dims = list(range(x.ndim))
+    d0, d1 = (normalize_dims(d, ndim, "transpose")[0] for d in (dim0, dim1))
+    dims = list(range(ndim))
     dims[d0], dims[d1] = dims[d1], dims[d0]
+    if type(dim0) is int and type(dim1) is int:
+        if len(_SWAPS) >= 256:
+            _SWAPS.clear()
+        _SWAPS[(dim0, dim1, ndim)] = tuple(dims)
     return permute(x, *dims)
 
 
@@ -172,10 +199,19 @@ def expand(x, *shape):
 
 
 # ---- getitem and its scatter ---------------------------------------------------------------
+_BASIC = frozenset([int, slice, type(None), type(Ellipsis)])
+
+
 def _normalize_index(index):
     """Turn Tensors and lists inside an index into numpy arrays; returns a tuple."""
     if not isinstance(index, tuple):
         index = (index,)
+    basic = _BASIC
+    for item in index:
+        if type(item) not in basic:
+            break
+    else:
+        return index  # ints, slices, None, Ellipsis: nothing to convert
     out = []
     for item in index:
         if isinstance(item, Tensor):

@@ -280,9 +280,11 @@ class RNNBase(mg.nn.Module):
         fused = _load_fused(who) if self.fused else None
         track = bool(return_all_states) and mg.is_grad_enabled()
         with mg.scope(who):
-            hs, cs, h_steps, c_steps, probes = self._run_layers(x, h0, c0, lens, fused, track,
-                                                                x_batch_first)
-            output, h_n, c_n = self._collect(hs, cs, lens)
+            hs, cs, h_steps, c_steps, probes, results = self._run_layers(
+                x, h0, c0, lens, fused, track, x_batch_first, bool(return_all_states))
+            # without the States, h_n / c_n may be cut from the fused results directly
+            output, h_n, c_n = self._collect(hs, cs, lens,
+                                             None if return_all_states else results)
             if not batched:
                 output, h_n = mg.squeeze(output, 1), mg.squeeze(h_n, 1)
                 c_n = None if c_n is None else mg.squeeze(c_n, 1)
@@ -304,15 +306,21 @@ class RNNBase(mg.nn.Module):
             return tuple(mg.transpose(t, 0, 1) for t in tensors)
         return tuple(tensors)
 
-    def _run_layers(self, x, h0, c0, lens, fused, track=False, x_batch_first=False):
+    def _run_layers(self, x, h0, c0, lens, fused, track=False, x_batch_first=False,
+                    all_states=True):
         """All layers and directions. Returns per layer-direction lists: hs, cs of (T, B, H)
-        Tensors (cs None unless LSTM), the unrolled per-step tuples (None when fused) and the
-        fused path's probes (None unless fused and ``track``). track: make every state's total
-        gradient readable (probes when fused; own, grad-retaining step tensors when unrolled).
-        x_batch_first: x is (B, T, I) (fused only; the first layer reads it so)."""
+        Tensors (cs None unless LSTM), the unrolled per-step tuples (None when fused), the
+        fused path's probes (None unless fused and ``track``) and the fused primitives'
+        results (T, S, B, H) (None when unrolled). track: make every state's total gradient
+        readable (probes when fused; own, grad-retaining step tensors when unrolled).
+        x_batch_first: x is (B, T, I) (fused only; the first layer reads it so). all_states:
+        the caller returns every state (``return_all_states``); without it a one-layer,
+        one-direction fused LSTM makes no slice for cs (``_collect`` reads c_n from the
+        result)."""
+        single = self.num_layers == 1 and self.num_directions == 1 and not all_states
         steps, batch = (x.shape[1], x.shape[0]) if x_batch_first else (x.shape[0], x.shape[1])
         dtype = x.dtype
-        hs, cs, h_steps, c_steps, probes = [], [], [], [], []
+        hs, cs, h_steps, c_steps, probes, results = [], [], [], [], [], []
         layer_input = x  # fused: a (T, B, I) Tensor; unrolled: that or a list of (B, I) Tensors
         for layer in range(self.num_layers):
             pieces = []
@@ -348,9 +356,12 @@ class RNNBase(mg.nn.Module):
                             # Two slices, not one: a hook on the returned states must
                             # see what the unrolled path's stacked states see, not the next
                             # layer's share as well.
+                            results.append(result)
                             hs.append(result[:, 0])
-                            cs.append(result[:, 1] if self.mode == "lstm" else None)
-                            pieces.append(result[:, 0])
+                            cs.append(result[:, 1] if self.mode == "lstm" and not single
+                                      else None)
+                            if layer + 1 < self.num_layers:  # the next layer's input
+                                pieces.append(result[:, 0])
                         else:
                             step_h, step_c = unrolled_recurrence(self.mode, *args,
                                                                  track_states=track, **options)
@@ -369,7 +380,7 @@ class RNNBase(mg.nn.Module):
         if fused is not None:
             h_steps = c_steps = None
         probes = tuple(probes) if fused is not None and track else None
-        return hs, cs, h_steps, c_steps, probes
+        return hs, cs, h_steps, c_steps, probes, (results if fused is not None else None)
 
     def _layer_state(self, h0, c0, k, batch, dtype):
         shape = (batch, self.hidden_size)
@@ -395,8 +406,10 @@ class RNNBase(mg.nn.Module):
             xs.append(x_t if mask is None else x_t * mask[t])
         return xs
 
-    def _collect(self, hs, cs, lens):
-        """output (T, B, D H) of the last layer (zero past each end), h_n and c_n (L D, B, H)."""
+    def _collect(self, hs, cs, lens, results=None):
+        """output (T, B, D H) of the last layer (zero past each end), h_n and c_n (L D, B, H).
+        results: the fused primitives' (T, S, B, H) results when h_n / c_n may be cut from
+        them (fused, no ``States`` returned), else None."""
         directions = self.num_directions
         valid = None
         if lens is not None:
@@ -407,6 +420,11 @@ class RNNBase(mg.nn.Module):
         outs = [h if valid is None else h * valid for h in last]
         output = outs[0] if directions == 1 else mg.concat(outs, dim=2)
         if len(hs) == 1:  # one layer, one direction: h_n is the last step, as a slice
+            if results:  # fused, no States returned
+                # one slice each of the result (its last step holds h_n and c_n also past
+                # the end of a shorter sequence), not a slice of a slice
+                c_n = None if cs is None else results[0][-1:, 1]
+                return output, results[0][-1:, 0], c_n
             return output, hs[0][-1:], None if cs is None else cs[0][-1:]
         ends = [0 if k % directions else -1 for k in range(len(hs))]
         h_n = mg.stack([h[e] for h, e in zip(hs, ends, strict=True)])
