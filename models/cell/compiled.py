@@ -34,10 +34,10 @@ cell_fused_p = mg.Primitive("cell_fused", has_residuals=True)
 class CompiledCell:
     """The plans and kernels of one cell in one dtype."""
 
-    def __init__(self, cell, dtype):
+    def __init__(self, cell, dtype, masked=False):
         who = type(cell).__name__
         self.who, self.dtype = who, np.dtype(dtype)
-        self.graph = trace(cell, dtype)
+        self.graph = trace(cell, dtype, masked)
         self.fplan = lower_forward(self.graph)
         self.bplan = lower_backward(self.fplan)
         self.fplan.program.outputs = list(self.bplan.saved)
@@ -60,19 +60,21 @@ class CompiledCell:
                 self.bweight_source.append(("value", v))
 
 
-def compile_cell(cell, dtype):
-    """The CompiledCell of ``cell`` for ``dtype``, made on first use and kept on the cell."""
+def compile_cell(cell, dtype, masked=False):
+    """The CompiledCell of ``cell`` for ``dtype`` (``masked``: with a recurrent-dropout mask
+    on the first state), made on first use and kept on the cell."""
     kept = cell.__dict__.setdefault("_compiled", {})
-    key = np.dtype(dtype).name
+    key = (np.dtype(dtype).name, bool(masked))
     if key not in kept:
-        kept[key] = CompiledCell(cell, dtype)
+        kept[key] = CompiledCell(cell, dtype, masked)
     return kept[key]
 
 
-def run(compiled, cell, x, states0, lengths=None, reverse=False):
+def run(compiled, cell, x, states0, lengths=None, reverse=False, mask=None):
     """One layer-direction: x (T, B, I) Tensor, states0 a tuple of (B, H) Tensors ->
     (T, S, B, H) Tensor of every state after every step (original time order; a sequence
-    past its end holds its last state, or with ``reverse`` its initial one)."""
+    past its end holds its last state, or with ``reverse`` its initial one). mask: (B, H)
+    array multiplying the first state where it enters each step (compiled ``masked``)."""
     T, B = x.shape[0], x.shape[1]
     graph, plan = compiled.graph, compiled.fplan
     env = {}
@@ -84,6 +86,9 @@ def run(compiled, cell, x, states0, lengths=None, reverse=False):
             env[v] = v.tensor
     if graph.x is not None:
         env[graph.x] = mg.reshape(x, (T * B, x.shape[2]))
+    if graph.mask is not None:
+        rows = np.broadcast_to(np.asarray(mask, compiled.dtype), (T, B, mask.shape[-1]))
+        env[graph.mask] = mg.from_numpy(np.ascontiguousarray(rows).reshape(T * B, -1))
     replay(plan.prelude, env)
     replay(plan.hoisted, env, batch=graph.batch, rows=T * B)
     seq = [mg.reshape(env[v], (T, B) + tuple(v.shape[1:])) for v in plan.seq]

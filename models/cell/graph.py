@@ -81,8 +81,10 @@ def _set_param(cell, dotted, value):
     object.__setattr__(module, last, value)
 
 
-def trace(cell, dtype):
-    """Trace one step of ``cell`` in ``dtype`` (float32 / float64) -> StepGraph."""
+def trace(cell, dtype, masked=False):
+    """Trace one step of ``cell`` in ``dtype`` (float32 / float64) -> StepGraph. masked: the
+    first state enters the step multiplied by a mask leaf (B0, H) (recurrent dropout), which
+    is an input-level value like x (``StepGraph.mask``)."""
     who = type(cell).__name__
     dtype = np.dtype(dtype)
     B0, I, H = _pick_batch(cell), cell.input_size, cell.hidden_size
@@ -91,13 +93,15 @@ def trace(cell, dtype):
     names = type(cell).state_names
     states = tuple(mg.tensor(rng.uniform(-1, 1, (B0, H)).astype(dtype), requires_grad=True)
                    for _ in names)
+    mask = mg.tensor(np.ones((B0, H), dtype)) if masked else None
     originals = dict(cell.named_parameters())
     stand_ins = {name: mg.nn.Parameter(p.numpy().copy()) for name, p in originals.items()}
     for name, p in stand_ins.items():
         _set_param(cell, name, p)
     try:
         with mg.enable_grad():
-            out = cell(x, states)
+            given = states if mask is None else (states[0] * mask,) + states[1:]
+            out = cell(x, given)
     finally:
         for name, p in originals.items():
             _set_param(cell, name, p)
@@ -114,7 +118,11 @@ def trace(cell, dtype):
     leaves = {id(x): ("x", "x"), **{id(s): ("state", n) for s, n in zip(states, names,
                                                                            strict=True)},
               **{id(p): ("param", n) for n, p in stand_ins.items()}}
-    return _build(who, out, leaves, x, states, B0, names, H, I, dtype)
+    if mask is not None:
+        leaves[id(mask)] = ("mask", "mask")
+    graph = _build(who, out, leaves, x, states, B0, names, H, I, dtype)
+    graph.mask = next((v for v in graph.values if v.origin == "mask"), None)
+    return graph
 
 
 def _build(who, outputs, leaves, x, states, B0, names, H, I, dtype):
@@ -130,9 +138,9 @@ def _build(who, outputs, leaves, x, states, B0, names, H, I, dtype):
                     "batch but is not recorded by autograd (made from x or the state without "
                     "gradient, e.g. by a comparison or .detach()); the fused compiler cannot "
                     "follow it. Use fused=False, or build it from recorded ops.")
-        deps = X if origin == "x" else S if origin == "state" else 0
+        deps = X if origin in ("x", "mask") else S if origin == "state" else 0
         return Value(len(values), origin, t.shape, t.dtype, deps, name=name,
-                     tensor=None if origin in ("x", "state", "param") else t)
+                     tensor=None if origin in ("x", "state", "param", "mask") else t)
 
     # iterative post-order over the recorded graph (parents in their recorded order)
     stack = [(t, False) for t in reversed(outputs)]

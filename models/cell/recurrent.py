@@ -2,9 +2,11 @@ r"""``Recurrent``: any ``Cell`` as a multi-layer, optionally bidirectional layer
 compiled.
 
 ``Recurrent(cell, input_size, hidden_size, num_layers=1, batch_first=False, dropout=0.0,
-bidirectional=False, fused=True, dtype=None)`` makes ``cell(layer_input_size, hidden_size)``
-for each layer and direction (sub-modules ``cell_l{k}`` and ``cell_l{k}_reverse``, so the
-parameters are named e.g. ``cell_l0.weight_hh``) and is called like PyTorch's layers::
+bidirectional=False, fused=True, dtype=None, *, recurrent_dropout=0.0)`` makes
+``cell(layer_input_size, hidden_size)`` for each layer and direction (``cell``: a ``Cell``
+subclass, or any callable that makes one, e.g. ``functools.partial(models.LSTMCell,
+peephole=True)``; sub-modules ``cell_l{k}`` and ``cell_l{k}_reverse``, so the parameters
+are named e.g. ``cell_l0.weight_hh``) and is called like PyTorch's layers::
 
     output, h_n = layer(x)                    # one state: h_n (L D, B, H)
     output, (h_n, c_n) = layer(x, (h0, c0))   # several: a tuple, in state_names order
@@ -38,25 +40,30 @@ class Recurrent(mg.nn.Module):
     docstring."""
 
     def __init__(self, cell, input_size, hidden_size, num_layers=1, batch_first=False,
-                 dropout=0.0, bidirectional=False, fused=True, dtype=None):
+                 dropout=0.0, bidirectional=False, fused=True, dtype=None, *,
+                 recurrent_dropout=0.0):
         super().__init__()
         who = "Recurrent"
-        if not (isinstance(cell, type) and issubclass(cell, Cell)):
-            raise TypeError(f"{who}: cell expected a Cell subclass (the class, not an "
-                            f"instance), got {cell!r}")
+        if isinstance(cell, Cell) or not callable(cell):
+            raise TypeError(f"{who}: cell expected a Cell subclass or a callable that makes "
+                            f"one (the class, not an instance), got {cell!r}")
         self.cell_type = cell
         self.input_size = check_size(who, "input_size", input_size)
         self.hidden_size = check_size(who, "hidden_size", hidden_size)
         self.num_layers = check_size(who, "num_layers", num_layers)
         self.dropout = check_probability(who, "dropout", dropout)
+        self.recurrent_dropout = check_probability(who, "recurrent_dropout", recurrent_dropout)
         self.batch_first, self.bidirectional = bool(batch_first), bool(bidirectional)
         self.fused = bool(fused)
-        self.state_names = cell.state_names
         self._cells = []
         for layer in range(self.num_layers):
             size = self.input_size if layer == 0 else self.num_directions * self.hidden_size
             for direction in range(self.num_directions):
                 made = cell(size, self.hidden_size)
+                if not isinstance(made, Cell):
+                    raise TypeError(f"{who}: cell({size}, {self.hidden_size}) made a "
+                                    f"{type(made).__name__}, not a models.Cell")
+                self.state_names = type(made).state_names
                 if dtype is not None:
                     made.to(dtype)
                 name = f"cell_l{layer}" + ("_reverse" if direction else "")
@@ -76,10 +83,13 @@ class Recurrent(mg.nn.Module):
             return p.dtype
         return np.dtype(mg.get_default_dtype())
 
-    def forward(self, input, hx=None, *, lengths=None):  # noqa: A002
+    def forward(self, input, hx=None, *, lengths=None, return_all_states=False):  # noqa: A002
         """input: (T, B, I) / (B, T, I) / (T, I); hx: initial states, (L D, B, H) each (a
         tuple when the cell has several; zeros when omitted); lengths: B ints in [1, T].
-        Returns ``output, h_n`` or ``output, (h_n, c_n, ...)``."""
+        Returns ``output, h_n`` or ``output, (h_n, c_n, ...)``; with ``return_all_states``
+        also, per layer-direction (index layer * D + direction), the tuple of every state
+        (in ``state_names`` order) after every step, in the output's layout ((T, B, H),
+        (B, T, H) or (T, H)); past a sequence's end it holds the state carried on."""
         who = "Recurrent"
         dtype = self._dtype()
         x, batched = check_sequence(who, input, self.input_size, self.batch_first, dtype)
@@ -90,6 +100,7 @@ class Recurrent(mg.nn.Module):
         if lens is not None:
             valid = mg.as_tensor((np.arange(T)[:, None] < lens[None, :])[:, :, None])
         finals = [[] for _ in self.state_names]
+        every = []
         layer_input = x
         cells = self.cells()
         D = self.num_directions
@@ -102,9 +113,14 @@ class Recurrent(mg.nn.Module):
                     with mg.scope(f"layer{layer}"), (
                             mg.scope(scope) if scope else contextlib.nullcontext()):
                         init = tuple(s[k] for s in h0)
+                        mask = None
+                        if self.training and self.recurrent_dropout > 0:
+                            mask = _dropout_mask((B, self.hidden_size),
+                                                 self.recurrent_dropout, np.dtype(dtype))
                         states, last = self._direction(cells[k], layer_input, init, lens,
-                                                       bool(direction), valid)
-                    outs.append(states)
+                                                       bool(direction), valid, mask)
+                    outs.append(states[0])
+                    every.append(states)
                     for i, s in enumerate(last):
                         finals[i].append(s)
                 out = outs[0] if D == 1 else mg.concat(outs, dim=2)
@@ -118,9 +134,12 @@ class Recurrent(mg.nn.Module):
         if not batched:
             output = mg.squeeze(output, 1)
             h_n = [mg.squeeze(h, 1) for h in h_n]
+            every = [tuple(mg.squeeze(s, 1) for s in e) for e in every]
         elif self.batch_first:
             output = mg.transpose(output, 0, 1)
-        return output, (h_n[0] if len(h_n) == 1 else tuple(h_n))
+            every = [tuple(mg.transpose(s, 0, 1) for s in e) for e in every]
+        result = (output, (h_n[0] if len(h_n) == 1 else tuple(h_n)))
+        return result + (tuple(every),) if return_all_states else result
 
     def _initial(self, hx, B, batched, dtype):
         who = "Recurrent"
@@ -140,23 +159,39 @@ class Recurrent(mg.nn.Module):
             out.append(s if batched else mg.unsqueeze(s, 1))
         return out
 
-    def _direction(self, cell, x, init, lens, reverse, valid):
-        """x: (T, B, I) -> (the first state at every step (T, B, H), the last states)."""
+    def _direction(self, cell, x, init, lens, reverse, valid, mask=None):
+        """x: (T, B, I) -> (every state at every step: a tuple of (T, B, H), the last
+        states). mask: None or (B, H) multiplying the first state where it enters a step."""
         T = x.shape[0]
         if self.fused:
             xin = x if valid is None else mg.where(valid, x, mg.zeros((), dtype=x.dtype))
-            hist = run(compile_cell(cell, x.dtype), cell, xin, init, lens, reverse)
+            compiled = compile_cell(cell, x.dtype, masked=mask is not None)
+            hist = run(compiled, cell, xin, init, lens, reverse, mask)
             last = tuple(hist[0 if reverse else T - 1, i] for i in range(len(init)))
-            return hist[:, 0], last
+            return tuple(hist[:, i] for i in range(len(init))), last
         state = init
-        firsts = [None] * T
+        steps = [None] * T
+        m = None if mask is None else mg.as_tensor(mask)
         for t in (range(T - 1, -1, -1) if reverse else range(T)):
             with mg.scope(f"t={t}"):
-                new = cell(x[t], state)
+                given = state if m is None else (state[0] * m,) + tuple(state[1:])
+                new = cell(x[t], given)
                 new = (new,) if isinstance(new, mg.Tensor) else tuple(new)
+                if len(new) != len(state):
+                    raise ValueError(f"Recurrent: {type(cell).__name__}.forward returned "
+                                     f"{len(new)} states, expected {len(state)} "
+                                     f"({', '.join(self.state_names)})")
                 if lens is not None:
                     live = mg.as_tensor((t < lens)[:, None])
                     new = tuple(mg.where(live, n, s) for n, s in zip(new, state, strict=True))
             state = new
-            firsts[t] = state[0]
-        return mg.stack(firsts), state
+            steps[t] = state
+        every = tuple(mg.stack([s[i] for s in steps]) for i in range(len(init)))
+        return every, state
+
+
+def _dropout_mask(shape, p, dtype):
+    """A {0, 1/(1-p)} mask drawn from minigrad's generator (``mg.manual_seed``)."""
+    keep = mg.rand(*shape).numpy() >= p
+    scale = dtype.type(1.0 / (1.0 - p)) if p < 1.0 else dtype.type(0.0)
+    return keep.astype(dtype) * scale

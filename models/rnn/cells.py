@@ -15,6 +15,7 @@ import math
 
 import minigrad as mg
 
+from ..cell.base import Cell
 from .checks import check_size, check_state, expect_dtype, expect_shape, expect_tensor, shape_str
 
 MODES = ("rnn", "lstm", "gru")
@@ -184,18 +185,20 @@ def make_parameters(mode, input_size, hidden_size, bias, *, coupled=False, peeph
     return made
 
 
-class _CellBase(mg.nn.Module):
+class _CellBase(Cell):
     """Shared by the three cells: parameters ``weight_ih`` (G H, I), ``weight_hh`` (G H, H),
-    ``bias_ih``, ``bias_hh`` (G H,) and (LSTM with peepholes) ``weight_peep`` (3, H)."""
+    ``bias_ih``, ``bias_hh`` (G H,) and (LSTM with peepholes) ``weight_peep`` (3, H).
+
+    They are ``models.Cell`` s: ``models.Recurrent`` runs them (and compiles them) like any
+    cell written by a user; ``functools.partial(LSTMCell, peephole=True)`` passes options."""
 
     mode = None
 
     def __init__(self, input_size, hidden_size, bias=True, *, nonlinearity="tanh",
                  coupled=False, peephole=False, reset_after=True, dtype=None):
-        super().__init__()
         who = type(self).__name__
-        self.input_size = check_size(who, "input_size", input_size)
-        self.hidden_size = check_size(who, "hidden_size", hidden_size)
+        super().__init__(check_size(who, "input_size", input_size),
+                         check_size(who, "hidden_size", hidden_size))
         if nonlinearity not in NONLINEARITIES:
             raise ValueError(f"{who}: nonlinearity expected one of {NONLINEARITIES}, got "
                              f"{nonlinearity!r}")
@@ -229,7 +232,10 @@ class _CellBase(mg.nn.Module):
         return (x, True) if x.ndim == 2 else (mg.unsqueeze(x, 0), False)
 
     def _state(self, what, state, x, batched):
-        """An initial state: checked against x's batch, or zeros. x: (B, I) -> (B, H)."""
+        """An initial state: checked against x's batch, or zeros. x: (B, I) -> (B, H). A
+        one-element tuple ``(h,)`` (the ``Cell`` protocol's state) is taken as h."""
+        if isinstance(state, tuple) and len(state) == 1:
+            state = state[0]
         shape = (x.shape[0], self.hidden_size)
         if state is None:
             return mg.zeros(*shape, dtype=x.dtype)
@@ -261,6 +267,7 @@ class RNNCell(_CellBase):
     """
 
     mode = "rnn"
+    state_names = ("h",)
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", *, dtype=None):
         super().__init__(input_size, hidden_size, bias, nonlinearity=nonlinearity, dtype=dtype)
@@ -288,6 +295,7 @@ class LSTMCell(_CellBase):
     """
 
     mode = "lstm"
+    state_names = ("h", "c")
 
     def __init__(self, input_size, hidden_size, bias=True, *, peephole=False, coupled=False,
                  dtype=None):
@@ -323,6 +331,7 @@ class GRUCell(_CellBase):
     """
 
     mode = "gru"
+    state_names = ("h",)
 
     def __init__(self, input_size, hidden_size, bias=True, *, reset_after=True, dtype=None):
         super().__init__(input_size, hidden_size, bias, reset_after=bool(reset_after),
