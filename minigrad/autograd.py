@@ -13,6 +13,7 @@ import numpy as np
 from .grad_mode import STATE, set_grad_enabled
 from .primitive import EDITS, PartialGrad, _check_finite
 from .tensor import Tensor
+from .tensor import _sh as _shape_ops  # minigrad.ops.shape (imported by tensor.py)
 
 
 def topological_order(roots):
@@ -59,7 +60,8 @@ def _seed(output, gradient, who):
                 f"{who}: the output has shape {output.shape}; gradients can be implied only "
                 "for outputs with one element. Pass gradient= (a tensor of the output's shape, "
                 "e.g. mg.ones_like(out)), or reduce the output first (out.sum()).")
-        return Tensor._wrap(np.ones_like(output._array))
+        out = output._array
+        return Tensor._wrap(np.ones(out.shape, out.dtype))  # ones_like, without its dispatch
     g = gradient if isinstance(gradient, Tensor) else Tensor(gradient, dtype=output.dtype)
     if g.shape != output.shape:
         raise ValueError(f"{who}: gradient has shape {g.shape} but the output has shape "
@@ -209,7 +211,14 @@ def _as_ndarray(a):
 
 def _densify_array(g, parts, t):
     """Sum a dense gradient array (or None) and a list of PartialGrads into one array of t's
-    dtype (see ``_densify``)."""
+    dtype (see ``_densify``). One partial gradient alone is written into the zeros, not added
+    (the same numbers; a slice of a batch's states, h_n, ... in the common case)."""
+    if g is None and len(parts) == 1 and parts[0].add is _shape_ops.scatter_add_into and (
+            _shape_ops._is_basic(parts[0].index)):
+        p = parts[0]
+        out = np.zeros(t._array.shape, dtype=t._array.dtype)
+        out[p.index] = p.values  # a basic index or a mask never repeats an entry
+        return out
     out = np.zeros(t._array.shape, dtype=t._array.dtype) if g is None else np.array(
         g, dtype=t._array.dtype, order="C")
     for p in parts:
