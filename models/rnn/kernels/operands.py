@@ -34,10 +34,14 @@ MAX_FORMS = 16  # forms kept per parameter (families x dtypes x splits); more: s
 
 
 class _Entry:
-    __slots__ = ("ref", "array", "version", "copy", "forms")
+    """array: the array the forms were made from; copy: its bytes then; words / copy_words:
+    both as 1-D uint32 views (made once, compared at every lookup)."""
+
+    __slots__ = ("ref", "array", "version", "copy", "forms", "words", "copy_words")
 
     def __init__(self, ref):
         self.ref, self.array, self.version, self.copy, self.forms = ref, None, None, None, {}
+        self.words = self.copy_words = None
 
 
 def key(tensor):
@@ -85,7 +89,7 @@ def _words(array):
 def _unchanged(entry, array, version):
     if entry.array is not array or entry.version != version:
         return False
-    return same_words(_words(entry.copy), _words(array))
+    return same_words(entry.copy_words, entry.words)  # views of entry.copy and of array
 
 
 def get(k, form, array, make):
@@ -101,6 +105,7 @@ def get(k, form, array, make):
     if not _unchanged(entry, array, version):
         with _LOCK:
             entry.array, entry.version, entry.copy = array, version, array.copy()
+            entry.words, entry.copy_words = _words(array), _words(entry.copy)
             entry.forms = {}
     kept = entry.forms.get(form)
     if kept is not None:
@@ -118,4 +123,5 @@ def clear():
     with _LOCK:
         for entry in _ENTRIES.values():
             entry.array = entry.version = entry.copy = None
+            entry.words = entry.copy_words = None
             entry.forms = {}
