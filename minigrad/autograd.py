@@ -108,6 +108,7 @@ def _run_arrays(roots, seeds, retain_graph, capture):
     anomaly = STATE.anomaly
     collect = capture is None
     partials = {}
+    sums = set()  # ids of the tensors whose gradient is a sum made here (added to in place)
     staged = []  # leaf gradients, written only once the whole pass has succeeded
     wrap = Tensor._wrap
     ndarray = np.ndarray
@@ -192,7 +193,13 @@ def _run_arrays(roots, seeds, retain_graph, capture):
                 if anomaly:
                     _check_finite(prim.name, "backward gradient", ig, node.scope)
                 prev = grads.get(ki)
-                grads[ki] = ig if prev is None else _as_ndarray(prev + ig)
+                if prev is None:
+                    grads[ki] = ig
+                elif ki in sums:  # a sum this loop made: nothing else has seen it yet
+                    np.add(prev, ig, out=prev)
+                else:
+                    grads[ki] = _as_ndarray(prev + ig)
+                    sums.add(ki)
     if collect:
         return staged
     return capture
