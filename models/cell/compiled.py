@@ -210,7 +210,7 @@ def backward_arrays(compiled, res, gout, lengths, reverse):
         if id(v) in out_index:
             a = outs[out_index[id(v)]]
         else:
-            kind, i = bplan.sources[v]
+            kind, i, offset = bplan.sources[v]
             if kind == "hist":
                 a = hist[:, i]
             elif kind == "prev":
@@ -220,6 +220,7 @@ def backward_arrays(compiled, res, gout, lengths, reverse):
                 a = seq[i]
             else:
                 a = saved[i]
+            a = a[:, :, offset:offset + _width(v)]
         return mg.from_numpy(np.ascontiguousarray(a).reshape((T * B,) + a.shape[2:]))
 
     with mg.no_grad():

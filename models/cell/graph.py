@@ -181,6 +181,26 @@ def _build(who, outputs, leaves, x, states, B0, names, H, I, dtype):
     return StepGraph(values, x_v, state_vs, outs, B0, params, names, H, I)
 
 
+def column_slice(index, width):
+    """(offset, width, single column) of a row index ``(:, a:b)`` / ``(:, k)`` / ``(:,)`` into
+    rows of ``width`` columns, or None for any other index."""
+    if not isinstance(index, tuple) or not index or index[0] != slice(None):
+        return None
+    if len(index) == 1:
+        return 0, width, False
+    if len(index) != 2:
+        return None
+    k = index[1]
+    if isinstance(k, slice):
+        start, stop, step = k.indices(width)
+        if step != 1 or stop <= start:
+            return None
+        return start, stop - start, False
+    if isinstance(k, int) and -width <= k < width:
+        return k % width, 1, True
+    return None
+
+
 def rebatch(params, batch, rows):
     """A node's parameters with a leading ``batch`` in a ``shape`` replaced by ``rows``."""
     shape = params.get("shape")

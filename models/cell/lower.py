@@ -21,7 +21,7 @@ import numpy as np
 
 import minigrad as mg
 
-from .graph import CompileError, S, Value, X, replay
+from .graph import CompileError, S, Value, X, column_slice, replay
 
 R = 4  # backward graphs: depends on the step's rows
 
@@ -133,7 +133,7 @@ def lower_forward(graph):
     prog.carries = list(graph.states)
     prog.carry_next = outputs
     prog.hold = list(graph.states)
-    prog.inputs = [(v, ("seq", k)) for k, v in enumerate(seq)]
+    prog.inputs = [(v, ("seq", k, 0)) for k, v in enumerate(seq)]
     prog.weights = weights
     plan.program = prog
     return plan
@@ -318,22 +318,27 @@ def _partition(fplan, leaves, values, g_vals, grad_vals, fwd, B0):
     hist = {id(o): i for i, o in enumerate(fprog.carry_next)}
     carry_index = {id(c): i for i, c in enumerate(fprog.carries)}
     seq_index = {id(s): k for k, s in enumerate(fplan.seq)}
-    inputs = [(o, ("gout", i)) for i, o in enumerate(gouts)]
+    inputs = [(o, ("gout", i, 0)) for i, o in enumerate(gouts)]
     reduced_rows = {id(i) for r in reductions for i in r.rows}
     weights, sources = [], {}
     for v in values:
         if v.origin == "fwd" and fwd[v].row:
-            f = fwd[v]
+            f, offset = fwd[v], 0
+            while not (id(f) in hist or id(f) in carry_index or id(f) in seq_index):
+                cut = _column_of(f)  # a slice of a wider row: read it there
+                if cut is None:
+                    break
+                f, offset = f.inputs[0], offset + cut
             if id(f) in hist:
-                source = ("hist", hist[id(f)])
+                source = ("hist", hist[id(f)], offset)
             elif id(f) in carry_index:
-                source = ("prev", carry_index[id(f)])
+                source = ("prev", carry_index[id(f)], offset)
             elif id(f) in seq_index:
-                source = ("seq", seq_index[id(f)])
+                source = ("seq", seq_index[id(f)], offset)
             else:
                 if f not in saved:
                     saved.append(f)
-                source = ("saved", saved.index(f))
+                source = ("saved", saved.index(f), offset)
             sources[v] = source
             if v in used:
                 inputs.append((v, source))
@@ -351,6 +356,20 @@ def _partition(fplan, leaves, values, g_vals, grad_vals, fwd, B0):
     plan.grads = {"carry": carry_grads, "seq": seq_grads, "weight": weight_grads}
     plan.kind = kind
     return plan
+
+
+def _column_of(f):
+    """The first column of ``f`` in its input when ``f`` is a slice of columns of a wider
+    row-level op value, else None."""
+    if f.origin != "op" or f.op != "getitem" or len(f.shape) != 2:
+        return None
+    src = f.inputs[0]
+    if not src.row or len(src.shape) != 2:
+        return None
+    cut = column_slice(f.params["index"], src.shape[1])
+    if cut is None or cut[2]:
+        return None
+    return cut[0]
 
 
 def _reduces_rows(v, B0):
