@@ -243,3 +243,26 @@ def test_random_lengths_and_batches(T, B, reverse, data):
     unrolled, fused = _twins(Elman, I, H, bidirectional=reverse)
     x, _ = _inputs(T, B, I, 1, 1, H, seed=T * 10 + B)
     _same(_run(unrolled, x, lengths=lengths), _run(fused, x, lengths=lengths))
+
+
+def test_symbolic_trace_of_a_compiled_layer_is_the_unrolled_one():
+    """``to_sympy`` replays the compiled step with every primitive's symbolic rule: the same
+    expressions, as numbers, as the unrolled layer's graph."""
+    from minigrad.symbolic import to_sympy
+
+    unrolled, fused = _twins(GatedBeforeProduct, I, H)
+    x, _ = _inputs(2, 2, I, 1, 1, H)
+    out = {}
+    for name, layer in (("unrolled", unrolled), ("fused", fused)):
+        y, _ = layer(x, lengths=[2, 1])
+        expr = to_sympy(y, {x: "x"})
+        flat = x.numpy().reshape(-1)
+        values = {s: float(flat[np.ravel_multi_index(tuple(
+            int(k) for k in s.name.split("_")[1:]), x.shape)]) for s in expr.free_symbols}
+        # x[1, 1] (step 1 of the second sequence, past its end) reaches nothing
+        assert len(values) == x.numpy().size - I
+        assert not any(s.name.startswith("x_1_1_") for s in values)
+        out[name] = np.array(expr.subs(values).evalf().tolist(), dtype=float).reshape(
+            y.shape)
+        np.testing.assert_allclose(out[name], y.numpy(), atol=1e-12)
+    np.testing.assert_allclose(out["unrolled"], out["fused"], atol=1e-12)

@@ -19,7 +19,7 @@ from models.rnn.kernels import family as families
 from models.rnn.kernels import launch
 
 from .codegen import generate
-from .graph import replay, trace
+from .graph import rebatch, replay, trace
 from .loader import load
 from .lower import lower_backward, lower_forward
 
@@ -247,3 +247,45 @@ def _leaves(values):
         for i in v.inputs:
             if i.origin != "op":
                 yield i
+
+
+@cell_fused_p.def_symbolic
+def _symbolic(*arrays, compiled, lengths, reverse, save, steps):
+    """The compiled step replayed on object arrays of sympy expressions, step by step, with
+    every primitive's own symbolic rule: the same recurrence as the unrolled graph."""
+    from minigrad.ops.sym import sym_constant
+    from minigrad.primitive import REGISTRY
+
+    seq, weights, h0 = _split(compiled, [np.asarray(a, dtype=object) for a in arrays])
+    prog, B0 = compiled.fplan.program, compiled.graph.batch
+    T, B = steps, lengths.shape[0]
+    S, H = compiled.state_count, compiled.hidden_size
+    hist = np.empty((T, S, B, H), dtype=object)
+    state = list(h0)
+    consts = {}
+    for v in prog.nodes:
+        for i in v.inputs:
+            if i.origin == "const":
+                consts[i] = sym_constant(i.tensor.numpy())
+    for s in range(T):
+        t = T - 1 - s if reverse else s
+        env = dict(consts)
+        env.update({v: seq[k][t] for v, (_, k, _) in prog.inputs})
+        env.update(zip(prog.weights, weights, strict=True))
+        env.update(zip(prog.carries, state, strict=True))
+        for v in prog.nodes:
+            ins = [env[i] for i in v.inputs]
+            if v.op == "copy":
+                env[v] = ins[0]
+                continue
+            params = rebatch(v.params, B0, B)
+            env[v] = np.asarray(REGISTRY[v.op].symbolic(*ins, **params), dtype=object)
+        new = [np.array(env[o], dtype=object) for o in prog.carry_next]
+        for b in range(B):
+            if t >= lengths[b]:
+                for i in range(S):
+                    new[i][b] = state[i][b]
+        for i in range(S):
+            hist[t, i] = new[i]
+        state = new
+    return hist
