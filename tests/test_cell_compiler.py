@@ -266,3 +266,17 @@ def test_symbolic_trace_of_a_compiled_layer_is_the_unrolled_one():
         out[name] = np.array([float(e) for e in numbers]).reshape(y.shape)
         np.testing.assert_allclose(out[name], y.numpy(), atol=1e-12)
     np.testing.assert_allclose(out["unrolled"], out["fused"], atol=1e-12)
+
+
+def test_kept_weight_forms_follow_parameter_updates():
+    """The packed forms of the weights are kept from call to call: an optimizer step, an
+    edit through ``.data`` and a write into ``.numpy()`` must each be seen."""
+    unrolled, fused = _twins(TorchLSTM, I, H)
+    x, _ = _inputs(4, 2, I, 2, 1, H)
+    _same(_run(unrolled, x), _run(fused, x))
+    opt = mg.optim.SGD(fused.parameters(), lr=0.5)
+    opt.step()  # the gradients of the last _run
+    fused.cell_l0.weight_ih.data.add_(0.25)
+    fused.cell_l0.weight_hh.numpy()[0, 0] += 1.0
+    unrolled.load_state_dict(fused.state_dict())
+    _same(_run(unrolled, x), _run(fused, x))

@@ -16,7 +16,7 @@ import numpy as np
 
 import minigrad as mg
 from models.rnn.kernels import family as families
-from models.rnn.kernels import launch
+from models.rnn.kernels import launch, operands
 
 from .codegen import generate
 from .graph import rebatch, replay, trace
@@ -50,6 +50,11 @@ class CompiledCell:
         self.bkernel = load(self.bsource)
         self.state_count = len(self.graph.states)
         self.hidden_size = self.graph.hidden_size
+        # where each product's weight comes from: (parameter name, view ops), or None; its
+        # packed form is then kept from call to call until the parameter changes
+        self.fchains = [_chain(self.fplan.weights[k], {}) for _, k in self.fspec.products]
+        self.bchains = [_chain(self.bplan.program.weights[k], self.bplan.fwd)
+                        for _, k in self.bspec.products]
         fwd_weights = {id(v): k for k, v in enumerate(self.fplan.weights)}
         self.bweight_source = []  # per backward weight: ('fwd', k) | ('value', Value)
         for v in self.bplan.program.weights:
@@ -95,8 +100,13 @@ def run(compiled, cell, x, states0, lengths=None, reverse=False, mask=None):
     weights = [env[v] for v in plan.weights]
     lens = np.full(B, T, np.int64) if lengths is None else np.asarray(lengths, np.int64)
     save = mg.is_grad_enabled() and any(t.requires_grad for t in seq + weights + list(states0))
+    keys = {}
+    for chain in compiled.fchains + compiled.bchains:
+        if chain is not None and chain[0] not in keys:
+            p = params[chain[0]]
+            keys[chain[0]] = (operands.key(p), p.numpy())
     return mg.bind(cell_fused_p, *seq, *weights, *states0, compiled=compiled, lengths=lens,
-                   reverse=bool(reverse), save=save, steps=T)
+                   reverse=bool(reverse), save=save, steps=T, keys=keys)
 
 
 def _split(compiled, arrays):
@@ -105,11 +115,37 @@ def _split(compiled, arrays):
             list(arrays[n_seq + n_w:]))
 
 
-def _operands(fam, spec, weights):
+def _chain(v, fwd):
+    """(parameter name, the view ops from it to ``v``) when ``v`` is a parameter seen through
+    transposes, slices and reshapes only (``fwd``: backward leaves -> forward Values), else
+    None."""
+    ops = []
+    while True:
+        if v.origin == "fwd":
+            v = fwd[v]
+            continue
+        if v.origin == "param":
+            return v.name, tuple(reversed(ops))
+        if v.origin != "op" or v.op not in ("permute", "getitem", "reshape") or len(
+                v.inputs) != 1:
+            return None
+        ops.append((v.op, repr(sorted(v.params.items()))))
+        v = v.inputs[0]
+
+
+def _operands(fam, spec, weights, chains=None, keys=None):
+    """Per product: its weight's packed panels and C-contiguous form (``matmul_into``), kept
+    per parameter and version when the weight is a view of one (``chains``, ``keys``)."""
     ops, pads = [], []
-    for _v, k in spec.products:
+    for n, (_v, k) in enumerate(spec.products):
         w = weights[k]
-        wp, wt = launch._operand(fam, w)
+        source = None
+        chain = chains[n] if chains is not None else None
+        if chain is not None and keys and chain[0] in keys:
+            key, array = keys[chain[0]]
+            if key is not None:
+                source = (key, ("cell",) + chain[1], array)
+        wp, wt = launch._operand(fam, w, source)
         ops += [wp, wt]
         pads.append(fam.padded_cols(w.shape[1], w.dtype))
     return ops, np.asarray(pads, np.int64)
@@ -120,7 +156,7 @@ def _vectors(weights):
 
 
 @cell_fused_p.def_forward
-def _forward(*arrays, compiled, lengths, reverse, save, steps):
+def _forward(*arrays, compiled, lengths, reverse, save, steps, keys=None):
     seq, weights, h0 = _split(compiled, arrays)
     dtype = compiled.dtype
     seq = [np.ascontiguousarray(a, dtype) for a in seq]
@@ -128,7 +164,7 @@ def _forward(*arrays, compiled, lengths, reverse, save, steps):
     h0 = [np.ascontiguousarray(h, dtype) for h in h0]
     T, B, H, S = steps, lengths.shape[0], compiled.hidden_size, compiled.state_count
     fam = families.active()
-    ops, pads = _operands(fam, compiled.fspec, weights)
+    ops, pads = _operands(fam, compiled.fspec, weights, compiled.fchains, keys)
     hist = np.empty((T, S, B, H), dtype)
     saved_values = compiled.fplan.program.outputs
     outs = [np.empty((T if save else 1, B, _width(v)), dtype) for v in saved_values]
@@ -165,11 +201,11 @@ def _backward(ctx, g):
     compiled, lengths = ctx.params["compiled"], ctx.params["lengths"]
     reverse = ctx.params["reverse"]
     grads = backward_arrays(compiled, res, np.ascontiguousarray(g.numpy(), compiled.dtype),
-                            lengths, reverse)
+                            lengths, reverse, ctx.params.get("keys"))
     return tuple(None if a is None else mg.from_numpy(a) for a in grads)
 
 
-def backward_arrays(compiled, res, gout, lengths, reverse):
+def backward_arrays(compiled, res, gout, lengths, reverse, keys=None):
     """The gradients w.r.t. (seq..., weights..., states0...) as arrays (None: zero)."""
     bplan, dtype = compiled.bplan, compiled.dtype
     seq, weights, h0, hist, saved = (res["seq"], res["weights"], res["h0"], res["hist"],
@@ -198,7 +234,7 @@ def backward_arrays(compiled, res, gout, lengths, reverse):
             bweights.append(v.tensor.numpy().astype(dtype))
         else:
             bweights.append(env[v].numpy())
-    ops, pads = _operands(fam, compiled.bspec, bweights)
+    ops, pads = _operands(fam, compiled.bspec, bweights, compiled.bchains, keys)
     outs = [np.empty((T, B, _width(v)), dtype) for v in bplan.program.outputs]
     zeros = [np.zeros((B, H), dtype) for _ in range(S)]
     fin = [np.empty((B, H), dtype) for _ in range(S)]
@@ -250,7 +286,7 @@ def _leaves(values):
 
 
 @cell_fused_p.def_symbolic
-def _symbolic(*arrays, compiled, lengths, reverse, save, steps):
+def _symbolic(*arrays, compiled, lengths, reverse, save, steps, keys=None):
     """The compiled step replayed on object arrays of sympy expressions, step by step, with
     every primitive's own symbolic rule: the same recurrence as the unrolled graph."""
     from minigrad.ops.sym import sym_constant
