@@ -430,22 +430,21 @@ def generate(program, batch, n_seq, n_saved, forward, who):
     n_carry = len(p.carries)
     for i, c in enumerate(p.carries):
         g.input_loc[id(c)] = _Loc(f"cur{i}")
-    carry_locs = []
+    carry_locs = []  # the forward writes its new states straight into the history
     for i, v in enumerate(p.carry_next):
-        if v is None:
-            continue
-        carry_locs.append((v, _Loc(f"hs{i}" if p.history else f"nx{i}")))
+        if v is not None and p.history:
+            carry_locs.append((v, _Loc(f"hs{i}")))
     output_locs = [(v, _Loc(f"o{k}")) for k, v in enumerate(p.outputs)]
-    hold_locs = []
     g.assign(carry_locs, output_locs)
-    for v in p.hold:  # what a held row carries on must be readable at the end of the step
+    # the backward's hold (g = carried + incoming) is recomputed in the end pass, not stored
+    ends = (list(p.hold) if p.history else [v for v in p.carry_next if v is not None])
+    for v in ends:  # what a row carries on must be readable at the end of the step
         base, off, col = g.resolve(v)
         if base.origin == "op" and base not in g.loc:
             if base in g.sparse:
                 g.materialize(base)
             else:
                 g.loc[base] = _Loc(g.new_scratch(_width(base)))
-        hold_locs.append(v)
     args = (["fam", "lengths", "reverse", "save"] + [f"c0_{i}" for i in range(n_carry)]
             + ["hist", "gout"] + [f"p0_{i}" for i in range(n_carry)]
             + [f"seq_{k}" for k in range(n_seq)] + [f"sv_{k}" for k in range(n_saved)]
@@ -460,17 +459,14 @@ def generate(program, batch, n_seq, n_saved, forward, who):
     g.emit("DT = c0_0.dtype.type", 1)
     g.emit("ZERO = DT(0.0)", 1)
     g.emit("ONE = DT(1.0)", 1)
+    g.emit("shortest = lengths.min() if B > 0 else T", 1)
     for name, width in g.scratch:
         fn = "np.zeros" if name in g.zeroed else "np.empty"
         g.emit(f"{name} = {fn}((B, {width}), c0_0.dtype)", 1)
     for k in range(len(g.products)):
         g.emit(f"pr{k} = np.empty((B, pads[{k}]), c0_0.dtype)", 1)
     for i in range(n_carry):
-        if p.history:
-            g.emit(f"cur{i} = c0_{i}", 1)
-        else:
-            g.emit(f"cur{i} = c0_{i}.copy()", 1)
-            g.emit(f"nx{i} = np.empty_like(c0_{i})", 1)
+        g.emit(f"cur{i} = c0_{i}" + ("" if p.history else ".copy()"), 1)
     g.emit("for s in range(T):", 1)
     if p.history:
         g.emit("t = T - 1 - s if reverse else s", 2)
@@ -502,33 +498,40 @@ def generate(program, batch, n_seq, n_saved, forward, who):
             g.emit_rowsum(blk[1], 2)
     for v, loc, off, w, col in g.late:
         g.emit_copy(v, loc, off, w, col, 2)
-    # carries on; held rows
+    # carries on; held rows (only once some sequence has ended: t >= the shortest length)
     H = p.carries[0].shape[1] if n_carry else 0
-    g.emit("for b in range(B):", 2)
-    g.emit("live = t < lengths[b]", 3)
-    for i in range(n_carry):
-        hold = g.ref(p.hold[i], "j", {}, H)
-        if p.history:
-            if p.carry_next[i] is None:
-                g.emit(f"for j in range({H}):", 3)
-                g.emit(f"hs{i}[b, j] = ZERO if live else {hold}", 4)
-            else:
-                g.emit("if not live:", 3)
-                g.emit(f"for j in range({H}):", 4)
-                g.emit(f"hs{i}[b, j] = {hold}", 5)
-        else:
-            nxt = "ZERO" if p.carry_next[i] is None else g.ref(p.carry_next[i], "j", {}, H)
-            g.emit(f"for j in range({H}):", 3)
-            g.emit(f"nx{i}[b, j] = {nxt} if live else {hold}", 4)
-    if p.outputs:
-        g.emit("if not live and save:", 3)
+    if p.history:
+        holds = [g.ref(p.hold[i], "j", {}, H) for i in range(n_carry)]
+    else:  # hold_i = add(carry_i, gout_i), read before cur_i[b, j] is overwritten
+        holds = [f"cur{i}[b, j] + {g.ref(p.hold[i].inputs[1], 'j', {}, H)}"
+                 for i in range(n_carry)]
+    if p.history:
+        g.emit("if t >= shortest:", 2)
+        g.emit("for b in range(B):", 3)
+        g.emit("if t >= lengths[b]:", 4)
+        for i in range(n_carry):
+            g.emit(f"for j in range({H}):", 5)
+            g.emit(f"hs{i}[b, j] = {holds[i]}", 6)
+        if p.outputs:
+            g.emit("if save:", 5)
+            for k in range(len(p.outputs)):
+                g.emit(f"o{k}[b, :] = ZERO", 6)
+        for i in range(n_carry):
+            g.emit(f"cur{i} = hs{i}", 2)
+    else:
+        nexts = ["ZERO" if p.carry_next[i] is None else g.ref(p.carry_next[i], "j", {}, H)
+                 for i in range(n_carry)]
+        g.emit("for b in range(B):", 2)
+        g.emit("if t < lengths[b]:", 3)
+        for i in range(n_carry):
+            g.emit(f"for j in range({H}):", 4)
+            g.emit(f"cur{i}[b, j] = {nexts[i]}", 5)
+        g.emit("else:", 3)
+        for i in range(n_carry):
+            g.emit(f"for j in range({H}):", 4)
+            g.emit(f"cur{i}[b, j] = {holds[i]}", 5)
         for k in range(len(p.outputs)):
             g.emit(f"o{k}[b, :] = ZERO", 4)
-    for i in range(n_carry):
-        if p.history:
-            g.emit(f"cur{i} = hs{i}", 2)
-        else:
-            g.emit(f"cur{i}[:, :] = nx{i}", 2)
     for i in range(n_carry):
         g.emit(f"fin_{i}[:, :] = cur{i}", 1)
     g.emit("return", 1)
