@@ -55,6 +55,8 @@ class CompiledCell:
         self.fchains = [_chain(self.fplan.weights[k], {}) for _, k in self.fspec.products]
         self.bchains = [_chain(self.bplan.program.weights[k], self.bplan.fwd)
                         for _, k in self.bspec.products]
+        self.constants = [v for v in self.graph.values if v.origin in ("const", "captured")]
+        self._refs = None
         fwd_weights = {id(v): k for k, v in enumerate(self.fplan.weights)}
         self.bweight_source = []  # per backward weight: ('fwd', k) | ('value', Value)
         for v in self.bplan.program.weights:
@@ -63,6 +65,22 @@ class CompiledCell:
                 self.bweight_source.append(("fwd", fwd_weights[id(f)]))
             else:
                 self.bweight_source.append(("value", v))
+
+
+    def param_refs(self, cell):
+        """(Value, module, attribute) of every parameter the step reads (looked up by
+        attribute at each call, so a parameter replaced by another object is seen)."""
+        if self._refs is None:
+            refs = []
+            for v in self.graph.values:
+                if v.origin == "param":
+                    *path, attr = v.name.split(".")
+                    module = cell
+                    for part in path:
+                        module = getattr(module, part)
+                    refs.append((v, module, attr))
+            self._refs = refs
+        return self._refs
 
 
 def compile_cell(cell, dtype, masked=False):
@@ -83,12 +101,11 @@ def run(compiled, cell, x, states0, lengths=None, reverse=False, mask=None):
     T, B = x.shape[0], x.shape[1]
     graph, plan = compiled.graph, compiled.fplan
     env = {}
-    params = dict(cell.named_parameters())
-    for v in graph.values:
-        if v.origin == "param":
-            env[v] = params[v.name]
-        elif v.origin in ("const", "captured"):
-            env[v] = v.tensor
+    params = {}
+    for v, module, attr in compiled.param_refs(cell):
+        env[v] = params[v.name] = getattr(module, attr)
+    for v in compiled.constants:
+        env[v] = v.tensor
     if graph.x is not None:
         env[graph.x] = mg.reshape(x, (T * B, x.shape[2]))
     if graph.mask is not None:

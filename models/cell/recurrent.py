@@ -112,7 +112,8 @@ class Recurrent(mg.nn.Module):
                     scope = ("reverse" if direction else "forward") if D == 2 else None
                     with mg.scope(f"layer{layer}"), (
                             mg.scope(scope) if scope else contextlib.nullcontext()):
-                        init = tuple(s[k] for s in h0)
+                        init = tuple(s[k] for s in h0) if h0 is not None else \
+                            (_zeros((B, self.hidden_size), dtype),) * len(self.state_names)
                         mask = None
                         if self.training and self.recurrent_dropout > 0:
                             mask = _dropout_mask((B, self.hidden_size),
@@ -130,7 +131,8 @@ class Recurrent(mg.nn.Module):
                     out = mg.nn.functional.dropout(out, self.dropout, training=True)
                 layer_input = out
         output = layer_input
-        h_n = [mg.stack(f) for f in finals]
+        # one layer-direction: h_n is a (1, B, H) slice of the result, no stack
+        h_n = [f[0] if len(f) == 1 else mg.concat(f, dim=0) for f in finals]
         if not batched:
             output = mg.squeeze(output, 1)
             h_n = [mg.squeeze(h, 1) for h in h_n]
@@ -146,8 +148,7 @@ class Recurrent(mg.nn.Module):
         S, LD = len(self.state_names), self.num_layers * self.num_directions
         shape = (LD, B, self.hidden_size) if batched else (LD, self.hidden_size)
         if hx is None:
-            zero = mg.zeros(LD, B, self.hidden_size, dtype=dtype)
-            return [zero] * S
+            return None
         given = (hx,) if isinstance(hx, mg.Tensor) else hx
         if not isinstance(given, (tuple, list)) or len(given) != S:
             raise ValueError(f"{who}: hx expected {S} initial state(s) "
@@ -167,7 +168,8 @@ class Recurrent(mg.nn.Module):
             xin = x if valid is None else mg.where(valid, x, mg.zeros((), dtype=x.dtype))
             compiled = compile_cell(cell, x.dtype, masked=mask is not None)
             hist = run(compiled, cell, xin, init, lens, reverse, mask)
-            last = tuple(hist[0 if reverse else T - 1, i] for i in range(len(init)))
+            end = slice(0, 1) if reverse else slice(T - 1, T)
+            last = tuple(hist[end, i] for i in range(len(init)))  # (1, B, H) each
             return tuple(hist[:, i] for i in range(len(init))), last
         state = init
         steps = [None] * T
@@ -187,7 +189,21 @@ class Recurrent(mg.nn.Module):
             state = new
             steps[t] = state
         every = tuple(mg.stack([s[i] for s in steps]) for i in range(len(init)))
-        return every, state
+        return every, tuple(mg.unsqueeze(s, 0) for s in state)
+
+
+_ZEROS = {}
+
+
+def _zeros(shape, dtype):
+    """A zero initial state, made once per shape and dtype (it is only read)."""
+    key = (shape, np.dtype(dtype))
+    t = _ZEROS.get(key)
+    if t is None or t.numpy().any():
+        if len(_ZEROS) >= 32:
+            _ZEROS.clear()
+        t = _ZEROS[key] = mg.zeros(*shape, dtype=dtype)
+    return t
 
 
 def _dropout_mask(shape, p, dtype):
