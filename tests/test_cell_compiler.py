@@ -271,12 +271,12 @@ def test_symbolic_trace_of_a_compiled_layer_is_the_unrolled_one():
 def test_kept_weight_forms_follow_parameter_updates():
     """The packed forms of the weights are kept from call to call: an optimizer step, an
     edit through ``.data`` and a write into ``.numpy()`` must each be seen."""
-    unrolled, fused = _twins(TorchLSTM, I, H)
-    x, _ = _inputs(4, 2, I, 2, 1, H)
+    unrolled, fused = _twins(GatedBeforeProduct, I, H)  # products with slices of u
+    x, _ = _inputs(4, 2, I, 1, 1, H)
     _same(_run(unrolled, x), _run(fused, x))
     opt = mg.optim.SGD(fused.parameters(), lr=0.5)
     opt.step()  # the gradients of the last _run
-    fused.cell_l0.weight_ih.data.add_(0.25)
-    fused.cell_l0.weight_hh.numpy()[0, 0] += 1.0
+    fused.cell_l0.u.data.add_(0.25)
+    fused.cell_l0.u.numpy()[2 * H, 0] += 1.0
     unrolled.load_state_dict(fused.state_dict())
     _same(_run(unrolled, x), _run(fused, x))
