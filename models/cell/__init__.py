@@ -3,4 +3,5 @@ sequences, unrolled or compiled into fused kernels)."""
 
 from .base import Cell  # noqa: F401
 from .graph import CompileError  # noqa: F401
+from .jacobian import CellJacobian, step_jacobian  # noqa: F401
 from .recurrent import Recurrent  # noqa: F401
