@@ -19,7 +19,7 @@ from models.rnn.kernels import family as families
 from models.rnn.kernels import launch, operands
 
 from .codegen import generate
-from .graph import rebatch, replay, trace
+from .graph import rebatch, replay, replay_arrays, trace
 from .loader import load
 from .lower import lower_backward, lower_forward
 
@@ -58,6 +58,18 @@ class CompiledCell:
         self.constants = [v for v in self.graph.values if v.origin in ("const", "captured")]
         self._refs = None
         fwd_weights = {id(v): k for k, v in enumerate(self.fplan.weights)}
+        # the backward's leaves that stand for the forward's weights, and its constants
+        self.bweight_leaves = [(v, fwd_weights[id(f)]) for v, f in self.bplan.fwd.items()
+                               if not f.row and id(f) in fwd_weights]
+        self.bconstants = [v for v in _leaves(self.bplan.weight_prelude + self.bplan.post
+                                              + [n for r in self.bplan.reductions for n in r.nodes])
+                           if v.origin == "const"]
+        self.bconstants += [v for v in self.bplan.program.weights
+                            if v.origin == "const" and v not in self.bconstants]
+        for v, f in self.bplan.fwd.items():  # a constant of the forward read by the backward
+            if not f.row and id(f) not in fwd_weights and f.tensor is not None:
+                self.bconstants.append(v)
+                v.tensor = f.tensor
         self.bweight_source = []  # per backward weight: ('fwd', k) | ('value', Value)
         for v in self.bplan.program.weights:
             f = self.bplan.fwd.get(v)
@@ -230,27 +242,13 @@ def backward_arrays(compiled, res, gout, lengths, reverse, keys=None):
     T, S, B, H = hist.shape
     fam = families.active()
     # weight-level values of the backward kernel (transposes of the weights, ...)
-    env = {}
-    for v, f in bplan.fwd.items():
-        if not f.row:
-            k = [i for i, w in enumerate(compiled.fplan.weights) if w is f]
-            if k:
-                env[v] = mg.from_numpy(weights[k[0]])
-            elif f.tensor is not None:
-                env[v] = f.tensor
-    for v in _leaves(bplan.weight_prelude + bplan.post):
-        if v.origin == "const" and v not in env:
-            env[v] = v.tensor
-    with mg.no_grad():
-        replay(bplan.weight_prelude, env)
+    env = {v: weights[k] for v, k in compiled.bweight_leaves}
+    for v in compiled.bconstants:
+        env[v] = v.tensor.numpy()
+    replay_arrays(bplan.weight_prelude, env)
     bweights = []
     for v, (kind, k) in zip(bplan.program.weights, compiled.bweight_source, strict=True):
-        if kind == "fwd":
-            bweights.append(weights[k])
-        elif v.origin == "const":
-            bweights.append(v.tensor.numpy().astype(dtype))
-        else:
-            bweights.append(env[v].numpy())
+        bweights.append(weights[k] if kind == "fwd" else np.asarray(env[v], dtype))
     ops, pads = _operands(fam, compiled.bspec, bweights, compiled.bchains, keys)
     outs = [np.empty((T, B, _width(v)), dtype) for v in bplan.program.outputs]
     zeros = [np.zeros((B, H), dtype) for _ in range(S)]
@@ -274,14 +272,13 @@ def backward_arrays(compiled, res, gout, lengths, reverse, keys=None):
             else:
                 a = saved[i]
             a = a[:, :, offset:offset + _width(v)]
-        return mg.from_numpy(np.ascontiguousarray(a).reshape((T * B,) + a.shape[2:]))
+        return np.ascontiguousarray(a).reshape((T * B,) + a.shape[2:])
 
-    with mg.no_grad():
-        for r in bplan.reductions:
-            for v in r.rows:
-                env[v] = rows_of(v)
-            replay(r.nodes, env, batch=compiled.graph.batch, rows=T * B)
-        replay(bplan.post, env)
+    for r in bplan.reductions:
+        for v in r.rows:
+            env[v] = rows_of(v)
+        replay_arrays(r.nodes, env, batch=compiled.graph.batch, rows=T * B)
+    replay_arrays(bplan.post, env)
     result = []
     for k, gv in enumerate(bplan.grads["seq"]):
         result.append(None if gv is None else outs[out_index[id(gv)]].reshape(seq[k].shape))
@@ -289,8 +286,7 @@ def backward_arrays(compiled, res, gout, lengths, reverse, keys=None):
         if gv is None:
             result.append(None)
         else:
-            a = env[gv].numpy()
-            result.append(np.asarray(a, dtype).reshape(weights[k].shape))
+            result.append(np.asarray(env[gv], dtype).reshape(weights[k].shape))
     result += fin
     return result
 

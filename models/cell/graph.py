@@ -219,3 +219,16 @@ def replay(values, env, batch=None, rows=None):
         params = v.params if rows is None or not v.row else rebatch(v.params, batch, rows)
         env[v] = mg.bind(REGISTRY[v.op], *[env[i] for i in v.inputs], **params)
     return env
+
+
+def replay_arrays(values, env, batch=None, rows=None):
+    """``replay`` on numpy arrays, through each primitive's forward rule alone (no Tensors, no
+    recording): for the first-order backward of a compiled cell."""
+    for v in values:
+        if v in env:
+            continue
+        prim = REGISTRY[v.op]
+        params = v.params if rows is None or not v.row else rebatch(v.params, batch, rows)
+        out = prim.forward(*[env[i] for i in v.inputs], **params)
+        env[v] = out[0] if prim.has_residuals else out
+    return env
