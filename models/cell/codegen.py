@@ -76,6 +76,7 @@ class Generator:
         self.kind = {}
         self.products = []  # (node, weight index)
         self.consts = {}
+        self.virtual = set()
         self.late = []   # (Value, _Loc, offset, width, col): copies made after every block
         self.gaps = []   # (_Loc, columns) zeroed at every step
 
@@ -205,6 +206,37 @@ class Generator:
             for v in (blk[2] if blk[0] == "group" else [blk[1]]):
                 self.block_of[id(v)] = k
 
+    def find_virtual(self, protected):
+        """Element-wise values never stored: read only through slices of disjoint columns,
+        each slice by one element-wise op (or by one such value), so each is computed where
+        it is read, at the column read (the LSTM's (B, 4H) pre-activations are never
+        written: each gate's loop computes its quarter)."""
+        users = {id(v): [] for v in self.p.nodes}
+        for u in self.p.nodes:
+            for i in u.inputs:
+                if id(i) in users:
+                    users[id(i)].append(u)
+        virtual = set()
+        for v in reversed(self.p.nodes):
+            if self.kind[v] != "pointwise" or v in protected or _width(v) < 2:
+                continue
+            us = users[id(v)]
+            spans = []
+            ok = bool(us)
+            for u in us:
+                if u in virtual:
+                    ok = ok and len(us) == 1
+                elif self.kind[u] == "alias" and self.alias[u][0] is v and not self.alias[u][2]:
+                    uu = users[id(u)]
+                    ok = ok and len(uu) == 1 and self.kind[uu[0]] == "pointwise"
+                    spans.append((self.alias[u][1], self.alias[u][1] + _width(u)))
+                else:
+                    ok = False
+            spans.sort()
+            if ok and all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False)):
+                virtual.add(v)
+        self.virtual = virtual
+
     # ---- locations ---------------------------------------------------------------------------
     def new_scratch(self, width, prefix="sc"):
         name = f"{prefix}{len(self.scratch)}"
@@ -218,9 +250,9 @@ class Generator:
             ku = self.kind[u]
             for i in u.inputs:
                 base, off, col = self.resolve(i)
-                if base.origin != "op" or base in self.sparse:
+                if base.origin != "op" or base in self.sparse or base in self.virtual:
                     continue
-                if ku in ("product", "rowsum", "alias") or off or col or (
+                if u in self.virtual or ku in ("product", "rowsum", "alias") or off or col or (
                         ku == "pointwise"
                         and self.block_of.get(id(base)) != self.block_of.get(id(u))):
                     needs.add(base)
@@ -300,6 +332,10 @@ class Generator:
         base, off, col = self.resolve(v)
         if base in temps and not off and not col:
             return temps[base]
+        if base in self.virtual:  # computed here, at the column read
+            jj = f"{off} + {j}" if off else j
+            return expression(base.op, base.params,
+                              [self.ref(i, jj, {}, width) for i in base.inputs])
         if not self.is_row(base):
             k = self.weight_pos.get(id(base))
             if k is None or (base.origin == "const" and _numel(base.shape) == 1):
@@ -325,6 +361,9 @@ class Generator:
         self.lines.append("    " * depth + line)
 
     def emit_group(self, width, nodes, depth):
+        nodes = [v for v in nodes if v not in self.virtual]
+        if not nodes:
+            return
         self.emit("for b in range(B):", depth)
         self.emit(f"for j in range({width}):", depth + 1)
         temps = {}
@@ -435,6 +474,14 @@ def generate(program, batch, n_seq, n_saved, forward, who):
         if v is not None and p.history:
             carry_locs.append((v, _Loc(f"hs{i}")))
     output_locs = [(v, _Loc(f"o{k}")) for k, v in enumerate(p.outputs)]
+    protected = set()
+    for v in [v for v, _ in carry_locs + output_locs] + [v for v in p.hold] + [
+            v for v in p.carry_next if v is not None]:
+        protected.add(g.resolve(v)[0])
+    for pieces in g.sparse.values():
+        for _, _, src in pieces:
+            protected.add(g.resolve(src)[0])
+    g.find_virtual(protected)
     g.assign(carry_locs, output_locs)
     # the backward's hold (g = carried + incoming) is recomputed in the end pass, not stored
     ends = (list(p.hold) if p.history else [v for v in p.carry_next if v is not None])
