@@ -439,11 +439,13 @@ def _disjoint(pieces):
 def generate(program, batch, n_seq, n_saved, forward, who):
     """(source of a module defining ``kernel``, Spec) for ``program``.
 
-    kernel(fam, lengths, reverse, save, c0_0.., hist, gout, p0_0.., seq_0.., sv_0.., w_0..,
-    wp_0, wt_0.., pads, out_0.., fin_0..): c0_i (B, H) the initial carries; hist (T, S, B, H)
-    the forward's states (written by the forward); gout (T, S, B, H) the incoming gradient
-    (backward); p0_i (B, H) the states before the first step (backward: the forward's
-    initial states); seq_k (T, B, w) per-step inputs; sv_k (T, B, w) the forward's saved
+    kernel(fam, lengths, reverse, save, c0_0.., hist, gout, seq_0.., sv_0.., w_0..,
+    wp_0, wt_0.., pads, out_0.., fin_0..): c0_i (B, H) the initial carries; hist
+    (S, T + 1, B, H) the forward's states, the initial ones included: state i after time
+    index t at hist[i, t + 1] and the initial one at hist[i, 0], or with ``reverse`` at
+    hist[i, t] and hist[i, T] (so that the states before every step are one contiguous
+    slice too); gout (S, T, B, H) the incoming gradient (backward); seq_k (T, B, w)
+    per-step inputs; sv_k (T, B, w) the forward's saved
     values; w_k 1-D weight vectors; (wp_k, wt_k) product k's weight operands
     (``matmul_into``); pads (P,) int64 the columns of each product's buffer; out_k (T or 1,
     B, w) per-step outputs (the forward's saved values: row 0 reused unless ``save``);
@@ -461,8 +463,8 @@ def generate(program, batch, n_seq, n_saved, forward, who):
     view_lines = []
     for k, (v, (kind, index, offset)) in enumerate(p.inputs):
         name = f"in{k}"
-        code = {"seq": f"seq_{index}[t]", "hist": f"hist[t, {index}]",
-                "prev": f"pv{index}", "gout": f"gout[t, {index}]",
+        code = {"seq": f"seq_{index}[t]", "hist": f"hist[{index}, t + sh]",
+                "prev": f"hist[{index}, t + 1 - sh]", "gout": f"gout[{index}, t]",
                 "saved": f"sv_{index}[t]"}[kind]
         view_lines.append(f"{name} = {code}")
         g.input_loc[id(v)] = _Loc(name, offset)
@@ -493,7 +495,7 @@ def generate(program, batch, n_seq, n_saved, forward, who):
             else:
                 g.loc[base] = _Loc(g.new_scratch(_width(base)))
     args = (["fam", "lengths", "reverse", "save"] + [f"c0_{i}" for i in range(n_carry)]
-            + ["hist", "gout"] + [f"p0_{i}" for i in range(n_carry)]
+            + ["hist", "gout"]
             + [f"seq_{k}" for k in range(n_seq)] + [f"sv_{k}" for k in range(n_saved)]
             + [f"w{k}" for k in range(len(p.weights))]
             + [x for k in range(len(g.products)) for x in (f"wp{k}", f"wt{k}")]
@@ -501,7 +503,8 @@ def generate(program, batch, n_seq, n_saved, forward, who):
             + [f"fin_{i}" for i in range(n_carry)])
     body = []
     g.lines = body
-    g.emit("T = hist.shape[0]", 1)
+    g.emit("T = hist.shape[1] - 1", 1)
+    g.emit("sh = 0 if reverse else 1  # hist[i, t + sh]: the state after time index t", 1)
     g.emit("B = lengths.shape[0]", 1)
     g.emit("DT = c0_0.dtype.type", 1)
     g.emit("ZERO = DT(0.0)", 1)
@@ -520,16 +523,11 @@ def generate(program, batch, n_seq, n_saved, forward, who):
     else:
         g.emit("t = s if reverse else T - 1 - s", 2)
     g.emit("ts = t if save else 0", 2)
-    if any(src[0] == "prev" for _, src in p.inputs):
-        g.emit("tp = t + 1 if reverse else t - 1", 2)
-        for i in range(n_carry):
-            if any(src[:2] == ("prev", i) for _, src in p.inputs):
-                g.emit(f"pv{i} = p0_{i} if tp < 0 or tp >= T else hist[tp, {i}]", 2)
     for line in view_lines:
         g.emit(line, 2)
     if p.history:
         for i in range(n_carry):
-            g.emit(f"hs{i} = hist[t, {i}]", 2)
+            g.emit(f"hs{i} = hist[{i}, t + sh]", 2)
     for k in range(len(p.outputs)):
         g.emit(f"o{k} = out_{k}[ts]", 2)
     for loc, cols in g.gaps:

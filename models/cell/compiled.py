@@ -17,6 +17,7 @@ import numpy as np
 import minigrad as mg
 from models.rnn.kernels import family as families
 from models.rnn.kernels import launch, operands
+from models.rnn.kernels.launch import pooled_empty
 
 from .codegen import generate
 from .graph import rebatch, replay, replay_arrays, trace
@@ -107,7 +108,7 @@ def compile_cell(cell, dtype, masked=False):
 
 def run(compiled, cell, x, states0, lengths=None, reverse=False, mask=None):
     """One layer-direction: x (T, B, I) Tensor, states0 a tuple of (B, H) Tensors ->
-    (T, S, B, H) Tensor of every state after every step (original time order; a sequence
+    (S, T, B, H) Tensor of every state after every step (original time order; a sequence
     past its end holds its last state, or with ``reverse`` its initial one). mask: (B, H)
     array multiplying the first state where it enters each step (compiled ``masked``)."""
     T, B = x.shape[0], x.shape[1]
@@ -194,16 +195,21 @@ def _forward(*arrays, compiled, lengths, reverse, save, steps, keys=None):
     T, B, H, S = steps, lengths.shape[0], compiled.hidden_size, compiled.state_count
     fam = families.active()
     ops, pads = _operands(fam, compiled.fspec, weights, compiled.fchains, keys)
-    hist = np.empty((T, S, B, H), dtype)
+    # every state with the initial one at its place (see ``codegen.generate``): the states
+    # before each step are then one slice of it for the backward's weight gradients
+    hist = pooled_empty((S, T + 1, B, H), dtype)
+    first = T if reverse else 0
+    for i in range(S):
+        hist[i, first] = h0[i]
     saved_values = compiled.fplan.program.outputs
-    outs = [np.empty((T if save else 1, B, _width(v)), dtype) for v in saved_values]
+    outs = [pooled_empty((T if save else 1, B, _width(v)), dtype) for v in saved_values]
     fin = [np.empty((B, H), dtype) for _ in range(S)]
-    compiled.fkernel(fam.token, lengths, reverse, save, *h0, hist, _dummy(dtype), *h0, *seq,
+    compiled.fkernel(fam.token, lengths, reverse, save, *h0, hist, _dummy(dtype), *seq,
                      *_vectors(weights), *ops, pads, *outs, *fin)
     res = None
     if save:
-        res = {"seq": seq, "weights": weights, "h0": h0, "hist": hist, "saved": outs}
-    return hist, res
+        res = {"seq": seq, "weights": weights, "hist": hist, "saved": outs}
+    return (hist[:, :T] if reverse else hist[:, 1:]), res
 
 
 def _width(v):
@@ -237,9 +243,9 @@ def _backward(ctx, g):
 def backward_arrays(compiled, res, gout, lengths, reverse, keys=None):
     """The gradients w.r.t. (seq..., weights..., states0...) as arrays (None: zero)."""
     bplan, dtype = compiled.bplan, compiled.dtype
-    seq, weights, h0, hist, saved = (res["seq"], res["weights"], res["h0"], res["hist"],
-                                     res["saved"])
-    T, S, B, H = hist.shape
+    seq, weights, hist, saved = res["seq"], res["weights"], res["hist"], res["saved"]
+    S, T, B, H = gout.shape
+    sh = 0 if reverse else 1
     fam = families.active()
     # weight-level values of the backward kernel (transposes of the weights, ...)
     env = {v: weights[k] for v, k in compiled.bweight_leaves}
@@ -250,10 +256,10 @@ def backward_arrays(compiled, res, gout, lengths, reverse, keys=None):
     for v, (kind, k) in zip(bplan.program.weights, compiled.bweight_source, strict=True):
         bweights.append(weights[k] if kind == "fwd" else np.asarray(env[v], dtype))
     ops, pads = _operands(fam, compiled.bspec, bweights, compiled.bchains, keys)
-    outs = [np.empty((T, B, _width(v)), dtype) for v in bplan.program.outputs]
+    outs = [pooled_empty((T, B, _width(v)), dtype) for v in bplan.program.outputs]
     zeros = [np.zeros((B, H), dtype) for _ in range(S)]
     fin = [np.empty((B, H), dtype) for _ in range(S)]
-    compiled.bkernel(fam.token, lengths, reverse, True, *zeros, hist, gout, *h0, *seq, *saved,
+    compiled.bkernel(fam.token, lengths, reverse, True, *zeros, hist, gout, *seq, *saved,
                      *_vectors(bweights), *ops, pads, *outs, *fin)
     out_index = {id(v): k for k, v in enumerate(bplan.program.outputs)}
 
@@ -263,10 +269,9 @@ def backward_arrays(compiled, res, gout, lengths, reverse, keys=None):
         else:
             kind, i, offset = bplan.sources[v]
             if kind == "hist":
-                a = hist[:, i]
+                a = hist[i, sh:sh + T]
             elif kind == "prev":
-                a = (np.concatenate([hist[1:, i], h0[i][None]]) if reverse else
-                     np.concatenate([h0[i][None], hist[:-1, i]]))
+                a = hist[i, 1 - sh:1 - sh + T]
             elif kind == "seq":
                 a = seq[i]
             else:
@@ -309,7 +314,7 @@ def _symbolic(*arrays, compiled, lengths, reverse, save, steps, keys=None):
     prog, B0 = compiled.fplan.program, compiled.graph.batch
     T, B = steps, lengths.shape[0]
     S, H = compiled.state_count, compiled.hidden_size
-    hist = np.empty((T, S, B, H), dtype=object)
+    hist = np.empty((S, T, B, H), dtype=object)
     state = list(h0)
     consts = {}
     for v in prog.nodes:
@@ -335,6 +340,6 @@ def _symbolic(*arrays, compiled, lengths, reverse, save, steps, keys=None):
                 for i in range(S):
                     new[i][b] = state[i][b]
         for i in range(S):
-            hist[t, i] = new[i]
+            hist[i, t] = new[i]
         state = new
     return hist

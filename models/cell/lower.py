@@ -37,7 +37,7 @@ class Program:
     ``("gout", i)`` (the incoming gradient of state i). weights: weight-level leaf Values
     (arrays fixed over the call). outputs: row Values written at each step into (T, B, w)
     arrays, zero in the rows of sequences past their end. history: carry_next is written
-    into the (T, S, B, H) states array (the forward).
+    into the states array (the forward; see ``codegen.generate``).
     """
 
     def __init__(self, history):

@@ -169,8 +169,8 @@ class Recurrent(mg.nn.Module):
             compiled = compile_cell(cell, x.dtype, masked=mask is not None)
             hist = run(compiled, cell, xin, init, lens, reverse, mask)
             end = slice(0, 1) if reverse else slice(T - 1, T)
-            last = tuple(hist[end, i] for i in range(len(init)))  # (1, B, H) each
-            return tuple(hist[:, i] for i in range(len(init))), last
+            last = tuple(hist[i, end] for i in range(len(init)))  # (1, B, H) each
+            return tuple(hist[i] for i in range(len(init))), last
         state = init
         steps = [None] * T
         m = None if mask is None else mg.as_tensor(mask)
