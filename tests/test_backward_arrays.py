@@ -78,6 +78,20 @@ CASES = {
                lambda: F.linear(_t(2, 3, dtype=np.float32), _t(4, 3, dtype=np.float32),
                                 _t(4, dtype=np.float32))],
     "rnn_fused": [lambda: _lstm_call(np.float64), lambda: _lstm_call(np.float32)],
+    "softmax": [lambda: F.softmax(_t(3, 5), dim=1), lambda: F.softmax(_t(3, 5), dim=0),
+                lambda: F.softmax(_t(2, 7, dtype=np.float32), dim=-1)],
+    "log_softmax": [lambda: F.log_softmax(_t(3, 5), dim=1), lambda: F.log_softmax(_t(3, 5), dim=0),
+                    lambda: F.log_softmax(_t(4, 9, dtype=np.float32), dim=-1)],
+    "nll_loss": [lambda: F.nll_loss(_t(4, 5), mg.tensor([1, 0, 4, 1])),
+                 lambda: F.nll_loss(_t(4, 5), mg.tensor([1, -100, 4, 1]), reduction="sum"),
+                 lambda: F.nll_loss(_t(4, 5, dtype=np.float32), mg.tensor([2, 0, 4, 1]),
+                                    reduction="none")],
+    "cross_entropy": [lambda: F.cross_entropy(_t(4, 5), mg.tensor([1, 0, 4, 1])),
+                      lambda: F.cross_entropy(_t(4, 5, dtype=np.float32), mg.tensor([1, 3, 4, 2]),
+                                              ignore_index=3, reduction="sum")],
+    "embedding": [lambda: F.embedding(mg.tensor([[1, 2], [2, 0]]), _t(4, 3)),
+                  lambda: F.embedding(mg.tensor([1, 2, 1, 0]), _t(4, 3, dtype=np.float32),
+                                      padding_idx=1)],
 }
 
 

@@ -73,6 +73,8 @@ def _nll_forward(x, target, ignore_index, reduction, count):
 
 nll_loss_p.def_backward(lambda ctx, g: (bind(
     nll_loss_backward_p, g, num_classes=ctx.inputs[0].shape[1], **ctx.params),))
+nll_loss_p.def_backward_arrays(lambda ctx, g: (nll_loss_backward_p.forward(
+    g, num_classes=ctx.inputs[0]._array.shape[1], **ctx.params),))
 
 
 @nll_loss_p.def_symbolic
@@ -148,6 +150,12 @@ def _cross_entropy_rows(x, target, ignore_index):
 @cross_entropy_p.def_backward
 def _cross_entropy_backward(ctx, g):
     return (bind(cross_entropy_backward_p, g, ctx.inputs[0], probs=ctx.saved, **ctx.params),)
+
+
+@cross_entropy_p.def_backward_arrays
+def _cross_entropy_backward_arrays(ctx, g):
+    return (cross_entropy_backward_p.forward(g, ctx.inputs[0]._array, probs=ctx.saved,
+                                             **ctx.params),)
 
 
 @cross_entropy_p.def_symbolic

@@ -56,6 +56,9 @@ embedding_p.def_forward(lambda weight, indices, padding_idx: weight[indices])
 embedding_p.def_backward(lambda ctx, g: (bind(
     embedding_backward_p, g, num_rows=ctx.inputs[0].shape[0], indices=ctx.params["indices"],
     padding_idx=ctx.params["padding_idx"]),))
+embedding_p.def_backward_arrays(lambda ctx, g: (embedding_backward_p.forward(
+    g, num_rows=ctx.inputs[0]._array.shape[0], indices=ctx.params["indices"],
+    padding_idx=ctx.params["padding_idx"]),))
 embedding_p.def_symbolic(lambda weight, indices, padding_idx: weight[indices])
 
 

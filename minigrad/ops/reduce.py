@@ -529,6 +529,8 @@ def softmax_backward(grad_out, y, dim):
 softmax_p = Primitive("softmax")
 softmax_p.def_forward(_softmax_forward)
 softmax_p.def_backward(lambda ctx, g: (softmax_backward(g, ctx.output(), ctx.params["dim"]),))
+softmax_p.def_backward_arrays(lambda ctx, g: (softmax_backward_p.forward(
+    g, ctx.output()._array, dim=ctx.params["dim"]),))
 
 
 @softmax_p.def_symbolic
@@ -617,6 +619,14 @@ log_softmax_p = Primitive("log_softmax", has_residuals=True)
 log_softmax_p.def_forward(_log_softmax_forward)
 log_softmax_p.def_backward(lambda ctx, g: (
     log_softmax_backward(g, ctx.output(), ctx.params["dim"], ctx.saved),))
+
+
+@log_softmax_p.def_backward_arrays
+def _log_softmax_backward_arrays(ctx, g):
+    y, dim, finite = ctx.output()._array, ctx.params["dim"], ctx.saved
+    if finite is None:
+        return (log_softmax_backward_p.forward(g, y, dim=dim),)
+    return (log_softmax_backward_p.forward(g, y, dim=dim, finite=finite),)
 
 
 @log_softmax_p.def_symbolic
