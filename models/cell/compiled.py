@@ -15,6 +15,7 @@ over rows (weight and bias gradients) once over all steps.
 import numpy as np
 
 import minigrad as mg
+from minigrad.symbolic import rules_check
 from models.rnn.kernels import family as families
 from models.rnn.kernels import launch, operands
 from models.rnn.kernels.launch import pooled_empty
@@ -25,7 +26,8 @@ from .loader import load
 from .lower import lower_backward, lower_forward
 
 _SECOND_ORDER = (
-    "cell_fused: a compiled cell's backward pass is one generated kernel that cannot itself "
+    "cell_fused: a compiled cell is first order only; its backward pass is one generated "
+    "kernel that cannot itself "
     "be differentiated, so create_graph=True (double backward, Hessian-vector products, "
     "gradient penalties) is not supported through it. Build the layer with fused=False.")
 
@@ -111,6 +113,13 @@ def run(compiled, cell, x, states0, lengths=None, reverse=False, mask=None):
     (S, T, B, H) Tensor of every state after every step (original time order; a sequence
     past its end holds its last state, or with ``reverse`` its initial one). mask: (B, H)
     array multiplying the first state where it enters each step (compiled ``masked``)."""
+    inputs, params = primitive_inputs(compiled, cell, x, states0, lengths, reverse, mask)
+    return mg.bind(cell_fused_p, *inputs, **params)
+
+
+def primitive_inputs(compiled, cell, x, states0, lengths=None, reverse=False, mask=None):
+    """``run``'s call of ``cell_fused``: its input Tensors (the input-level values (T, B, w),
+    the weight-level values, the initial states) and its parameters."""
     T, B = x.shape[0], x.shape[1]
     graph, plan = compiled.graph, compiled.fplan
     env = {}
@@ -135,8 +144,9 @@ def run(compiled, cell, x, states0, lengths=None, reverse=False, mask=None):
         if chain is not None and chain[0] not in keys:
             p = params[chain[0]]
             keys[chain[0]] = (operands.key(p), p.numpy())
-    return mg.bind(cell_fused_p, *seq, *weights, *states0, compiled=compiled, lengths=lens,
-                   reverse=bool(reverse), save=save, steps=T, keys=keys)
+    return [*seq, *weights, *states0], dict(compiled=compiled, lengths=lens,
+                                             reverse=bool(reverse), save=save, steps=T,
+                                             keys=keys)
 
 
 def _split(compiled, arrays):
@@ -343,3 +353,22 @@ def _symbolic(*arrays, compiled, lengths, reverse, save, steps, keys=None):
             hist[i, t] = new[i]
         state = new
     return hist
+
+
+def _rule_check_sample(rng):
+    """The point at which ``minigrad.symbolic.rules_check`` checks ``cell_fused``: the
+    built-in tanh RNN cell (3 inputs, 5 units, compiled once for the tests too), 2 steps of
+    one sequence, float64."""
+    from models.rnn.cells import RNNCell
+
+    cell = RNNCell(3, 5, dtype=mg.float64)
+    for p in cell.parameters():
+        p.numpy()[...] = rng.uniform(-0.8, 0.8, p.shape)
+    x = mg.tensor(rng.standard_normal((2, 1, 3)))
+    h0 = mg.tensor(rng.uniform(-0.5, 0.5, (1, 5)))
+    with mg.no_grad():
+        inputs, params = primitive_inputs(compile_cell(cell, mg.float64), cell, x, (h0,))
+    return [t.numpy() for t in inputs], dict(params, save=True, keys={})
+
+
+rules_check.register_sample("cell_fused")(_rule_check_sample)
