@@ -426,9 +426,11 @@ class RNNBase(mg.nn.Module):
                 c_n = None if cs is None else results[0][-1:, 1]
                 return output, results[0][-1:, 0], c_n
             return output, hs[0][-1:], None if cs is None else cs[0][-1:]
-        ends = [0 if k % directions else -1 for k in range(len(hs))]
-        h_n = mg.stack([h[e] for h, e in zip(hs, ends, strict=True)])
-        c_n = None if cs is None else mg.stack([c[e] for c, e in zip(cs, ends, strict=True)])
+        # each layer-direction's last state as a (1, B, H) slice (the reverse direction ends
+        # at t = 0), joined by one concat: no unsqueeze per entry, as a stack makes
+        ends = [slice(0, 1) if k % directions else slice(-1, None) for k in range(len(hs))]
+        h_n = mg.concat([h[e] for h, e in zip(hs, ends, strict=True)])
+        c_n = None if cs is None else mg.concat([c[e] for c, e in zip(cs, ends, strict=True)])
         return output, h_n, c_n
 
     def extra_repr(self):
