@@ -16,6 +16,12 @@ A primitive is declared once, next to its three rules::
     def _tanh_symbolic(x):           # numpy object arrays of sympy expressions
         return elementwise(sympy.tanh, x)
 
+Optionally a fourth, ``def_backward_arrays``: the backward rule on numpy arrays, which a
+first-order pass (``create_graph=False``) runs instead of the Tensor rule (no Tensors, no binds);
+it computes the same numbers with the same array functions::
+
+    tanh_p.def_backward_arrays(lambda ctx, g: (tanh_backward_p.forward(g, ctx.output()._array),))
+
 The tracer (this module and ``autograd.py``) knows no derivatives; the rules know no tracing.
 A forward rule may return ``(out, residuals)`` when the primitive is declared with
 ``has_residuals=True``; the residuals are kept on the node for the backward rule (``ctx.saved``)
