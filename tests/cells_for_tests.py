@@ -139,3 +139,18 @@ class SignGate(Cell):
         (h,) = state
         positive = mg.as_tensor((h.numpy() > 0).astype(h.dtype))
         return (mg.tanh(x @ self.w.t() + h * positive),)
+
+
+class JoinedInput(Cell):
+    """One linear layer over [x, h] (a concatenation of the input with the state): the
+    product's left operand is assembled from an input and a carried state."""
+
+    state_names = ("h",)
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__(input_size, hidden_size)
+        self.lin = mg.nn.Linear(input_size + hidden_size, hidden_size)
+
+    def forward(self, x, state):
+        (h,) = state
+        return (mg.tanh(self.lin(mg.concat([x, h], dim=1))) + 0.5 * h,)

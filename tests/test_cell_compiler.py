@@ -16,6 +16,7 @@ from tests.cells_for_tests import (
     CumulativeSum,
     Elman,
     GatedBeforeProduct,
+    JoinedInput,
     Normalized,
     PeepholeReLU,
     SignGate,
@@ -65,7 +66,7 @@ def _inputs(T, B, I, S, LD, H, dtype=np.float64, seed=1, batch_first=False):
     return x, (hs[0] if S == 1 else hs)
 
 
-CUSTOM = [Elman, GatedBeforeProduct, Normalized, PeepholeReLU]
+CUSTOM = [Elman, GatedBeforeProduct, Normalized, PeepholeReLU, JoinedInput]
 
 
 @pytest.mark.parametrize("cell", CUSTOM, ids=lambda c: c.__name__)

@@ -78,6 +78,7 @@ class Generator:
         self.consts = {}
         self.virtual = set()
         self.late = []   # (Value, _Loc, offset, width, col): copies made after every block
+        self.early = []  # the same, made before the first block (pieces that are inputs)
         self.gaps = []   # (_Loc, columns) zeroed at every step
 
     # ---- analysis ------------------------------------------------------------------------
@@ -285,6 +286,9 @@ class Generator:
 
     def add_store(self, base, loc, _unused, off, col, v):
         """Store value ``base`` at ``loc`` (a carry or an output)."""
+        if base.origin != "op":  # an input or a carried state: copied at the step's start
+            self.early.append((base, loc, off, _width(v), col))
+            return
         if off or col or _width(v) != _width(base):
             # a slice of something is the output: store that slice (copy)
             self.extra.setdefault(base, []).append(("slice", loc, off, _width(v), col))
@@ -317,6 +321,9 @@ class Generator:
             if base in self.sparse:
                 self.materialize(base)
             target = _Loc(self.loc[v].array, self.loc[v].offset + off)
+            if base.origin != "op":  # an input or a carried state: copied at the step's start
+                self.early.append((base, target, boff, _w, col))
+                continue
             if (base.origin == "op" and base not in self.loc and not boff and not col
                     and _w == _width(base) and self.kind.get(base) == "pointwise"):
                 self.loc[base] = target
@@ -530,6 +537,8 @@ def generate(program, batch, n_seq, n_saved, forward, who):
             g.emit(f"hs{i} = hist[{i}, t + sh]", 2)
     for k in range(len(p.outputs)):
         g.emit(f"o{k} = out_{k}[ts]", 2)
+    for v, loc, off, w, col in g.early:
+        g.emit_copy(v, loc, off, w, col, 2)
     for loc, cols in g.gaps:
         g.emit("for b in range(B):", 2)
         for j in cols:
