@@ -154,3 +154,17 @@ class JoinedInput(Cell):
     def forward(self, x, state):
         (h,) = state
         return (mg.tanh(self.lin(mg.concat([x, h], dim=1))) + 0.5 * h,)
+
+
+class Clamped(Cell):
+    """Uses ``clamp``, whose backward rule builds a mask from the values (not compilable)."""
+
+    state_names = ("h",)
+
+    def __init__(self, input_size, hidden_size):
+        super().__init__(input_size, hidden_size)
+        self.w = _param(hidden_size, input_size)
+
+    def forward(self, x, state):
+        (h,) = state
+        return ((x @ self.w.t() + h).clamp(-1.0, 1.0),)

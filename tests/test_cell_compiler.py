@@ -13,6 +13,7 @@ import minigrad as mg
 import models
 from models import CompileError, Recurrent
 from tests.cells_for_tests import (
+    Clamped,
     CumulativeSum,
     Elman,
     GatedBeforeProduct,
@@ -48,7 +49,8 @@ def _run(layer, x, hx=None, lengths=None, seed=3):
     for h in finals:
         loss = loss + (h * mg.as_tensor(rng.standard_normal(h.shape))).sum()
     loss.backward()
-    grads = [t.grad.numpy().copy() for t in leaves + list(layer.parameters())]
+    grads = [np.zeros(t.shape) if t.grad is None else t.grad.numpy().copy()
+             for t in leaves + list(layer.parameters())]
     return [y.numpy().copy()] + [h.numpy().copy() for h in finals], grads
 
 
@@ -206,7 +208,8 @@ def test_two_threads_give_the_same_numbers():
     _same(one, two, tol=0)
 
 
-@pytest.mark.parametrize("cell, word", [(CumulativeSum, "cumsum"), (SignGate, "recorded")])
+@pytest.mark.parametrize("cell, word", [(CumulativeSum, "cumsum"), (SignGate, "recorded"),
+                                        (Clamped, "'clamp'")])
 def test_what_the_compiler_cannot_handle_raises_and_names_the_way_out(cell, word):
     unrolled, fused = _twins(cell, 2, 3)
     x, _ = _inputs(4, 2, 2, 1, 1, 3)

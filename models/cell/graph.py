@@ -56,7 +56,9 @@ class StepGraph:
     (the new states, in ``state_names`` order); ``batch`` B0; ``params``: dotted name ->
     Value of every parameter the step reads."""
 
-    def __init__(self, values, x, states, outputs, batch, params, state_names, hidden, inputs):
+    def __init__(self, values, x, states, outputs, batch, params, state_names, hidden, inputs,
+                 who="cell"):
+        self.who = who
         self.values, self.x, self.states, self.outputs = values, x, states, outputs
         self.batch, self.params, self.state_names = batch, params, state_names
         self.hidden_size, self.input_size = hidden, inputs
@@ -178,7 +180,7 @@ def _build(who, outputs, leaves, x, states, B0, names, H, I, dtype):
             raise CompileError(f"{who}: op {v.op!r} makes a value of shape {v.shape} from "
                                f"the input or the state (batch {B0}); the fused compiler "
                                "handles (B, width) rows only. Use fused=False.")
-    return StepGraph(values, x_v, state_vs, outs, B0, params, names, H, I)
+    return StepGraph(values, x_v, state_vs, outs, B0, params, names, H, I, who)
 
 
 def column_slice(index, width):

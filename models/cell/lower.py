@@ -24,6 +24,9 @@ import minigrad as mg
 from .graph import CompileError, S, Value, X, column_slice, replay
 
 R = 4  # backward graphs: depends on the step's rows
+# primitives whose backward rules build masks from their inputs' values (not compilable)
+_MASKED_BACKWARD = {"abs", "amax", "amin", "clamp", "max_dim", "maximum", "min_dim", "minimum",
+                    "pow"}
 
 
 class Program:
@@ -214,6 +217,15 @@ def _build_backward(fplan, leaves, env, fwd_of, gs, grads):
         if t.requires_grad:
             raise CompileError(f"cell compiler: a backward rule read a tensor of shape "
                                f"{t.shape} that is not a value of the step")
+        if t.ndim >= 1 and t.shape[0] == B0:
+            ops = sorted({v.op for v in fplan.program.nodes} & _MASKED_BACKWARD)
+            raise CompileError(
+                f"{fplan.graph.who}: the fused compiler cannot handle op "
+                f"{' / '.join(repr(o) for o in ops) or 'in the step'}: its backward rule "
+                "reads the rows' values outside autograd (a mask or a sign, as the rules of "
+                f"{', '.join(sorted(_MASKED_BACKWARD))} do), which the generated backward "
+                "cannot follow; use fused=False (or relu / leaky_relu / softplus, whose rules "
+                "are ops)")
         return _new(values, "const", t.shape, t.dtype, 0, tensor=t)
 
     roots = [g for g in grads if g is not None]
