@@ -47,16 +47,16 @@ CONFIGS = [(32, 50, 64, 128), (16, 100, 32, 64), (64, 35, 256, 256), (1, 200, 16
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def best_times(fns, seconds):
-    """The best per-call time (s) of each function, over rounds of ~50 ms that alternate
-    between the functions."""
+def best_times(fns, seconds, round_seconds=0.05):
+    """The best per-call time (s) of each function, over rounds of ~``round_seconds`` (50 ms)
+    that alternate between the functions."""
     counts = []
     for fn in fns:
         fn()
         fn()
         t0 = time.perf_counter()
         fn()
-        counts.append(max(1, int(0.05 / max(time.perf_counter() - t0, 1e-6))))
+        counts.append(max(1, int(round_seconds / max(time.perf_counter() - t0, 1e-6))))
     best = [float("inf")] * len(fns)
     rounds, start = 0, time.perf_counter()
     while rounds < 5 or time.perf_counter() - start < seconds * len(fns):
