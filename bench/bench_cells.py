@@ -7,10 +7,11 @@ kernels, against a user's own LSTM, and against their unrolled path.
 1 thread, float32, the layer path as users call it (``batch_first=True``, x made afresh each
 call with ``requires_grad=True``, forward + ``out.sum().backward()``; forward only under
 ``no_grad``), glibc's malloc. Rounds of the compared functions (0.25 s each) alternate in
-one process; the best round is reported. Calls right after another layer's are slower
-(measured with rounds of 50 ms: 30-40 % at (16, 100, 32, 64) for whichever layer came second,
-even two instances of one compiled cell; the cause was not isolated), so the rounds are long
-enough for repeated calls, as in a training loop, to dominate. Three tables, every ratio
+one process; the best round is reported. The order matters more than it should: at
+(16, 100, 32, 64) the layer timed right after another was 30-40 % slower, with rounds of 50 ms
+and of 0.25 s alike, even for two instances of one compiled cell (cause not isolated; no page
+faults were counted). Read +-0.2 into single ratios; compare two versions of the kernels in
+separate processes, each against the hand-written layer. Three tables, every ratio
 "reference time / compiled time" (> 1: the compiled cell is faster):
 
 1. ``Recurrent(models.LSTMCell / GRUCell / RNNCell)`` compiled from the cells' one step
