@@ -75,7 +75,6 @@ class Generator:
         self.sparse = {}   # Value -> [(offset, width, source Value)]
         self.kind = {}
         self.products = []  # (node, weight index)
-        self.consts = {}
         self.virtual = set()
         self.narrow = {}
         self.late = []   # (Value, _Loc, offset, width, col): copies made after every block
