@@ -26,6 +26,7 @@ import collections
 import contextlib
 import errno
 import importlib
+import importlib.util
 import io
 import json
 import os
@@ -50,6 +51,21 @@ _ARGS_WHAT = ("a whole module is saved as its class, its constructor's arguments
               "strings, dtypes, tensors, arrays, modules and containers of them) and its "
               "state dict; save model.state_dict() instead and load it into a model you build "
               "(model.load_state_dict(load(f)))")
+
+
+def _trusted_package(name):
+    """Whether ``name`` is one of this project's own packages (``_TRUSTED``) *and* is found
+    beside ``minigrad`` itself: a user's own top-level package that happens to be called
+    ``models`` is not trusted. Found without importing anything (``find_spec``)."""
+    if name not in _TRUSTED:
+        return False
+    if name == "minigrad":
+        return True
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.origin:
+        return False
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.path.dirname(os.path.dirname(os.path.abspath(spec.origin))) == here
 
 
 # ---- allowed classes (PyTorch's safe globals) --------------------------------------------------
@@ -497,7 +513,7 @@ class _Decoder:
                 break
         else:
             module_name, _, qualname = path.partition(":")
-            trusted = module_name.split(".")[0] in _TRUSTED
+            trusted = _trusted_package(module_name.split(".")[0])
             if self.weights_only and not trusted:
                 short = qualname.rsplit(".", 1)[-1]
                 raise UnsafeCheckpointError(

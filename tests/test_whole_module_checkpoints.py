@@ -205,3 +205,33 @@ class _HoldsALock(nn.Module):
     def __init__(self, lock):
         super().__init__()
         self.inner = nn.Linear(1, 1)
+
+
+def test_a_package_named_models_elsewhere_is_not_trusted(monkeypatch, tmp_path):
+    """Only this project's own ``models`` (found beside ``minigrad``) loads without
+    safe_globals; a user's top-level package of the same name does not."""
+    import importlib.util
+
+    from minigrad import serialization
+
+    lstm = models.LSTM(2, 3)
+    buf = io.BytesIO()
+    mg.save(lstm, buf)
+    real = importlib.util.find_spec
+
+    def elsewhere(name, *args, **kwargs):
+        spec = real(name, *args, **kwargs)
+        if name == "models":
+            spec = importlib.util.spec_from_file_location(
+                "models", str(tmp_path / "someone" / "models" / "__init__.py"))
+        return spec
+
+    assert serialization._trusted_package("models")
+    monkeypatch.setattr(importlib.util, "find_spec", elsewhere)
+    assert not serialization._trusted_package("models")
+    buf.seek(0)
+    with pytest.raises(UnsafeCheckpointError, match="models.rnn.layers:LSTM"):
+        mg.load(buf)
+    buf.seek(0)
+    with safe_globals([models.LSTM]):
+        assert type(mg.load(buf)) is models.LSTM
