@@ -279,11 +279,22 @@ def print_family(name, env, rows, one_thread):
         print(line)
 
 
+def _names():
+    """The built-in kinds (``models.cell.registry``; the repository is put on the path as
+    for a run from a clone)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from models.cell.registry import NAMES
+
+    return NAMES
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--families", nargs="+", default=None)
     p.add_argument("--modes", nargs="+", default=["lstm", "gru", "rnn"],
-                   choices=["lstm", "gru", "rnn"])
+                   choices=list(_names()))
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     p.add_argument("--configs", nargs="+", default=None, help="B,T,I,H tuples")
     p.add_argument("--seconds", type=float, default=1.0, help="timing budget per case")

@@ -34,12 +34,16 @@ import minigrad as mg
 from minigrad import symbolic
 from minigrad.symbolic import bounds, cost, rules_check, swell, trace
 
-from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .cell.registry import NAMES, kind
+from .rnn import RNN, RNNCell
 
-GATES = {"rnn": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
-MODES = tuple(GATES)
-_CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
-_LAYERS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+MODES = NAMES  # the built-in kinds (models.cell.registry)
+GATES = {"rnn": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}  # the lectures'
+_CELLS = {name: kind(name).cell for name in MODES}
+_LAYERS = {name: kind(name).layer for name in MODES}
+if set(GATES) != set(MODES):
+    raise ImportError(f"models.theory: the lectures' gate names cover {sorted(GATES)}, the "
+                      f"built-in kinds are {MODES}")
 _ACTIVATIONS = ("tanh", "sigmoid", "relu")
 
 

@@ -11,9 +11,11 @@ state for ``--grads``) and writes the picture (``.dot``, ``.svg``, ``.png`` or `
 import os
 import sys
 
+from models.cell.registry import NAMES, kind
+
 from .render import IMAGE_FORMATS, SOURCE_FORMATS, GraphvizNotFoundError, has_dot, render
 
-CELLS = ("rnn", "lstm", "gru")
+CELLS = NAMES  # the built-in kinds (models.cell.registry)
 
 
 def register(subparsers):
@@ -66,14 +68,13 @@ def build_network(cell="lstm", steps=6, layers=1, bidirectional=False, seed=0, h
     the :class:`viz.GradientRecorder`, else ``None``).
     """
     import minigrad as mg
-    import models
 
     from .overlay import watch
 
     if cell not in CELLS:
         raise ValueError(f"build_network: cell must be one of {CELLS}, got {cell!r}")
     mg.manual_seed(seed)
-    layer_class = {"rnn": models.RNN, "lstm": models.LSTM, "gru": models.GRU}[cell]
+    layer_class = kind(cell, "build_network").layer
     model = layer_class(input_size, hidden, num_layers=layers, bidirectional=bidirectional,
                         fused=False)
     if weight_scale != 1.0:

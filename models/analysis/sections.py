@@ -15,6 +15,7 @@ import numpy as np
 
 import minigrad as mg
 
+from ..cell.registry import NAMES
 from . import plots
 from .diagnostics import GradientMonitor
 from .jacobians import jacobian_norms
@@ -48,7 +49,7 @@ class Config:
     heat_seq: int = 20
     heat_every: int = 15
     train_batch: int = 32
-    derive_models: tuple = ("rnn", "lstm", "gru")
+    derive_models: tuple = NAMES  # the built-in kinds (models.cell.registry)
     render_steps: int = 5
 
     @classmethod
