@@ -35,6 +35,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_layers import CONFIGS, ROOT, _cpu_model, best_times, family_env  # noqa: E402
+from bench_layers import layer_cases as _cases  # noqa: E402
 
 ROUND = 0.25  # seconds per round of one function (see the module docstring)
 
@@ -81,22 +82,6 @@ def _cells():
             return (mg.tanh(x @ self.w.t() + state[0] @ self.u.t() + self.b),)
 
     return UserLSTM, Minimal
-
-
-def _cases(layer, B, T, I):
-    import minigrad as mg
-
-    x = np.random.default_rng(1).standard_normal((B, T, I)).astype(np.float32)
-
-    def fwd_bwd():
-        out, _ = layer(mg.tensor(x, requires_grad=True))
-        out.sum().backward()
-
-    def fwd():
-        with mg.no_grad():
-            layer(mg.tensor(x, requires_grad=True))
-
-    return fwd_bwd, fwd
 
 
 def _copy_weights(hand, compiled):

@@ -78,12 +78,20 @@ def _weights(mode, I, H, seed=0):
 
 
 def minigrad_cases(mode, B, T, I, H):
-    import minigrad as mg
     import models
 
     layer = {"lstm": models.LSTM, "gru": models.GRU, "rnn": models.RNN}[mode](
         I, H, batch_first=True)
     layer.load_state_dict({f"{k}_l0": v for k, v in _weights(mode, I, H).items()})
+    return layer_cases(layer, B, T, I)
+
+
+def layer_cases(layer, B, T, I):
+    """(fwd_bwd, fwd) of a minigrad layer called as users call it: x (B, T, I) made afresh
+    each call with ``requires_grad=True``; forward + ``out.sum().backward()``, and forward only
+    under ``no_grad``."""
+    import minigrad as mg
+
     x = np.random.default_rng(1).standard_normal((B, T, I)).astype(np.float32)
 
     def fwd_bwd():

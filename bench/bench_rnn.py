@@ -274,21 +274,18 @@ def print_table(rows):
         print(line)
 
 
-def _names():
-    """The built-in kinds (``models.cell.registry``; the repository is put on the path as
-    for a run from a clone)."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    from models.cell.registry import NAMES
+def _kind_names():
+    """The built-in kinds, as ``bench_layers`` reads them (``models.cell.registry``)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_layers import _names
 
-    return NAMES
+    return _names()
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--modes", nargs="+", default=["lstm", "gru", "rnn"],
-                   choices=list(_names()))
+                   choices=list(_kind_names()))
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     p.add_argument("--configs", nargs="+", default=None,
                    help="B,T,I,H tuples, e.g. 32,50,64,128 (default: the five standard ones)")

@@ -112,11 +112,14 @@ class Recurrent(mg.nn.Module):
                     scope = ("reverse" if direction else "forward") if D == 2 else None
                     with mg.scope(f"layer{layer}"), (
                             mg.scope(scope) if scope else contextlib.nullcontext()):
-                        init = tuple(s[k] for s in h0) if h0 is not None else \
-                            (_zeros((B, self.hidden_size), dtype),) * len(self.state_names)
+                        if h0 is None:
+                            zero = _layers()._zeros((B, self.hidden_size), dtype)
+                            init = (zero,) * len(self.state_names)
+                        else:
+                            init = tuple(s[k] for s in h0)
                         mask = None
                         if self.training and self.recurrent_dropout > 0:
-                            mask = _dropout_mask((B, self.hidden_size),
+                            mask = _layers()._dropout_mask((B, self.hidden_size),
                                                  self.recurrent_dropout, np.dtype(dtype))
                         states, last = self._direction(cells[k], layer_input, init, lens,
                                                        bool(direction), valid, mask)
@@ -192,22 +195,9 @@ class Recurrent(mg.nn.Module):
         return every, tuple(mg.unsqueeze(s, 0) for s in state)
 
 
-_ZEROS = {}
+def _layers():
+    """``models.rnn.layers``, whose zero states and dropout masks ``Recurrent`` shares (imported
+    when first needed: ``models.rnn.cells`` imports this package's ``Cell``)."""
+    from models.rnn import layers
 
-
-def _zeros(shape, dtype):
-    """A zero initial state, made once per shape and dtype (it is only read)."""
-    key = (shape, np.dtype(dtype))
-    t = _ZEROS.get(key)
-    if t is None or t.numpy().any():
-        if len(_ZEROS) >= 32:
-            _ZEROS.clear()
-        t = _ZEROS[key] = mg.zeros(*shape, dtype=dtype)
-    return t
-
-
-def _dropout_mask(shape, p, dtype):
-    """A {0, 1/(1-p)} mask drawn from minigrad's generator (``mg.manual_seed``)."""
-    keep = mg.rand(*shape).numpy() >= p
-    scale = dtype.type(1.0 / (1.0 - p)) if p < 1.0 else dtype.type(0.0)
-    return keep.astype(dtype) * scale
+    return layers
