@@ -30,11 +30,11 @@ import minigrad as mg
 from minigrad.nn import Embedding, Linear, Module, functional
 
 from .attention import BahdanauAttention, LuongAttention
-from .rnn import GRU, LSTM, RNN
+from .cell.registry import NAMES, kind
 
 __all__ = ["Encoder", "Decoder", "Seq2Seq", "Memory", "DecoderState", "Hypothesis"]
 
-CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+CELLS = NAMES  # the built-in kinds (models.cell.registry)
 
 
 class Memory(NamedTuple):
@@ -81,8 +81,8 @@ class Hypothesis(NamedTuple):
 # ---- checks ---------------------------------------------------------------------------------
 def _cell(cell, who):
     if cell not in CELLS:
-        raise ValueError(f"{who}: cell must be one of {tuple(CELLS)}, got {cell!r}")
-    return CELLS[cell]
+        raise ValueError(f"{who}: cell must be one of {CELLS}, got {cell!r}")
+    return kind(cell).layer
 
 
 def check_tokens(tokens, vocab_size, who, name="src"):

@@ -339,6 +339,17 @@ def fast_lambdify(variables, exprs):
     from sympy.printing.numpy import NumPyPrinter
 
     printer = NumPyPrinter({"order": "none", "fully_qualified_modules": False})
+    # A condition ``ITE(c, a, b)`` (sympy makes one when a Piecewise condition holds a
+    # Piecewise, as nested ReLUs do) prints as numpy ``select(..., default=nan)``, a float
+    # array, once common subexpressions take it out of its Piecewise; as (c & a) | (~c & b)
+    # it stays boolean.
+    def boolean_ite(e):
+        if isinstance(e, (list, tuple)):
+            return [boolean_ite(x) for x in e]
+        e = sympy.sympify(e)
+        return e.replace(lambda n: isinstance(n, sympy.ITE), lambda n: n.to_nnf())
+
+    exprs = boolean_ite(exprs)
     return sympy.lambdify(variables, exprs, modules="numpy", cse=True, printer=printer)
 
 

@@ -15,7 +15,9 @@ x: (T, B, I), (B, T, I) with ``batch_first``, or unbatched (T, I); output: the f
 of the last layer at every step, both directions side by side, (T, B, D H); zero past a
 sequence's end with ``lengths=``. ``fused=False`` runs ``cell.forward`` once per step (the
 graph can be drawn, hooked and traced symbolically); ``fused=True`` compiles the cell
-(``models.cell.compiled``; first order only) and gives the same numbers.
+(``models.cell.compiled``; first order only) and gives the same numbers, or runs the
+hand-written kernel registered for the cell's class (``models.cell.overrides``: the built-in
+cells have one); ``fused="generated"`` compiles the cell even then.
 """
 
 import contextlib
@@ -33,6 +35,7 @@ from models.rnn.checks import (
 
 from .base import Cell
 from .compiled import compile_cell, run
+from .overrides import check_fused, lookup
 
 
 class Recurrent(mg.nn.Module):
@@ -54,7 +57,7 @@ class Recurrent(mg.nn.Module):
         self.dropout = check_probability(who, "dropout", dropout)
         self.recurrent_dropout = check_probability(who, "recurrent_dropout", recurrent_dropout)
         self.batch_first, self.bidirectional = bool(batch_first), bool(bidirectional)
-        self.fused = bool(fused)
+        self.fused = check_fused(who, fused)
         self._cells = []
         for layer in range(self.num_layers):
             size = self.input_size if layer == 0 else self.num_directions * self.hidden_size
@@ -168,10 +171,14 @@ class Recurrent(mg.nn.Module):
         states). mask: None or (B, H) multiplying the first state where it enters a step."""
         T = x.shape[0]
         if self.fused:
+            end = slice(0, 1) if reverse else slice(T - 1, T)
+            override = lookup(cell, mask is not None) if self.fused is True else None
+            if override is not None:
+                every = override.run(cell, x, init, lens, reverse, mask)
+                return every, tuple(s[end] for s in every)
             xin = x if valid is None else mg.where(valid, x, mg.zeros((), dtype=x.dtype))
             compiled = compile_cell(cell, x.dtype, masked=mask is not None)
             hist = run(compiled, cell, xin, init, lens, reverse, mask)
-            end = slice(0, 1) if reverse else slice(T - 1, T)
             last = tuple(hist[i, end] for i in range(len(init)))  # (1, B, H) each
             return tuple(hist[i] for i in range(len(init))), last
         state = init

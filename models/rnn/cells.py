@@ -11,14 +11,15 @@ Shapes: x: (B, I), h and c: (B, H); weights: weight_ih (G H, I), weight_hh (G H,
 (G H,), where G is the number of gate blocks (1 RNN, 4 LSTM, 3 coupled LSTM, 3 GRU).
 """
 
+import inspect
 import math
 
 import minigrad as mg
 
 from ..cell.base import Cell
+from ..cell.registry import NAMES
 from .checks import check_size, check_state, expect_dtype, expect_shape, expect_tensor, shape_str
 
-MODES = ("rnn", "lstm", "gru")
 NONLINEARITIES = ("tanh", "relu")
 
 
@@ -31,7 +32,7 @@ def gate_count(mode, coupled=False):
         return 3 if coupled else 4
     if mode == "gru":
         return 3
-    raise ValueError(f"gate_count: mode expected one of {MODES}, got {mode!r}")
+    raise ValueError(f"gate_count: mode expected one of {NAMES}, got {mode!r}")
 
 
 class CellParams:
@@ -161,6 +162,22 @@ def gru_step(p, x, h, c, h_rec):
 
 
 STEPS = {"rnn": rnn_step, "lstm": lstm_step, "gru": gru_step}
+
+
+def make_cell(mode, input_size, hidden_size, bias=True, *, dtype=None, **options):
+    """The built-in cell of kind ``mode`` (``models.cell.registry``) with the layers' options
+    (``nonlinearity``, ``peephole``, ``coupled``, ``reset_after``): those its class does not
+    take must be at their defaults."""
+    from ..cell.registry import kind
+
+    cls = kind(mode).cell
+    taken = inspect.signature(cls).parameters
+    defaults = inspect.signature(_CellBase).parameters
+    for name, value in options.items():
+        if name not in taken and value != defaults[name].default:
+            raise ValueError(f"{cls.__name__} takes no {name} (got {value!r})")
+    return cls(input_size, hidden_size, bias, dtype=dtype,
+               **{k: v for k, v in options.items() if k in taken})
 
 
 def init_uniform_(params, hidden_size):

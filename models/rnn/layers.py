@@ -17,6 +17,9 @@ import numpy as np
 
 import minigrad as mg
 
+from ..cell import overrides
+from ..cell.overrides import check_fused
+from ..cell.registry import kind
 from .cells import NONLINEARITIES, gate_count, init_uniform_, make_parameters
 from .checks import (
     check_lengths,
@@ -187,7 +190,7 @@ class RNNBase(mg.nn.Module):
         self.bias, self.batch_first = bool(bias), bool(batch_first)
         self.bidirectional = bool(bidirectional)
         self.nonlinearity, self.peephole, self.coupled = nonlinearity, bool(peephole), bool(coupled)
-        self.reset_after, self.fused = bool(reset_after), bool(fused)
+        self.reset_after, self.fused = bool(reset_after), check_fused(who, fused)
         if self.dropout > 0 and self.num_layers == 1:
             warnings.warn(f"{who}: dropout={dropout} acts only between layers, so it does "
                           "nothing with num_layers=1", stacklevel=3)
@@ -271,14 +274,14 @@ class RNNBase(mg.nn.Module):
         who = type(self).__name__
         dtype = self.weight_ih_l0.dtype
         # The fused kernels read a batch-first input themselves (no transpose op each way).
+        track = bool(return_all_states) and mg.is_grad_enabled()
+        fused = self._fused_path(who, track)
         x, batched = check_sequence(who, input, self.input_size, self.batch_first, dtype,
-                                    keep_batch_first=self.fused)
-        x_batch_first = self.fused and batched and self.batch_first
+                                    keep_batch_first=fused is not None)
+        x_batch_first = fused is not None and batched and self.batch_first
         steps, batch = (x.shape[1], x.shape[0]) if x_batch_first else (x.shape[0], x.shape[1])
         h0, c0 = self._initial_states(hx, batch, batched, dtype)
         lens = None if lengths is None else check_lengths(who, lengths, steps, batch)
-        fused = _load_fused(who) if self.fused else None
-        track = bool(return_all_states) and mg.is_grad_enabled()
         with mg.scope(who):
             hs, cs, h_steps, c_steps, probes, results = self._run_layers(
                 x, h0, c0, lens, fused, track, x_batch_first, bool(return_all_states))
@@ -296,6 +299,22 @@ class RNNBase(mg.nn.Module):
                                 h_steps, c_steps, probes, layout)
         result = (output, (h_n, c_n)) if self.mode == "lstm" else (output, h_n)
         return result + (states,) if return_all_states else result
+
+    def _fused_path(self, who, track):
+        """What runs each layer-direction: ``fused_recurrence`` (the hand-written kernels,
+        registered as the cell's override), the generated kernels (``models.rnn.generated``)
+        when there is no override or with ``fused="generated"``, or None (unrolled: with
+        ``fused=False``, and where the generated path cannot give the hand-written kernels'
+        numbers: the state probes of ``return_all_states`` and a GRU's recurrent dropout)."""
+        if not self.fused:
+            return None
+        if self.fused is True and overrides.for_class(kind(self.mode).cell) is not None:
+            return _load_fused(who)
+        if track or (self.mode == "gru" and self.training and self.recurrent_dropout > 0):
+            return None
+        from . import generated
+
+        return generated.recurrence(self)
 
     def _layout(self, tensors, batched):
         if tensors is None:

@@ -45,7 +45,6 @@ from . import rnn as rnn_kernels
 from .common import gemm, transpose_into
 from .sync import PROGRESS, SIDE_STEPS, new_sync
 
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 _EMPTY = {}
 _NO_SYNC = np.zeros(0, np.int64)
 
@@ -136,8 +135,10 @@ def aligned_empty(shape, dtype):
 
 
 def num_gates(mode, coupled):
-    """G: the number of gate blocks stacked in W_ih / W_hh."""
-    return 3 if mode == "lstm" and coupled else GATES[mode]
+    """G: the number of gate blocks stacked in W_ih / W_hh (``models.rnn.cells.gate_count``)."""
+    from ..cells import gate_count
+
+    return gate_count(mode, coupled)
 
 
 def _empty(dtype, ndim=2):
