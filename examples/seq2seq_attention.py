@@ -30,7 +30,7 @@ def parse_args(argv=None):
     p.add_argument("--score", choices=("dot", "general", "concat"), default="general")
     p.add_argument("--input-feeding", action="store_true",
                    help="Luong input feeding (the decoder then runs step by step: slower)")
-    p.add_argument("--cell", choices=NAMES, default="lstm")
+    p.add_argument("--cell", choices=("lstm", "gru", "rnn"), default="lstm")
     p.add_argument("--bidirectional", action="store_true")
     p.add_argument("--embed", type=int, default=64)
     p.add_argument("--hidden", type=int, default=96)
@@ -68,7 +68,6 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import minigrad as mg  # noqa: E402
-from models.cell.registry import NAMES  # noqa: E402
 from models.seq2seq import Decoder, Encoder, Seq2Seq  # noqa: E402
 from models.tasks import batches, make_date_task, make_pig_latin_task  # noqa: E402
 

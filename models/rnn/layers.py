@@ -308,8 +308,10 @@ class RNNBase(mg.nn.Module):
         numbers: the state probes of ``return_all_states`` and a GRU's recurrent dropout)."""
         if not self.fused:
             return None
-        if self.fused is True and overrides.for_class(kind(self.mode).cell) is not None:
-            return _load_fused(who)
+        if self.fused is True:
+            hand = _load_fused(who)  # registers the overrides (ImportError names fused=False)
+            if overrides.for_class(kind(self.mode).cell) is not None:
+                return hand
         if track or (self.mode == "gru" and self.training and self.recurrent_dropout > 0):
             return None
         from . import generated
