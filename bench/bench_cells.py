@@ -121,7 +121,7 @@ def main(argv=None):
             for B, T, I, H in configs:
                 mg.manual_seed(0)
                 hand = layer_cls(I, H, batch_first=True)
-                compiled = models.Recurrent(cell, I, H, batch_first=True)
+                compiled = models.Recurrent(cell, I, H, batch_first=True, fused="generated")
                 _copy_weights(hand, compiled)
                 fb_h, f_h = _cases(hand, B, T, I)
                 fb_c, f_c = _cases(compiled, B, T, I)

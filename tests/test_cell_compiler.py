@@ -31,7 +31,7 @@ I, H = 3, 5  # one size for every test of a cell: each (cell, sizes, dtype) is o
 def _twins(factory, I, H, dtype=np.float64, **kw):
     mg.manual_seed(0)
     unrolled = Recurrent(factory, I, H, fused=False, dtype=dtype, **kw)
-    fused = Recurrent(factory, I, H, fused=True, dtype=dtype, **kw)
+    fused = Recurrent(factory, I, H, fused="generated", dtype=dtype, **kw)
     fused.load_state_dict(unrolled.state_dict())
     return unrolled, fused
 
@@ -115,7 +115,8 @@ def test_builtin_cells_compiled_equal_hand_written_kernels(name):
     T, B = 6, 3
     mg.manual_seed(0)
     hand = layer_cls(I, H, bidirectional=True, dtype=np.float64, **options)
-    compiled = Recurrent(factory, I, H, bidirectional=True, dtype=np.float64)
+    compiled = Recurrent(factory, I, H, bidirectional=True, dtype=np.float64,
+                         fused="generated")
     state = {}
     for k, cell in enumerate(compiled.cells()):
         suffix = "_reverse" if k else ""
