@@ -107,9 +107,37 @@ def _rewrite_linear(graph):
     _link(values)
 
 
+def _fuse_input_linear(graph):
+    """``x @ W.t() + b`` on the input's rows -> ``linear(x, W, b)``: the bias is added in
+    place into the product (one (T B, w) array per call, not two, and one op each way)."""
+    for v in graph.values:
+        if v.origin != "op" or v.op != "add" or v.deps != X or len(v.inputs) != 2:
+            continue
+        mm, b = v.inputs if v.inputs[0].op == "matmul" else v.inputs[::-1]
+        if (mm.op != "matmul" or mm.deps != X or len(mm.users) != 1 or b.deps != 0
+                or len(b.shape) != 1 or mm.shape != v.shape or b.dtype != v.dtype):
+            continue
+        rows, wt = mm.inputs
+        if (wt.op != "permute" or wt.params.get("dims") != (1, 0) or wt.deps != 0
+                or b.shape != (wt.shape[1],) or rows.dtype != v.dtype):
+            continue
+        v.op, v.inputs, v.params = "linear", (rows, wt.inputs[0], b), {}
+    _link(graph.values)
+
+
+def _window_of_input(v):
+    """A slice of columns of an input-level row (GRU's ``gi[:, :2H]``) is read in the step,
+    at its offset in the whole row: the kernel takes the row once (no copy of each slice)
+    and the backward writes the row's gradient whole (no scatter of each slice's)."""
+    return (v.origin == "op" and v.op == "getitem" and v.deps == X and len(v.shape) == 2
+            and len(v.inputs) == 1 and len(v.inputs[0].shape) == 2
+            and column_slice(v.params.get("index"), v.inputs[0].shape[1]) is not None)
+
+
 def lower_forward(graph):
     """The forward plan of a traced step (see the module docstring)."""
     _rewrite_linear(graph)
+    _fuse_input_linear(graph)
     values = graph.values
     outputs = []
     for o in graph.outputs:
@@ -117,11 +145,12 @@ def lower_forward(graph):
             o = _new(values, "op", o.shape, o.dtype, o.deps | S, op="copy", inputs=(o,))
         outputs.append(o)
     _link(values)
-    step = _ancestors(outputs, lambda v: bool(v.deps & S))
+    step = _ancestors(outputs, lambda v: bool(v.deps & S) or _window_of_input(v))
     seq, weights = [], []
+    in_step = {id(v) for v in step}
     for v in step:
         for v_in in v.inputs:
-            if v_in.deps & S:
+            if v_in.deps & S or id(v_in) in in_step:
                 continue
             target = seq if v_in.deps & X else weights
             if v_in not in target:
