@@ -102,10 +102,13 @@ def compile_cell(cell, dtype, masked=False):
     """The CompiledCell of ``cell`` for ``dtype`` (``masked``: with a recurrent-dropout mask
     on the first state), made on first use and kept on the cell."""
     kept = cell.__dict__.setdefault("_compiled", {})
-    key = (np.dtype(dtype).name, bool(masked))
-    if key not in kept:
-        kept[key] = CompiledCell(cell, dtype, masked)
-    return kept[key]
+    found = kept.get((dtype, masked))  # a dtype object as given: no name lookup per call
+    if found is None:
+        key = (np.dtype(dtype).name, bool(masked))
+        if key not in kept:
+            kept[key] = CompiledCell(cell, dtype, masked)
+        found = kept[(dtype, masked)] = kept[key]
+    return found
 
 
 def run(compiled, cell, x, states0, lengths=None, reverse=False, mask=None):
@@ -113,8 +116,41 @@ def run(compiled, cell, x, states0, lengths=None, reverse=False, mask=None):
     (S, T, B, H) Tensor of every state after every step (original time order; a sequence
     past its end holds its last state, or with ``reverse`` its initial one). mask: (B, H)
     array multiplying the first state where it enters each step (compiled ``masked``)."""
+    if not mg.is_grad_enabled():
+        return _run_arrays(compiled, cell, x, states0, lengths, reverse, mask)
     inputs, params = primitive_inputs(compiled, cell, x, states0, lengths, reverse, mask)
     return mg.bind(cell_fused_p, *inputs, **params)
+
+
+def _run_arrays(compiled, cell, x, states0, lengths, reverse, mask):
+    """``run`` without gradient recording: the weight- and input-level values through each
+    primitive's forward rule on arrays (no Tensor, no bind per op), then the kernel."""
+    T, B = x.shape[0], x.shape[1]
+    graph, plan = compiled.graph, compiled.fplan
+    env, params = {}, {}
+    for v, module, attr in compiled.param_refs(cell):
+        params[v.name] = p = getattr(module, attr)
+        env[v] = p.numpy()
+    for v in compiled.constants:
+        env[v] = v.tensor.numpy()
+    if graph.x is not None:
+        env[graph.x] = x.numpy().reshape(T * B, x.shape[2])
+    if graph.mask is not None:
+        rows = np.broadcast_to(np.asarray(mask, compiled.dtype), (T, B, mask.shape[-1]))
+        env[graph.mask] = np.ascontiguousarray(rows).reshape(T * B, -1)
+    replay_arrays(plan.prelude, env)
+    replay_arrays(plan.hoisted, env, batch=graph.batch, rows=T * B)
+    seq = [env[v].reshape((T, B) + tuple(v.shape[1:])) for v in plan.seq]
+    weights = [env[v] for v in plan.weights]
+    lens = np.full(B, T, np.int64) if lengths is None else np.asarray(lengths, np.int64)
+    keys = {}
+    for chain in compiled.fchains:
+        if chain is not None and chain[0] not in keys:
+            p = params[chain[0]]
+            keys[chain[0]] = (operands.key(p), p.numpy())
+    hist, _ = _forward(*seq, *weights, *[s.numpy() for s in states0], compiled=compiled,
+                       lengths=lens, reverse=bool(reverse), save=False, steps=T, keys=keys)
+    return mg.from_numpy(hist)
 
 
 def primitive_inputs(compiled, cell, x, states0, lengths=None, reverse=False, mask=None):
@@ -212,7 +248,10 @@ def _forward(*arrays, compiled, lengths, reverse, save, steps, keys=None):
     for i in range(S):
         hist[i, first] = h0[i]
     saved_values = compiled.fplan.program.outputs
-    outs = [pooled_empty((T if save else 1, B, _width(v)), dtype) for v in saved_values]
+    # without save, one row per value, reused at every step: small, not worth the pool
+    outs = [pooled_empty((T, B, _width(v)), dtype) if save else np.empty((1, B, _width(v)),
+                                                                          dtype)
+            for v in saved_values]
     fin = [np.empty((B, H), dtype) for _ in range(S)]
     compiled.fkernel(fam.token, lengths, reverse, save, *h0, hist, _dummy(dtype), *seq,
                      *_vectors(weights), *ops, pads, *outs, *fin)

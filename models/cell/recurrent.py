@@ -82,6 +82,10 @@ class Recurrent(mg.nn.Module):
         return [getattr(self, n) for n in self._cells]
 
     def _dtype(self):
+        cell = getattr(self, self._cells[0])
+        for p in cell._parameters.values():  # the common case, without walking the modules
+            if p is not None:
+                return p.dtype
         for p in self.parameters():
             return p.dtype
         return np.dtype(mg.get_default_dtype())
@@ -142,10 +146,12 @@ class Recurrent(mg.nn.Module):
         if not batched:
             output = mg.squeeze(output, 1)
             h_n = [mg.squeeze(h, 1) for h in h_n]
-            every = [tuple(mg.squeeze(s, 1) for s in e) for e in every]
+            if return_all_states:
+                every = [tuple(mg.squeeze(s, 1) for s in e) for e in every]
         elif self.batch_first:
             output = mg.transpose(output, 0, 1)
-            every = [tuple(mg.transpose(s, 0, 1) for s in e) for e in every]
+            if return_all_states:
+                every = [tuple(mg.transpose(s, 0, 1) for s in e) for e in every]
         result = (output, (h_n[0] if len(h_n) == 1 else tuple(h_n)))
         return result + (tuple(every),) if return_all_states else result
 
