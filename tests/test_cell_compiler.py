@@ -173,6 +173,30 @@ def test_recurrent_dropout_is_the_same_mask_in_both_paths():
     assert not np.allclose(dropped[0][0], _run(plain_unrolled, x)[0][0])
 
 
+@pytest.mark.parametrize("cell", [PeepholeReLU, GatedBeforeProduct], ids=lambda c: c.__name__)
+def test_forward_without_gradients_runs_on_arrays_with_the_same_numbers(cell):
+    """Under no_grad a compiled layer runs its weight- and input-level ops on arrays: the
+    same outputs as with gradients and as unrolled, with lengths, both directions, two
+    layers and the recurrent-dropout mask (the same seed gives the same mask)."""
+    unrolled, fused = _twins(cell, I, H, num_layers=2, bidirectional=True,
+                             recurrent_dropout=0.3)
+    x, hx = _inputs(5, 3, I, len(fused.state_names), 4, H)
+    for layer in (unrolled, fused):
+        layer.train()
+    results = []
+    for layer, grad in ((unrolled, False), (fused, False), (fused, True)):
+        mg.manual_seed(11)
+        with mg.set_grad_enabled(grad):
+            y, h_n = layer(x, hx, lengths=[5, 2, 4])
+        finals = h_n if isinstance(h_n, tuple) else (h_n,)
+        assert y.requires_grad is grad
+        results.append([y.numpy()] + [h.numpy() for h in finals])
+    for a, b in zip(results[0], results[1], strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=TOL)
+    for a, b in zip(results[1], results[2], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_return_all_states_and_unbatched_input():
     unrolled, fused = _twins(PeepholeReLU, I, H, bidirectional=True, batch_first=True)
     rng = np.random.default_rng(0)
