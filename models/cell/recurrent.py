@@ -129,7 +129,8 @@ class Recurrent(mg.nn.Module):
                             mask = _layers()._dropout_mask((B, self.hidden_size),
                                                  self.recurrent_dropout, np.dtype(dtype))
                         states, last = self._direction(cells[k], layer_input, init, lens,
-                                                       bool(direction), valid, mask)
+                                                       bool(direction), valid, mask,
+                                                       return_all_states)
                     outs.append(states[0])
                     every.append(states)
                     for i, s in enumerate(last):
@@ -172,9 +173,11 @@ class Recurrent(mg.nn.Module):
             out.append(s if batched else mg.unsqueeze(s, 1))
         return out
 
-    def _direction(self, cell, x, init, lens, reverse, valid, mask=None):
+    def _direction(self, cell, x, init, lens, reverse, valid, mask=None, everything=True):
         """x: (T, B, I) -> (every state at every step: a tuple of (T, B, H), the last
-        states). mask: None or (B, H) multiplying the first state where it enters a step."""
+        states). mask: None or (B, H) multiplying the first state where it enters a step.
+        everything: False when only the first state's steps are read (the compiled path then
+        cuts no slice for the others: None in their place)."""
         T = x.shape[0]
         if self.fused:
             end = slice(0, 1) if reverse else slice(T - 1, T)
@@ -186,7 +189,8 @@ class Recurrent(mg.nn.Module):
             compiled = compile_cell(cell, x.dtype, masked=mask is not None)
             hist = run(compiled, cell, xin, init, lens, reverse, mask)
             last = tuple(hist[i, end] for i in range(len(init)))  # (1, B, H) each
-            return tuple(hist[i] for i in range(len(init))), last
+            return tuple(hist[i] if i == 0 or everything else None
+                         for i in range(len(init))), last
         state = init
         steps = [None] * T
         m = None if mask is None else mg.as_tensor(mask)
