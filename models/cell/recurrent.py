@@ -206,6 +206,11 @@ class Recurrent(mg.nn.Module):
                 if lens is not None:
                     live = mg.as_tensor((t < lens)[:, None])
                     new = tuple(mg.where(live, n, s) for n, s in zip(new, state, strict=True))
+                # each new state named as in state_names, as the built-in layers name "h" and
+                # "c": viz draws the states named so and overlays their gradients
+                for name, n in zip(self.state_names, new, strict=True):
+                    if n.grad_fn is not None and not any(n is g for g in state + given):
+                        n.name = name
             state = new
             steps[t] = state
         every = tuple(mg.stack([s[i] for s in steps]) for i in range(len(init)))
