@@ -11,6 +11,10 @@ reverse accumulation runs the fused backward kernel step by step and delivers th
 ``dL/dh_t`` to each exposed state. For the LSTM the kernel's ``c_t`` is exposed and
 ``h_t = o_t * tanh(c_t)`` is rebuilt from it with the output gate in primitive ops, so that
 ``dL/dc_t`` also includes the path through ``h_t`` (see ``_lstm_output``).
+
+A compiled ``models.Recurrent`` (any ``Cell``) runs its unrolled path inside the block: the
+same numbers (tested to 1e-10 in float64), with every step's states named after the cell's
+``state_names``.
 """
 
 import contextlib
@@ -28,10 +32,16 @@ def is_fused_recurrent(module):
 def exposed_states(model):
     """Within the block, fused recurrent sub-modules of ``model`` run step by step with named
     states. Yields ``"stepwise"`` if any layer was switched, else ``"unrolled"``."""
-    patched, stepwise = [], False
+    from models.cell.recurrent import Recurrent
+
+    patched, stepwise, unfused = [], False, []
     try:
         for _, module in model.named_modules():
-            if is_fused_recurrent(module):
+            if isinstance(module, Recurrent) and module.fused:
+                unfused.append((module, module.fused))
+                module.fused = False
+                stepwise = True
+            elif is_fused_recurrent(module):
                 _check_supported(module)
                 stepwise = True
                 if "forward" in module.__dict__:
@@ -42,6 +52,8 @@ def exposed_states(model):
     finally:
         for module in patched:
             module.__dict__.pop("forward", None)
+        for module, fused in unfused:
+            module.fused = fused
 
 
 def _check_supported(module):
