@@ -16,7 +16,9 @@ arguments (the random generator's state is kept, so loading draws nothing) and l
 state dict. Like PyTorch's ``weights_only=True`` loading (the default), a class is made only
 when it is allowed: minigrad's and ``models``' own classes, and those given to
 ``add_safe_globals`` / ``safe_globals``; ``weights_only=False`` allows any importable Module
-class. Nothing but importing an allowed class and calling it runs.
+class. A Module class given to a constructor (``models.Recurrent``'s cell, or a
+``functools.partial`` of one) is saved by import path and allowed by the same rules. Nothing
+but importing an allowed class and calling it runs.
 
 A file written by older versions (a flat ``.npz`` of name -> array, no manifest) loads as the
 same dict of numpy arrays as before.
@@ -25,6 +27,7 @@ same dict of numpy arrays as before.
 import collections
 import contextlib
 import errno
+import functools
 import importlib
 import importlib.util
 import io
@@ -48,7 +51,8 @@ _WHAT = ("a checkpoint holds Tensors, numpy arrays of numbers, numbers, bools, N
          "Modules, and dicts (str or int keys), lists and tuples of them")
 _TRUSTED = ("minigrad", "models")  # packages whose Module classes load without safe_globals
 _ARGS_WHAT = ("a whole module is saved as its class, its constructor's arguments (numbers, "
-              "strings, dtypes, tensors, arrays, modules and containers of them) and its "
+              "strings, dtypes, tensors, arrays, modules, Module classes, functools.partial "
+              "of a Module class, and containers of them) and its "
               "state dict; save model.state_dict() instead and load it into a model you build "
               "(model.load_state_dict(load(f)))")
 
@@ -248,6 +252,16 @@ class _Encoder:
             return self.module(obj, where)
         if self.in_args and isinstance(obj, str):
             return {"str": obj}
+        if self.in_args and (isinstance(obj, type) and issubclass(obj, Module)):
+            return {"class": self.class_path(obj, where)}
+        if self.in_args and isinstance(obj, functools.partial) and isinstance(
+                obj.func, type) and issubclass(obj.func, Module):
+            # a Module class with some arguments given, e.g. a cell factory of Recurrent
+            return {"partial": self.class_path(obj.func, where),
+                    "args": [self.encode(v, where + ("args", i)) for i, v in
+                             enumerate(obj.args)],
+                    "kwargs": [[k, self.encode(v, where + ("kwargs", k))]
+                               for k, v in obj.keywords.items()]}
         if self.in_args and _is_dtype(obj):
             return {"dtype": np.dtype(obj).name}
         if isinstance(obj, (dict, list, tuple)):
@@ -262,6 +276,13 @@ class _Encoder:
             self.refuse(where, f"a {type(obj).__name__} constructor argument is not data; "
                                f"{_ARGS_WHAT}")
         self.refuse(where, _hint(obj))
+
+    def class_path(self, cls, where):
+        """The import path of a Module class given as a constructor argument."""
+        if "<locals>" in cls.__qualname__:
+            self.refuse(where, f"the class {cls.__qualname__} is defined inside a function, "
+                               f"so it cannot be found by name when loading; {_ARGS_WHAT}")
+        return _class_path(cls)
 
     def module(self, obj, where):
         """A whole module: its class path, constructor arguments, plain attributes, frozen
@@ -484,6 +505,17 @@ class _Decoder:
                 self.damaged(f"an unknown dtype {value!r}")
         if kind == "module" and isinstance(value, str):
             return self.module(node)
+        if kind == "class" and isinstance(value, str):
+            return self.resolve(value)  # a Module class given to a constructor
+        if kind == "partial" and isinstance(value, str):
+            try:
+                args = [self.decode(v) for v in node.get("args", [])]
+                kwargs = {k: self.decode(v) for k, v in node.get("kwargs", [])}
+            except (TypeError, ValueError) as err:
+                if str(err).startswith("load:"):
+                    raise
+                self.damaged(f"the partial entry of {value}: {err}")
+            return functools.partial(self.resolve(value), *args, **kwargs)
         if kind == "array":
             return self.take(value)
         if kind == "scalar":

@@ -235,3 +235,60 @@ def test_a_package_named_models_elsewhere_is_not_trusted(monkeypatch, tmp_path):
     buf.seek(0)
     with safe_globals([models.LSTM]):
         assert type(mg.load(buf)) is models.LSTM
+
+
+class StepCell(models.Cell):
+    """A user's cell: its class is a constructor argument of models.Recurrent."""
+
+    state_names = ("h",)
+
+    def __init__(self, input_size, hidden_size, scale=1.0):
+        super().__init__(input_size, hidden_size)
+        self.scale = scale
+        self.weight = nn.Parameter(mg.randn(hidden_size, input_size + hidden_size) * 0.3)
+
+    def forward(self, x, state):
+        (h,) = state
+        return (mg.tanh(mg.concat([x, h], dim=1) @ self.weight.t()) * self.scale,)
+
+
+def _round_trip(model, **load_kw):
+    buf = io.BytesIO()
+    mg.save(model, buf)
+    buf.seek(0)
+    return mg.load(buf, **load_kw)
+
+
+def test_a_recurrent_layer_round_trips_with_its_cell_class():
+    """Recurrent's cell argument (a Module class, or functools.partial of one) is saved by
+    import path and allowed by the rule for the module's own class."""
+    import functools
+
+    x = mg.randn(2, 5, 3, dtype=mg.float64)
+    for cell in (models.LSTMCell, functools.partial(models.GRUCell, reset_after=False)):
+        mg.manual_seed(0)
+        net = models.Recurrent(cell, 3, 4, num_layers=2, batch_first=True, dtype=mg.float64)
+        again = _round_trip(net)
+        assert type(again) is models.Recurrent and again.batch_first
+        assert again.cell_type == cell if not isinstance(cell, functools.partial) else (
+            again.cell_type.func is cell.func and again.cell_type.keywords == cell.keywords)
+        np.testing.assert_array_equal(again(x)[0].numpy(), net(x)[0].numpy())
+    user = models.Recurrent(functools.partial(StepCell, scale=0.5), 3, 4, fused=False)
+    with pytest.raises(UnsafeCheckpointError, match="test_whole_module_checkpoints:StepCell"):
+        _round_trip(user)
+    with safe_globals([StepCell]):
+        again = _round_trip(user)
+    assert again.cells()[0].scale == 0.5 and not again.fused
+    np.testing.assert_array_equal(again(x.float())[0].numpy(), user(x.float())[0].numpy())
+
+
+def test_a_cell_factory_that_is_not_a_class_is_refused(tmp_path):
+    class Local(models.Cell):
+        def forward(self, x, state):
+            return state
+
+    for factory, message in [(lambda i, h: StepCell(i, h), "constructor argument is not data"),
+                             (Local, "defined inside a function")]:
+        with pytest.raises(TypeError, match=message):
+            mg.save(models.Recurrent(factory, 2, 3, fused=False), tmp_path / "r.npz")
+    assert list(tmp_path.iterdir()) == []
