@@ -122,6 +122,12 @@ def _fuse_input_linear(graph):
                 or b.shape != (wt.shape[1],) or rows.dtype != v.dtype):
             continue
         v.op, v.inputs, v.params = "linear", (rows, wt.inputs[0], b), {}
+    for v in graph.values:  # x @ W.t() alone: no transpose op either
+        if (v.origin == "op" and v.op == "matmul" and v.deps == X and len(v.inputs) == 2
+                and v.inputs[1].op == "permute" and v.inputs[1].params.get("dims") == (1, 0)
+                and v.inputs[1].deps == 0 and len(v.inputs[1].shape) == 2
+                and v.inputs[0].dtype == v.dtype == v.inputs[1].dtype):
+            v.op, v.inputs, v.params = "linear", (v.inputs[0], v.inputs[1].inputs[0]), {}
     _link(graph.values)
 
 
