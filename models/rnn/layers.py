@@ -131,6 +131,7 @@ def _load_fused(who):
 
 
 _ZEROS = {}
+_CELL_CLASSES = {}  # mode -> the built-in cell class (models.cell.registry), read per call
 
 
 def _zeros(shape, dtype):
@@ -310,7 +311,10 @@ class RNNBase(mg.nn.Module):
             return None
         if self.fused is True:
             hand = _load_fused(who)  # registers the overrides (ImportError names fused=False)
-            if overrides.for_class(kind(self.mode).cell) is not None:
+            cell_class = _CELL_CLASSES.get(self.mode)
+            if cell_class is None:
+                cell_class = _CELL_CLASSES[self.mode] = kind(self.mode).cell
+            if overrides.for_class(cell_class) is not None:
                 return hand
         if track or (self.mode == "gru" and self.training and self.recurrent_dropout > 0):
             return None
