@@ -3,6 +3,8 @@
 It never touches numpy's global state.
 """
 
+import contextlib
+
 import numpy as np
 
 _generator = np.random.default_rng()
@@ -18,6 +20,21 @@ def manual_seed(seed):
 def default_generator():
     """The current ``numpy.random.Generator``."""
     return _generator
+
+
+@contextlib.contextmanager
+def state_kept():
+    """Run a block without moving the library's random stream: whatever it draws (a module's
+    random initialisation that is about to be overwritten) is undrawn afterwards, and
+    ``manual_seed`` inside it is undone."""
+    global _generator
+    generator = _generator
+    state = generator.bit_generator.state
+    try:
+        yield
+    finally:
+        _generator = generator
+        generator.bit_generator.state = state
 
 
 class Generator(np.random.Generator):

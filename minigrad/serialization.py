@@ -40,6 +40,7 @@ import zlib
 
 import numpy as np
 
+from . import random as _random
 from .tensor import Tensor
 
 MANIFEST = "__minigrad__"
@@ -581,7 +582,7 @@ class _Decoder:
                 raise
             self.damaged(f"the module entry of {path}: {err}")
         state = self.decode(node.get("state"))
-        with _random_state_kept():
+        with _random.state_kept():
             try:
                 obj = cls(*args, **kwargs)
             except Exception as err:
@@ -618,18 +619,3 @@ class _Decoder:
             return Tensor(arr, dtype=arr.dtype, requires_grad=bool(requires_grad))
         except (TypeError, ValueError) as err:
             self.damaged(f"a {kind} of dtype {arr.dtype}: {err}")
-
-
-@contextlib.contextmanager
-def _random_state_kept():
-    """Run a block (a module's constructor) without moving the library's random stream: the
-    random initialisation it draws is overwritten by the state dict, as PyTorch's load draws
-    nothing."""
-    from . import random as _random
-    generator = _random.default_generator()
-    state = generator.bit_generator.state
-    try:
-        yield
-    finally:
-        _random._generator = generator
-        generator.bit_generator.state = state

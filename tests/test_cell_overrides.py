@@ -202,3 +202,25 @@ def test_fused_symbolic_rule_replays_the_cell_step(mode, options, peephole, mask
     sym = fused_mod._fused_symbolic(*floats, **params)
     values = np.vectorize(float)(sym)
     np.testing.assert_allclose(values, out, rtol=1e-12, atol=1e-12)
+
+
+def test_the_generated_path_draws_no_random_numbers():
+    """Making a layer's cells (and tracing rnn_fused's symbolic rule) leaves the library's
+    random stream where it was: with inter-layer dropout, the generated path draws the
+    hand-written path's masks."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 5, I))
+    results = []
+    for fused in (True, "generated"):
+        mg.manual_seed(0)
+        layer = models.GRU(I, H, num_layers=2, dropout=0.5, batch_first=True,
+                           dtype=mg.float64, fused=fused)
+        mg.manual_seed(3)
+        results.append(_run(layer, x, None, 3))
+    _assert_same(results[0], results[1])
+    mg.manual_seed(5)
+    expected = mg.rand(3).numpy()
+    mg.manual_seed(5)
+    fused_mod._step_graph.cache_clear()
+    fused_mod._step_graph("lstm", 2, 3, True, "tanh", False, False, True)
+    np.testing.assert_array_equal(mg.rand(3).numpy(), expected)

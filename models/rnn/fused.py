@@ -286,9 +286,10 @@ def _step_graph(mode, input_size, hidden_size, bias, nonlinearity, peephole, cou
     from ..cell.graph import trace
     from .cells import make_cell
 
-    cell = make_cell(mode, input_size, hidden_size, bias, dtype=mg.float64,
-                     nonlinearity=nonlinearity, peephole=peephole, coupled=coupled,
-                     reset_after=reset_after)
+    with mg.random.state_kept():  # tracing draws nothing from the library's stream
+        cell = make_cell(mode, input_size, hidden_size, bias, dtype=mg.float64,
+                         nonlinearity=nonlinearity, peephole=peephole, coupled=coupled,
+                         reset_after=reset_after)
     return trace(cell, np.float64)
 
 

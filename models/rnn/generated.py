@@ -12,6 +12,7 @@ import weakref
 import numpy as np
 
 import minigrad as mg
+from minigrad import random as mg_random
 
 from ..cell.compiled import compile_cell, run
 from .cells import make_cell
@@ -28,11 +29,12 @@ def cell_of(layer, k):
     cell = cells.get(k)
     if cell is None:
         width = layer.num_directions * layer.hidden_size
-        cell = cells[k] = make_cell(
-            layer.mode, layer.input_size if k < layer.num_directions else width,
-            layer.hidden_size, layer.bias, dtype=layer.weight_ih_l0.dtype,
-            nonlinearity=layer.nonlinearity, peephole=layer.peephole, coupled=layer.coupled,
-            reset_after=layer.reset_after)
+        with mg_random.state_kept():  # its own initial weights are replaced: draw nothing
+            cell = cells[k] = make_cell(
+                layer.mode, layer.input_size if k < layer.num_directions else width,
+                layer.hidden_size, layer.bias, dtype=layer.weight_ih_l0.dtype,
+                nonlinearity=layer.nonlinearity, peephole=layer.peephole,
+                coupled=layer.coupled, reset_after=layer.reset_after)
     for stem in _STEMS:
         p = layer._param(k, stem)
         if p is not None and cell._parameters.get(stem) is not p:
