@@ -8,8 +8,12 @@ the primitive ``rnn_fused_bptt``) that also sums the weight gradients step by st
 them to one GEMM afterwards for large layers).
 
 It is first order only: differentiating its gradient (``create_graph=True``) raises and points
-to ``fused=False`` (the unrolled path, built from small primitives). Its symbolic rule expands
-the cell equations, so a fused graph can still be traced into sympy expressions.
+to ``fused=False`` (the unrolled path, built from small primitives). Its symbolic rule replays
+the built-in cell's own traced step (``models.cell.symbolic_step``), so a fused graph can
+still be traced into sympy expressions.
+
+These kernels are the hand-written overrides of the built-in cells' generated kernels
+(``models.cell.overrides``; registered at the end of this module).
 """
 
 import functools
