@@ -6,13 +6,13 @@ kernels, against a user's own LSTM, and against their unrolled path.
 
 1 thread, float32, the layer path as users call it (``batch_first=True``, x made afresh each
 call with ``requires_grad=True``, forward + ``out.sum().backward()``; forward only under
-``no_grad``), glibc's malloc. Rounds of the compared functions (0.25 s each) alternate in
-one process; the best round is reported. The order matters more than it should: at
-(16, 100, 32, 64) the layer timed right after another was 30-40 % slower, with rounds of 50 ms
-and of 0.25 s alike, even for two instances of one compiled cell (cause not isolated; no page
-faults were counted). Read +-0.2 into single ratios; compare two versions of the kernels in
-separate processes, each against the hand-written layer. Three tables, every ratio
-"reference time / compiled time" (> 1: the compiled cell is faster):
+``no_grad``), glibc's malloc, one BLAS thread (``OPENBLAS_NUM_THREADS=1``: the script runs
+itself in a child with it). Rounds of the compared functions (0.25 s each) alternate in one
+process; the best round is reported. Without the one BLAS thread, the order of the timed
+layers moved single ratios by 0.2-0.5: NumPy's OpenBLAS, which the compiled cells' GEMMs
+run in, keeps a pool thread spinning on the second core after each call, and the
+hand-written kernels' GEMMs run in SciPy's OpenBLAS (``bench_interleave.py``). Three tables,
+every ratio "reference time / compiled time" (> 1: the compiled cell is faster):
 
 1. ``Recurrent(models.LSTMCell / GRUCell / RNNCell)`` compiled from the cells' one step
    definition vs ``models.LSTM / GRU / RNN`` (hand-written kernels), same weights (goal
@@ -96,9 +96,14 @@ def main(argv=None):
     p.add_argument("--configs", nargs="+", default=None, help="B,T,I,H tuples")
     p.add_argument("--tables", nargs="+", type=int, default=[1, 2, 3])
     args = p.parse_args(argv)
-    if args.family and os.environ.get("MINIGRAD_RNN_KERNELS") != args.family:
+    # One thread means one BLAS thread too: the compiled cells' GEMMs run in NumPy's
+    # OpenBLAS, whose idle pool threads otherwise spin on the core the next layer needs (the
+    # order effect bench_interleave.py shows). The child gets the environment for that.
+    wrong_family = args.family and os.environ.get("MINIGRAD_RNN_KERNELS") != args.family
+    if wrong_family or os.environ.get("OPENBLAS_NUM_THREADS") != "1":
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-        env.update(family_env(args.family))
+        if args.family:
+            env.update(family_env(args.family))
         env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
         raise SystemExit(subprocess.call([sys.executable, os.path.abspath(__file__)]
                                          + (argv if argv is not None else sys.argv[1:]),

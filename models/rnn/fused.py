@@ -344,18 +344,21 @@ def _register_overrides():
     from ..cell import overrides
     from .cells import GRUCell, LSTMCell, RNNCell
 
-    # bench/bench_cells.py, 2026-12-08 (session 9), AMD EPYC Zen 4 class, 1 thread, float32,
-    # fwd+bwd, time of the generated kernel / time of the hand-written one. At B >= 16 the
-    # generated kernels took 0.66-1.15x the hand-written time; only the hand-written kernels
-    # run a second thread beside the first (mg.set_num_threads(2), the default on 2 cores)
+    # bench/bench_cells.py, 2026-12-08 (session 9), AMD EPYC Zen 4 class, 1 thread and one BLAS
+    # thread, float32, fwd+bwd: time of the generated kernel / time of the hand-written one.
+    # At B >= 16 the generated kernels took 0.94-1.15x the hand-written time (forward only
+    # 1.01-1.19x); only the hand-written kernels run a second thread beside the first
+    # (mg.set_num_threads(2), the default on 2 cores)
     overrides.register(LSTMCell, _run_builtin_cell, why=(
-        "1.18x at (1, 200, 16, 32) on AVX-512 and 1.16x on AVX2"))
+        "1.37x at (1, 200, 16, 32) and 1.19x forward at (32, 50, 64, 512) on AVX-512; 1.16x "
+        "at (1, 200, 16, 32) on AVX2"))
     overrides.register(RNNCell, _run_builtin_cell, why=(
-        "1.15x at (1, 200, 16, 32) on AVX-512 and 1.14x on AVX2"))
+        "1.12x at (1, 200, 16, 32) and 1.10x at (16, 100, 32, 64) on AVX-512; 1.14x at "
+        "(1, 200, 16, 32) on AVX2"))
     # A recurrent-dropout mask meets h only in GRU's products here, while a compiled cell
     # gets the masked state at every use (models.Recurrent): a masked GRU call is compiled.
     overrides.register(GRUCell, _run_builtin_cell, accepts=lambda cell, masked: not masked,
-                       why=("1.11x at (1, 200, 16, 32) and 1.15x at (32, 50, 64, 512) on "
+                       why=("1.12x at (1, 200, 16, 32) and 1.15x at (16, 100, 32, 64) on "
                             "AVX-512; 1.10x at (1, 200, 16, 32) on AVX2"))
 
 
