@@ -252,13 +252,6 @@ class StepCell(models.Cell):
         return (mg.tanh(mg.concat([x, h], dim=1) @ self.weight.t()) * self.scale,)
 
 
-def _round_trip(model, **load_kw):
-    buf = io.BytesIO()
-    mg.save(model, buf)
-    buf.seek(0)
-    return mg.load(buf, **load_kw)
-
-
 def test_a_recurrent_layer_round_trips_with_its_cell_class():
     """Recurrent's cell argument (a Module class, or functools.partial of one) is saved by
     import path and allowed by the rule for the module's own class."""

@@ -122,6 +122,20 @@ def run(compiled, cell, x, states0, lengths=None, reverse=False, mask=None):
     return mg.bind(cell_fused_p, *inputs, **params)
 
 
+def run_sequence(cell, x, states0, lengths=None, reverse=False, mask=None, valid=None):
+    """``cell`` compiled for x's dtype and run over x (T, B, I) -> (S, T, B, H) (see ``run``).
+    valid: (T, B, 1) bool Tensor of the steps inside each sequence (made from ``lengths``
+    when not given); x is zero past a sequence's end, so that nothing flows there."""
+    if lengths is not None:
+        if valid is None:
+            T = x.shape[0]
+            valid = mg.as_tensor((np.arange(T)[:, None] < np.asarray(lengths)[None, :])
+                                 [:, :, None])
+        x = mg.where(valid, x, mg.zeros((), dtype=x.dtype))
+    compiled = compile_cell(cell, x.dtype, masked=mask is not None)
+    return run(compiled, cell, x, states0, lengths, reverse, mask)
+
+
 def _run_arrays(compiled, cell, x, states0, lengths, reverse, mask):
     """``run`` without gradient recording: the weight- and input-level values through each
     primitive's forward rule on arrays (no Tensor, no bind per op), then the kernel."""
@@ -136,18 +150,13 @@ def _run_arrays(compiled, cell, x, states0, lengths, reverse, mask):
     if graph.x is not None:
         env[graph.x] = x.numpy().reshape(T * B, x.shape[2])
     if graph.mask is not None:
-        rows = np.broadcast_to(np.asarray(mask, compiled.dtype), (T, B, mask.shape[-1]))
-        env[graph.mask] = np.ascontiguousarray(rows).reshape(T * B, -1)
+        env[graph.mask] = _mask_rows(compiled, mask, T, B)
     replay_arrays(plan.prelude, env)
     replay_arrays(plan.hoisted, env, batch=graph.batch, rows=T * B)
     seq = [env[v].reshape((T, B) + tuple(v.shape[1:])) for v in plan.seq]
     weights = [env[v] for v in plan.weights]
     lens = np.full(B, T, np.int64) if lengths is None else np.asarray(lengths, np.int64)
-    keys = {}
-    for chain in compiled.fchains:
-        if chain is not None and chain[0] not in keys:
-            p = params[chain[0]]
-            keys[chain[0]] = (operands.key(p), p.numpy())
+    keys = _operand_keys(compiled.fchains, params)
     hist, _ = _forward(*seq, *weights, *[s.numpy() for s in states0], compiled=compiled,
                        lengths=lens, reverse=bool(reverse), save=False, steps=T, keys=keys)
     return mg.from_numpy(hist)
@@ -167,22 +176,34 @@ def primitive_inputs(compiled, cell, x, states0, lengths=None, reverse=False, ma
     if graph.x is not None:
         env[graph.x] = mg.reshape(x, (T * B, x.shape[2]))
     if graph.mask is not None:
-        rows = np.broadcast_to(np.asarray(mask, compiled.dtype), (T, B, mask.shape[-1]))
-        env[graph.mask] = mg.from_numpy(np.ascontiguousarray(rows).reshape(T * B, -1))
+        env[graph.mask] = mg.from_numpy(_mask_rows(compiled, mask, T, B))
     replay(plan.prelude, env)
     replay(plan.hoisted, env, batch=graph.batch, rows=T * B)
     seq = [mg.reshape(env[v], (T, B) + tuple(v.shape[1:])) for v in plan.seq]
     weights = [env[v] for v in plan.weights]
     lens = np.full(B, T, np.int64) if lengths is None else np.asarray(lengths, np.int64)
     save = mg.is_grad_enabled() and any(t.requires_grad for t in seq + weights + list(states0))
-    keys = {}
-    for chain in compiled.fchains + compiled.bchains:
-        if chain is not None and chain[0] not in keys:
-            p = params[chain[0]]
-            keys[chain[0]] = (operands.key(p), p.numpy())
+    keys = _operand_keys(compiled.fchains + compiled.bchains, params)
     return [*seq, *weights, *states0], dict(compiled=compiled, lengths=lens,
                                              reverse=bool(reverse), save=save, steps=T,
                                              keys=keys)
+
+
+def _mask_rows(compiled, mask, T, B):
+    """The (B, H) recurrent-dropout mask as input-level rows (T B, H), the same at every step."""
+    rows = np.broadcast_to(np.asarray(mask, compiled.dtype), (T, B, mask.shape[-1]))
+    return np.ascontiguousarray(rows).reshape(T * B, -1)
+
+
+def _operand_keys(chains, params):
+    """{parameter name: (operands key, its array)} of the parameters the products' weights
+    are views of (``chains``), so that their packed forms are kept from call to call."""
+    keys = {}
+    for chain in chains:
+        if chain is not None and chain[0] not in keys:
+            p = params[chain[0]]
+            keys[chain[0]] = (operands.key(p), p.numpy())
+    return keys
 
 
 def _split(compiled, arrays):

@@ -34,7 +34,7 @@ from models.rnn.checks import (
 )
 
 from .base import Cell
-from .compiled import compile_cell, run
+from .compiled import run_sequence
 from .overrides import check_fused, lookup
 
 
@@ -185,9 +185,7 @@ class Recurrent(mg.nn.Module):
             if override is not None:
                 every = override.run(cell, x, init, lens, reverse, mask)
                 return every, tuple(s[end] for s in every)
-            xin = x if valid is None else mg.where(valid, x, mg.zeros((), dtype=x.dtype))
-            compiled = compile_cell(cell, x.dtype, masked=mask is not None)
-            hist = run(compiled, cell, xin, init, lens, reverse, mask)
+            hist = run_sequence(cell, x, init, lens, reverse, mask, valid)
             last = tuple(hist[i, end] for i in range(len(init)))  # (1, B, H) each
             return tuple(hist[i] if i == 0 or everything else None
                          for i in range(len(init))), last

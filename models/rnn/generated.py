@@ -9,12 +9,10 @@ same interface as ``fused_recurrence`` (``layers.RNNBase._run_layers`` calls eit
 
 import weakref
 
-import numpy as np
-
 import minigrad as mg
 from minigrad import random as mg_random
 
-from ..cell.compiled import compile_cell, run
+from ..cell.compiled import run_sequence
 from .cells import make_cell
 
 _STEMS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_peep")
@@ -59,14 +57,8 @@ def recurrence(layer):
         cell = cell_of(layer, k)
         if batch_first:
             x = mg.transpose(x, 0, 1)
-        T = x.shape[0]
-        if lengths is not None:
-            valid = mg.as_tensor((np.arange(T)[:, None] < np.asarray(lengths)[None, :])
-                                 [:, :, None])
-            x = mg.where(valid, x, mg.zeros((), dtype=x.dtype))
         states0 = (h0,) if c0 is None else (h0, c0)
-        compiled = compile_cell(cell, x.dtype, masked=hidden_mask is not None)
-        hist = run(compiled, cell, x, states0, lengths, reverse, hidden_mask)  # (S, T, B, H)
+        hist = run_sequence(cell, x, states0, lengths, reverse, hidden_mask)  # (S, T, B, H)
         return mg.transpose(hist, 0, 1)
 
     return generated
